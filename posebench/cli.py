@@ -1,0 +1,61 @@
+"""The `posebench` command: a click group whose subcommands live in their own modules.
+
+Subcommands are imported only when invoked, so `posebench --help` stays fast (no torch import).
+"""
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# name -> "module:attribute" of a click command; each module owns its command.
+COMMANDS: dict[str, str] = {
+    "evaluate": "posebench.cli_evaluate:evaluate",
+    "protocols": "posebench.cli_evaluate:protocols",
+    "info": "posebench.cli_info:info",
+    "sample": "posebench.sample.cli:sample",
+    "prepare": "posebench.prepare.cli:prepare",
+    "leaderboard": "posebench.cli_report:leaderboard",
+    "report": "posebench.cli_report:report",
+    "compare": "posebench.cli_report:compare",
+    "demo": "posebench.demo:demo",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:  # a command whose module is not built yet
+            @click.command(name=name, help=f"(unavailable: {e})")
+            def _missing() -> None:
+                raise click.ClickException(f"command {name!r} is unavailable: {e}")
+
+            return _missing
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="posebench")
+def main() -> None:
+    """posebench: 3D human pose benchmarking with the official protocols.
+
+    \b
+    Typical use:
+      posebench demo --out demo-out                  # everything on look-alike data, < 1 min
+      posebench prepare h36m --src RAW --out data    # official release -> prepared file
+      posebench evaluate --protocol h36m --predictions preds.h5
+      posebench leaderboard --format md
+    """
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""The canonical 17-joint skeleton and the maps from the source skeletons.
+
+Canonical order is the MPI-INF-3DHP test order, as MargiPose uses it (research/margipose-reference.md §1).
+Source skeletons (Human3.6M-32, MPI-INF-3DHP-28, MPII-16) are listed by name; the maps give, for each
+canonical joint, the index of the source joint it is taken from.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+JOINTS: tuple[str, ...] = (
+    "head_top", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
+    "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "pelvis", "spine", "head",
+)
+NUM_JOINTS = len(JOINTS)
+JOINT_INDEX: dict[str, int] = {name: i for i, name in enumerate(JOINTS)}
+ROOT = JOINT_INDEX["pelvis"]
+
+# Parent of each joint (the root is its own parent): head_top->neck, neck->spine->pelvis, head->neck.
+PARENTS: tuple[int, ...] = (1, 15, 1, 2, 3, 1, 5, 6, 14, 8, 9, 14, 11, 12, 14, 14, 1)
+# Index of each joint's mirror image under a horizontal flip.
+FLIP_INDICES: tuple[int, ...] = (0, 1, 5, 6, 7, 2, 3, 4, 11, 12, 13, 8, 9, 10, 14, 15, 16)
+FLIP_PAIRS: tuple[tuple[int, int], ...] = ((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13))
+BONES: tuple[tuple[int, int], ...] = tuple((p, c) for c, p in enumerate(PARENTS) if p != c)
+
+# Named joint subsets that protocols refer to.
+JOINT_SETS: dict[str, tuple[int, ...]] = {
+    "all": tuple(range(NUM_JOINTS)),
+    # The 14 joints MPI-INF-3DHP's PCK/AUC score (VNect common skeleton): no pelvis, spine, head.
+    "vnect14": tuple(range(14)),
+    "no_root": tuple(i for i in range(NUM_JOINTS) if i != ROOT),
+}
+
+# Body-part groups of the official MPI-INF-3DHP tables, in their printed order.
+MPI3DHP_GROUPS: dict[str, tuple[int, ...]] = {
+    "Head": (0,), "Neck": (1,), "Shou": (2, 5), "Elbow": (3, 6), "Wrist": (4, 7),
+    "Hip": (8, 11), "Knee": (9, 12), "Ankle": (10, 13),
+}
+
+# --- Source skeletons -------------------------------------------------------------------------
+
+# Human3.6M 32-joint skeleton as named in metadata.xml <skel_pos> ("Site" = end effector).
+H36M_32: tuple[str, ...] = (
+    "Hips", "RightUpLeg", "RightLeg", "RightFoot", "RightToeBase", "Site", "LeftUpLeg", "LeftLeg",
+    "LeftFoot", "LeftToeBase", "Site", "Spine", "Spine1", "Neck", "Head", "Site", "LeftShoulder",
+    "LeftArm", "LeftForeArm", "LeftHand", "LeftHandThumb", "Site", "L_Wrist_End", "Site",
+    "RightShoulder", "RightArm", "RightForeArm", "RightHand", "RightHandThumb", "Site",
+    "R_Wrist_End", "Site",
+)
+H36M_TO_CANONICAL: tuple[int, ...] = (15, 13, 25, 26, 27, 17, 18, 19, 1, 2, 3, 6, 7, 8, 0, 12, 14)
+
+# MPI-INF-3DHP training-set 28-joint skeleton (annot.mat rows of 28 joints).
+MPI3DHP_28: tuple[str, ...] = (
+    "spine3", "spine4", "spine2", "spine", "pelvis", "neck", "head", "head_top", "left_clavicle",
+    "left_shoulder", "left_elbow", "left_wrist", "left_hand", "right_clavicle", "right_shoulder",
+    "right_elbow", "right_wrist", "right_hand", "left_hip", "left_knee", "left_ankle", "left_foot",
+    "left_toe", "right_hip", "right_knee", "right_ankle", "right_foot", "right_toe",
+)
+MPI3DHP_TO_CANONICAL: tuple[int, ...] = (7, 5, 14, 15, 16, 9, 10, 11, 23, 24, 25, 18, 19, 20, 4, 3, 6)
+
+# MPII Human Pose 16 joints (annopoints ids 0..15).
+MPII_16: tuple[str, ...] = (
+    "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "thorax", "upper_neck",
+    "head_top", "r_wrist", "r_elbow", "r_shoulder", "l_shoulder", "l_elbow", "l_wrist",
+)
+# Canonical joints 0..14 taken directly; spine (15) and head (16) are synthesised.
+MPII_TO_CANONICAL: tuple[int, ...] = (9, 8, 12, 11, 10, 13, 14, 15, 2, 1, 0, 3, 4, 5, 6)
+MPII_HEAD_WEIGHTS = (0.5, 0.5)  # head = 0.5 head_top + 0.5 upper_neck
+MPII_SPINE_WEIGHTS = (0.53, 0.47)  # spine = 0.53 thorax + 0.47 pelvis
+
+
+def _take(joints: np.ndarray, index: tuple[int, ...], n_source: int) -> np.ndarray:
+    joints = np.asarray(joints)
+    if joints.ndim < 2 or joints.shape[-2] != n_source:
+        raise ValueError(f"expected (..., {n_source}, D) source joints, got shape {joints.shape}")
+    return joints[..., list(index), :]
+
+
+def from_h36m(joints: np.ndarray) -> np.ndarray:
+    """Human3.6M 32-joint array (..., 32, D) -> canonical (..., 17, D)."""
+    return _take(joints, H36M_TO_CANONICAL, 32)
+
+
+def from_mpi3dhp(joints: np.ndarray) -> np.ndarray:
+    """MPI-INF-3DHP training 28-joint array (..., 28, D) -> canonical (..., 17, D)."""
+    return _take(joints, MPI3DHP_TO_CANONICAL, 28)
+
+
+def from_mpii(joints: np.ndarray, visible: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """MPII 16-joint 2D array (..., 16, 2) -> canonical (..., 17, 2) and its (..., 17) mask.
+
+    A source joint is valid when its x*y != 0 (MPII stores missing joints as zeros) and, if given,
+    ``visible`` is true; the synthesised head needs head_top and upper_neck, spine takes the thorax mask.
+    """
+    joints = np.asarray(joints, dtype=np.float64)
+    if joints.ndim < 2 or joints.shape[-2:] != (16, 2):
+        raise ValueError(f"expected (..., 16, 2) MPII joints, got shape {joints.shape}")
+    src_mask = joints[..., 0] * joints[..., 1] != 0
+    if visible is not None:
+        src_mask &= np.asarray(visible, dtype=bool)
+    out = np.zeros(joints.shape[:-2] + (17, 2))
+    mask = np.zeros(joints.shape[:-2] + (17,), dtype=bool)
+    out[..., :15, :] = joints[..., list(MPII_TO_CANONICAL), :]
+    mask[..., :15] = src_mask[..., list(MPII_TO_CANONICAL)]
+    thorax, pelvis, neck, top = (MPII_16.index(n) for n in ("thorax", "pelvis", "upper_neck", "head_top"))
+    out[..., 15, :] = MPII_SPINE_WEIGHTS[0] * joints[..., thorax, :] + MPII_SPINE_WEIGHTS[1] * joints[..., pelvis, :]
+    mask[..., 15] = src_mask[..., thorax]
+    out[..., 16, :] = MPII_HEAD_WEIGHTS[0] * joints[..., top, :] + MPII_HEAD_WEIGHTS[1] * joints[..., neck, :]
+    mask[..., 16] = src_mask[..., top] & src_mask[..., neck]
+    out[~mask] = 0.0
+    return out, mask
+
+
+def resolve_joints(spec: str | list | tuple | None) -> tuple[int, ...]:
+    """A joint selection (set name, or list of names / indices) -> sorted canonical indices."""
+    if spec is None:
+        return JOINT_SETS["all"]
+    if isinstance(spec, str):
+        if spec not in JOINT_SETS:
+            raise ValueError(f"unknown joint set {spec!r}; known: {', '.join(JOINT_SETS)}")
+        return JOINT_SETS[spec]
+    out = []
+    for j in spec:
+        if isinstance(j, str):
+            if j not in JOINT_INDEX:
+                raise ValueError(f"unknown joint {j!r}; known: {', '.join(JOINTS)}")
+            out.append(JOINT_INDEX[j])
+        elif isinstance(j, (int, np.integer)) and 0 <= int(j) < NUM_JOINTS:
+            out.append(int(j))
+        else:
+            raise ValueError(f"joint index {j!r} is not in 0..{NUM_JOINTS - 1}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"joint selection {spec!r} names a joint twice")
+    return tuple(sorted(out))
+
+
+def knee_neck_length(joints: np.ndarray) -> np.ndarray:
+    """|l_knee-l_hip| + |spine-pelvis| + |neck-spine| of canonical (..., 17, 3) poses: the 920 mm rule's length."""
+    j = np.asarray(joints, dtype=np.float64)
+    i = JOINT_INDEX
+    seg = lambda a, b: np.linalg.norm(j[..., i[a], :] - j[..., i[b], :], axis=-1)  # noqa: E731
+    return seg("l_knee", "l_hip") + seg("spine", "pelvis") + seg("neck", "spine")

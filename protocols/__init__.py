@@ -1,0 +1,1 @@
+"""Protocol definitions shipped as package data (TOML files beside this one)."""

@@ -1,0 +1,1 @@
+"""Published figures shipped as package data (published.csv beside this one)."""
