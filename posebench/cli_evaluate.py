@@ -1,0 +1,137 @@
+"""`posebench evaluate` and `posebench protocols`: thin click wrappers over the Python API."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from posebench.protocols import ProtocolError
+
+
+def _fail(e: Exception) -> None:
+    raise click.ClickException(str(e))
+
+
+@click.command(epilog="""\b
+Examples:
+  posebench evaluate --protocol h36m --template template.h5           # rows to predict, with model inputs
+  posebench evaluate --protocol h36m --predictions preds.h5
+  posebench evaluate --protocol mpi3dhp-corrected --predictions p.h5 --format json
+  posebench evaluate --protocol mpi3dhp-corrected --model margipose --checkpoint mp.pth
+""")
+@click.option("--protocol", "-p", required=True, help="Protocol name or alias (see `posebench protocols list`) or a .toml file.")
+@click.option("--data", "-d", type=click.Path(), default=None,
+              help="Data folder (default $POSEBENCH_DATA or ./data) or a prepared .h5 file.")
+@click.option("--predictions", type=click.Path(dir_okay=False), help="Predictions file (HDF5/.npz: joints3d, index).")
+@click.option("--model", "model_name", help="A registered model to run instead (e.g. margipose, mean-pose).")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="Model checkpoint (with --model).")
+@click.option("--device", default=None, help="Torch device for --model (default: cuda if available).")
+@click.option("--batch-size", default=64, show_default=True, help="Rows per model batch (with --model).")
+@click.option("--template", type=click.Path(dir_okay=False), help="Write the rows to predict (and model inputs) here, then stop.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md"]), default="table", show_default=True)
+@click.option("--results-dir", type=click.Path(file_okay=False), default=None, help="Where runs are stored (default ./results).")
+@click.option("--save/--no-save", default=True, show_default=True, help="Store the run under RESULTS/runs/.")
+def evaluate(protocol, data, predictions, model_name, checkpoint, device, batch_size, template, fmt, results_dir, save):
+    """Score predictions (or a model) under a protocol and store the run."""
+    from posebench.data import PreparedFileError
+    from posebench.evaluation import DataMismatchError, evaluate as run, evaluate_model, make_template
+    from posebench.predictions import PredictionsError, write_predictions
+
+    errors = (ProtocolError, PreparedFileError, PredictionsError, DataMismatchError, LookupError, ValueError)
+    try:
+        if template:
+            cols = make_template(protocol, data)
+            write_predictions(template, None, cols.pop("index"), **cols)
+            click.echo(f"wrote {len(cols['image'])} rows to predict to {template}", err=True)
+            return
+        if bool(predictions) == bool(model_name):
+            raise click.UsageError("give exactly one of --predictions FILE or --model NAME (or --template FILE)")
+        if predictions:
+            result = run(predictions, protocol, data, results_dir=results_dir, save=save)
+        else:
+            result = evaluate_model(model_name, protocol, data, checkpoint=checkpoint, device=device,
+                                    batch_size=batch_size, results_dir=results_dir, save=save)
+    except errors as e:
+        _fail(e)
+    _print_result(result, fmt)
+    if save:
+        click.echo(f"run stored: {result.path}", err=True)
+
+
+def _print_result(result, fmt: str) -> None:
+    summary = result.summary
+    if fmt == "json":
+        out = {"run_id": result.run_id, "protocol": result.protocol.name, "protocol_version": result.protocol.version,
+               "summary": summary.to_dict(), "units": result.meta["units"], "rows": result.meta["rows_scored"],
+               "data_hash": result.meta["data"]["content_hash"]}
+        click.echo(json.dumps(out, indent=2))
+        return
+    frame = summary.to_frame("value")
+    frame["unit"] = [result.meta["units"][m] for m in frame.index]
+    if fmt == "csv":
+        click.echo(frame.to_csv(index_label="metric"), nl=False)
+    elif fmt == "md":
+        click.echo(frame.to_markdown() if _has_tabulate() else _markdown(frame))
+    else:
+        click.echo(f"{result.protocol.name} v{result.protocol.version}: {result.meta['rows_scored']} rows")
+        for m, v in summary.items():
+            click.echo(f"  {m:<9} {v:10.3f} {result.meta['units'][m]}")
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _markdown(frame) -> str:
+    head = "| metric | " + " | ".join(frame.columns) + " |"
+    sep = "|---|" + "---|" * len(frame.columns)
+    rows = [f"| {i} | " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r) + " |"
+            for i, r in frame.iterrows()]
+    return "\n".join([head, sep, *rows])
+
+
+@click.group()
+def protocols() -> None:
+    """List, show and validate evaluation protocols."""
+
+
+@protocols.command("list")
+def protocols_list() -> None:
+    """One line per protocol: name, version, dataset/split, metrics, title."""
+    from posebench.protocols import list_protocols
+
+    for p in list_protocols():
+        alias = f" (alias {', '.join(p.aliases)})" if p.aliases else ""
+        click.echo(f"{p.name:<18} v{p.version}  {p.dataset}/{p.split:<5} {','.join(p.metric_names):<40} {p.title}{alias}")
+
+
+@protocols.command("show")
+@click.argument("name")
+def protocols_show(name: str) -> None:
+    """Print a protocol in full, as JSON."""
+    from posebench.protocols import load_protocol
+
+    try:
+        click.echo(json.dumps(load_protocol(name).to_dict(), indent=2))
+    except ProtocolError as e:
+        _fail(e)
+
+
+@protocols.command("validate")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+def protocols_validate(files) -> None:
+    """Validate protocol files (default: every known protocol)."""
+    from posebench.protocols import list_protocols, load_protocol_file
+
+    try:
+        found = [load_protocol_file(f) for f in files] if files else list_protocols()
+    except ProtocolError as e:
+        _fail(e)
+    for p in found:
+        click.echo(f"ok  {p.name} v{p.version} ({p.source})")

@@ -1,0 +1,267 @@
+"""Protocol x prepared data x predictions -> Result (per-row, per-joint errors with provenance).
+
+Re-exported as :func:`posebench.evaluate`. Everything a report needs later (confidence intervals, comparisons,
+tables) is recomputed from the stored per-joint errors, never by re-evaluating.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from posebench import align as _align
+from posebench import metrics as _metrics
+from posebench.data import PreparedData, PreparedFileError, data_root, read_prepared
+from posebench.predictions import check_predictions, match_index, read_predictions
+from posebench.protocols import MetricDef, Protocol, load_protocol
+from posebench.results import Result, build_result
+from posebench.skeleton import ROOT
+
+GROUP_KEYS = ("action", "take", "sequence", "activity", "scene", "subject", "camera")
+
+
+class DataMismatchError(ValueError):
+    """The prepared data is not what the protocol scores (wrong dataset, split or label release)."""
+
+
+def resolve_data(protocol: Protocol, data: str | os.PathLike | PreparedData | None) -> PreparedData:
+    """The prepared dataset a protocol scores: an in-memory dataset, a .h5 file, or a data folder."""
+    if isinstance(data, PreparedData):
+        check_data(protocol, data)
+        return data
+    if data is not None and str(data).endswith(".h5"):
+        path = Path(data)
+    else:
+        folder = data_root(data) / protocol.dataset
+        names = [f"{protocol.split}-{lab}.h5" for lab in protocol.labels] or [f"{protocol.split}.h5"]
+        found = [folder / n for n in names if (folder / n).is_file()]
+        if not found:
+            raise PreparedFileError(
+                f"no prepared file for protocol {protocol.name!r}: looked for {', '.join(str(folder / n) for n in names)}; "
+                f"run `posebench prepare {protocol.dataset} --src RAW --out {data_root(data)}` or pass --data")
+        if len(found) > 1:
+            raise DataMismatchError(f"protocol {protocol.name!r} accepts several label releases and {folder} holds "
+                                    f"{', '.join(p.name for p in found)}: pass the file with --data")
+        path = found[0]
+    prepared = read_prepared(path)
+    check_data(protocol, prepared)
+    return prepared
+
+
+def check_data(protocol: Protocol, data: PreparedData) -> None:
+    """Refuse a prepared file of another dataset, split or label release, saying why."""
+    where = data.path or "in-memory dataset"
+    if data.dataset != protocol.dataset:
+        raise DataMismatchError(f"{where} holds dataset {data.dataset!r}; protocol {protocol.name!r} scores {protocol.dataset!r}")
+    if data.split != protocol.split:
+        raise DataMismatchError(f"{where} holds split {data.split!r}; protocol {protocol.name!r} scores {protocol.split!r}")
+    if protocol.labels:
+        if data.labels is None:
+            raise DataMismatchError(f"{where} does not record its label release; protocol {protocol.name!r} needs one of "
+                                    f"{', '.join(protocol.labels)} (re-prepare with --labels)")
+        if data.labels not in protocol.labels:
+            others = [p.name for p in _protocols_for_labels(protocol.dataset, data.labels)]
+            hint = f"; use {' or '.join(others)}" if others else ""
+            raise DataMismatchError(f"{where} holds the {data.labels!r} label release; protocol {protocol.name!r} scores "
+                                    f"only {', '.join(protocol.labels)}{hint}")
+    if protocol.target not in data:
+        raise DataMismatchError(f"{where} has no {protocol.target!r} column, which protocol {protocol.name!r} scores")
+
+
+def _protocols_for_labels(dataset: str, labels: str) -> list[Protocol]:
+    from posebench.protocols import list_protocols
+
+    return [p for p in list_protocols() if p.dataset == dataset and labels in p.labels and len(p.labels) == 1]
+
+
+def select_rows(protocol: Protocol, data: PreparedData) -> np.ndarray:
+    """Sorted indices of the rows the protocol scores."""
+    sel = protocol.selection
+    keep = np.ones(len(data), dtype=bool)
+    if sel.subjects:
+        keep &= np.isin(data["subject"], sel.subjects)
+    if sel.frame_stride > 1:
+        keep &= data["frame"] % sel.frame_stride == 0
+    if sel.valid_only:
+        keep &= data["valid"].astype(bool)
+    for ex in sel.exclude:
+        hit = np.ones(len(data), dtype=bool)
+        for key in ("subject", "sequence", "camera", "action"):
+            value = getattr(ex, key)
+            if value is not None:
+                hit &= data[key] == value
+        keep &= ~hit
+    return np.flatnonzero(keep)
+
+
+def excluded_rows(protocol: Protocol, data: PreparedData) -> dict[str, int]:
+    """How many rows each exclusion removed (after the other selection rules), by reason."""
+    out = {}
+    base = load_protocol(protocol)
+    for ex in base.selection.exclude:
+        hit = np.ones(len(data), dtype=bool)
+        for key in ("subject", "sequence", "camera", "action"):
+            value = getattr(ex, key)
+            if value is not None:
+                hit &= data[key] == value
+        out[ex.reason] = int(hit.sum())
+    return out
+
+
+def _prepare_poses(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    gt = _align.root_centre(np.asarray(gt, dtype=np.float64), ROOT)
+    pred = _align.root_centre(np.asarray(pred, dtype=np.float64), ROOT)
+    if protocol.rescale == "knee_neck_920":
+        pred = _align.knee_neck_rescale(pred, 920.0)
+    return pred, gt
+
+
+def compute_errors(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-joint errors (N, J_scored) for every metric of the protocol, after its rescaling and alignments."""
+    pred, gt = _prepare_poses(protocol, pred, gt)
+    cache: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
+    out = {}
+    for m in protocol.metrics:
+        key = (m.align, m.fit_joints if m.align != "none" else ())
+        if key not in cache:
+            cache[key] = _metrics.joint_errors(pred, gt, align=m.align, fit_joints=list(m.fit_joints))
+        out[m.name] = cache[key][:, list(m.joints)]
+    return out
+
+
+def per_sample(errors: np.ndarray, metric: MetricDef) -> np.ndarray:
+    """Per-row metric values (mm, or fractions for pck/auc) from per-joint errors."""
+    return _metrics.per_sample(errors, metric.kind, threshold=metric.threshold, thresholds=np.asarray(metric.thresholds))
+
+
+def aggregate(values: np.ndarray, metric: MetricDef, groups: Mapping[str, np.ndarray] | None = None,
+              rows: np.ndarray | None = None) -> float:
+    """The protocol's aggregate of per-row values: pooled over frames, or the unweighted mean of group means."""
+    v = np.asarray(values, dtype=np.float64)
+    if rows is not None:
+        v = v[rows]
+    if len(v) == 0:
+        return float("nan")
+    if metric.aggregate == "frames":
+        return float(v.mean())
+    if groups is None or metric.group_by not in groups:
+        raise ValueError(f"metric {metric.name!r} averages over {metric.group_by!r} groups, which the data lacks")
+    g = np.asarray(groups[metric.group_by])
+    if rows is not None:
+        g = g[rows]
+    _, inv = np.unique(g, return_inverse=True)
+    sums = np.bincount(inv, weights=v)
+    counts = np.bincount(inv)
+    return float(np.mean(sums / counts))
+
+
+def _group_columns(data: PreparedData, rows: np.ndarray) -> dict[str, np.ndarray]:
+    out = {}
+    for key in GROUP_KEYS:
+        if key in data:
+            col = np.asarray(data[key])[rows]
+            out[key] = np.array([str(x) for x in col], dtype=object)
+    if "take" not in out and "subject" in data and "sequence" in data:
+        s, q = np.asarray(data["subject"])[rows], np.asarray(data["sequence"])[rows]
+        out["take"] = np.array([f"S{a}/{b}" for a, b in zip(s, q)], dtype=object)
+    return out
+
+
+def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
+             data: str | os.PathLike | PreparedData | None = None, *, index: np.ndarray | None = None,
+             results_dir: str | os.PathLike | None = None, save: bool = False,
+             model: Mapping[str, Any] | None = None, check_units: bool = True) -> Result:
+    """Score predictions under a protocol.
+
+    ``predictions``: a predictions file path, an (M,17,3) array with ``index`` (rows of the prepared file), or
+    a ``(joints3d, index)`` pair. An array without ``index`` must hold exactly the selected rows, in order.
+    ``data``: a data folder (default $POSEBENCH_DATA or ./data), a prepared .h5 file, or an in-memory
+    :class:`PreparedData` (e.g. float64 arrays). With ``save=True`` the result is written under
+    ``results_dir/runs/`` (default ./results).
+    """
+    protocol = load_protocol(protocol)
+    prepared = resolve_data(protocol, data)
+    rows = select_rows(protocol, prepared)
+    if len(rows) == 0:
+        raise DataMismatchError(f"protocol {protocol.name!r} selects no rows of {prepared.path or 'the dataset'}")
+    source: dict[str, Any] = {}
+    if isinstance(predictions, (str, os.PathLike)):
+        joints, idx = read_predictions(predictions)
+        from posebench.io_utils import file_sha256
+
+        source = {"path": str(predictions), "sha256": file_sha256(predictions)}
+    else:
+        if isinstance(predictions, tuple):
+            predictions, index = predictions
+        if index is None:
+            if len(predictions) != len(rows):
+                raise ValueError(f"predictions hold {len(predictions)} rows but the protocol selects {len(rows)}; "
+                                 f"pass index= (rows of the prepared file)")
+            index = rows
+        joints, idx = check_predictions(predictions, index, check_units=check_units)
+        from posebench.io_utils import arrays_hash
+
+        source = {"path": None, "sha256": arrays_hash({"joints3d": joints, "index": idx})}
+    where = match_index(idx, rows, len(prepared))
+    pred = joints[where]
+    gt = np.asarray(prepared[protocol.target])[rows]
+    errors = compute_errors(protocol, pred, gt)
+    result = build_result(protocol, prepared, rows, errors, _group_columns(prepared, rows),
+                          predictions=None if model else source, model=dict(model) if model else None)
+    if save:
+        result.save(results_dir)
+    return result
+
+
+def make_template(protocol: str | Protocol, data: str | os.PathLike | PreparedData | None = None) -> dict[str, np.ndarray]:
+    """The inputs a model may use for each row the protocol scores (never the 3D ground truth)."""
+    protocol = load_protocol(protocol)
+    prepared = resolve_data(protocol, data)
+    rows = select_rows(protocol, prepared)
+    j2d = np.asarray(prepared["joints2d"], dtype=np.float64)[rows]
+    cols: dict[str, np.ndarray] = {
+        "index": rows.astype(np.int64),
+        "image": np.asarray(prepared["image"], dtype=object)[rows],
+        "intrinsics": np.asarray(prepared["intrinsics"], dtype=np.float64)[rows],
+        "joints2d": j2d,
+        "box": np.concatenate([j2d.min(axis=1), j2d.max(axis=1)], axis=1),
+    }
+    if "root_depth" in protocol.granted:
+        cols["root_depth"] = np.asarray(prepared[protocol.target], dtype=np.float64)[rows, ROOT, 2]
+    return cols
+
+
+def image_root(data: PreparedData) -> str:
+    """The folder that a prepared file's image paths are relative to (DATA/<dataset>/)."""
+    return str(Path(data.path).parent) if data.path else ""
+
+
+def evaluate_model(name: str, protocol: str | Protocol, data: str | os.PathLike | None = None, *,
+                   checkpoint: str | None = None, device: str | None = None, batch_size: int = 64,
+                   results_dir: str | os.PathLike | None = None, save: bool = False, progress: bool = True,
+                   **options: Any) -> Result:
+    """Run a registered model over the protocol's rows and score it."""
+    from posebench.models import create_model
+
+    protocol = load_protocol(protocol)
+    prepared = resolve_data(protocol, data)
+    template = make_template(protocol, prepared)
+    model = create_model(name, protocol=protocol, data=data_root(data) if not isinstance(data, PreparedData) else data,
+                         checkpoint=checkpoint, device=device, **options)
+    n = len(template["index"])
+    out = np.empty((n, 17, 3))
+    starts = range(0, n, batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=f"{name} on {protocol.name}", unit="batch", leave=False)
+    for s in starts:
+        batch = {k: v[s:s + batch_size] for k, v in template.items()}
+        batch["image_root"] = image_root(prepared)
+        out[s:s + batch_size] = model.predict(batch)
+    info = {"name": getattr(model, "name", name), "checkpoint": checkpoint,
+            "checkpoint_hash": getattr(model, "checkpoint_hash", None), "options": options}
+    return evaluate(out, protocol, prepared, index=template["index"], results_dir=results_dir, save=save, model=info)

@@ -1,0 +1,44 @@
+"""The model interface and registry: models register under the `posebench.models` entry-point group.
+
+posebench never imports a model package directly (margipose registers itself from its own package).
+"""
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any, Protocol as TypingProtocol, runtime_checkable
+
+import numpy as np
+
+GROUP = "posebench.models"
+
+
+@runtime_checkable
+class Model(TypingProtocol):
+    """What `posebench evaluate --model` needs: a name and batched camera-space predictions in mm."""
+
+    name: str
+
+    def predict(self, batch: dict[str, Any]) -> np.ndarray:
+        """(B,17,3) camera-space mm for the template rows in ``batch`` (see docs/contracts.md)."""
+        ...
+
+
+class ModelNotFoundError(LookupError):
+    """No model is registered under the requested name."""
+
+
+def list_models() -> list[str]:
+    """Names of the registered models."""
+    return sorted({ep.name for ep in entry_points(group=GROUP)})
+
+
+def create_model(name: str, **kwargs: Any) -> Model:
+    """Instantiate a registered model: ``cls(protocol=..., data=..., checkpoint=..., device=..., **options)``."""
+    for ep in entry_points(group=GROUP):
+        if ep.name == name:
+            cls = ep.load()
+            model = cls(**kwargs)
+            if not isinstance(model, Model):
+                raise TypeError(f"model {name!r} ({ep.value}) has no name/predict")
+            return model
+    raise ModelNotFoundError(f"no model named {name!r}; registered: {', '.join(list_models()) or 'none'}")

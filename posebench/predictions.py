@@ -1,0 +1,127 @@
+"""The predictions file: `joints3d` (M,17,3) mm and `index` (M,) rows of the prepared file.
+
+Reading validates everything a mistaken export gets wrong (shapes, NaN, units, indices) and names the
+problem in one line, before anything is scored or written.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from posebench.io_utils import atomic_path
+from posebench.skeleton import BONES, NUM_JOINTS
+
+# Median canonical bone length of an adult is ~250 mm; these bounds catch metres (~0.25) and centimetres (~25).
+BONE_MM_RANGE = (60.0, 1500.0)
+
+
+class PredictionsError(ValueError):
+    """A predictions file or array is unusable; the message says why."""
+
+
+def read_predictions(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read (joints3d float64 (M,17,3), index int64 (M,)) from an HDF5 or .npz predictions file."""
+    path = Path(path)
+    if not path.is_file():
+        raise PredictionsError(f"{path}: no such predictions file")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                cols = {k: z[k] for k in z.files}
+        else:
+            with h5py.File(path, "r") as f:
+                cols = {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+    except (OSError, ValueError) as e:
+        raise PredictionsError(f"{path}: not a readable HDF5/.npz predictions file ({e})") from None
+    for key in ("joints3d", "index"):
+        if key not in cols:
+            raise PredictionsError(f"{path}: missing dataset {key!r} (has: {', '.join(sorted(cols)) or 'nothing'})")
+    try:
+        return check_predictions(cols["joints3d"], cols["index"])
+    except PredictionsError as e:
+        raise PredictionsError(f"{path}: {e}") from None
+
+
+def check_predictions(joints3d: np.ndarray, index: np.ndarray, check_units: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Validate shapes, finiteness, index dtype and units; return float64 joints and int64 index."""
+    j = np.asarray(joints3d)
+    idx = np.asarray(index)
+    if j.ndim != 3 or j.shape[1:] != (NUM_JOINTS, 3):
+        raise PredictionsError(f"joints3d has shape {j.shape}, expected (M, {NUM_JOINTS}, 3) on the canonical skeleton")
+    if j.dtype.kind not in "fiu":
+        raise PredictionsError(f"joints3d must be numeric, got {j.dtype}")
+    if idx.ndim != 1 or len(idx) != len(j):
+        raise PredictionsError(f"index has shape {idx.shape}, expected ({len(j)},) to match joints3d")
+    if idx.dtype.kind not in "iu":
+        if idx.dtype.kind == "f" and np.all(np.mod(idx, 1) == 0):
+            idx = idx.astype(np.int64)
+        else:
+            raise PredictionsError(f"index must hold integers, got {idx.dtype}")
+    j = j.astype(np.float64)
+    bad = ~np.isfinite(j).all(axis=(1, 2))
+    if bad.any():
+        raise PredictionsError(f"joints3d has NaN/inf in {int(bad.sum())} rows (first at position {int(np.argmax(bad))}, "
+                               f"index {int(idx[np.argmax(bad)])})")
+    if check_units:
+        check_millimetres(j)
+    return j, idx.astype(np.int64)
+
+
+def check_millimetres(joints3d: np.ndarray) -> float:
+    """Median bone length must look like millimetres; returns it. Metres and centimetres are named."""
+    if len(joints3d) == 0:
+        return float("nan")
+    p, c = np.array(BONES).T
+    lengths = np.linalg.norm(joints3d[:, c] - joints3d[:, p], axis=-1)
+    median = float(np.median(lengths))
+    lo, hi = BONE_MM_RANGE
+    if median < lo:
+        if median == 0.0:
+            raise PredictionsError("joints3d: every bone has zero length (all joints coincide): not a pose")
+        unit = "metres" if median < 5 else "centimetres"
+        factor = 1000 if unit == "metres" else 10
+        raise PredictionsError(f"joints3d looks like {unit}: median bone length {median:.4g}, expected "
+                               f"{lo:.0f}-{hi:.0f} mm; multiply by {factor}")
+    if median > hi:
+        raise PredictionsError(f"joints3d median bone length {median:.4g} is too large for millimetres "
+                               f"(expected {lo:.0f}-{hi:.0f})")
+    return median
+
+
+def match_index(index: np.ndarray, selected: np.ndarray, n_rows: int) -> np.ndarray:
+    """Positions in ``index`` of each selected row; errors name missing, duplicate and out-of-range rows."""
+    out_of_range = (index < 0) | (index >= n_rows)
+    if out_of_range.any():
+        bad = index[out_of_range]
+        raise PredictionsError(f"{len(bad)} index values are outside the prepared file's 0..{n_rows - 1} "
+                               f"(first: {', '.join(map(str, bad[:5]))})")
+    uniq, counts = np.unique(index, return_counts=True)
+    if (counts > 1).any():
+        dup = uniq[counts > 1]
+        raise PredictionsError(f"{len(dup)} rows are predicted more than once (first: {', '.join(map(str, dup[:5]))})")
+    pos = np.full(n_rows, -1, dtype=np.int64)
+    pos[index] = np.arange(len(index))
+    where = pos[selected]
+    if (where < 0).any():
+        miss = selected[where < 0]
+        raise PredictionsError(f"{len(miss)} of the {len(selected)} rows the protocol scores have no prediction "
+                               f"(first: {', '.join(map(str, miss[:5]))}); write them with `posebench evaluate --template`")
+    return where
+
+
+def write_predictions(path: str | os.PathLike, joints3d: np.ndarray, index: np.ndarray, **extra: np.ndarray) -> None:
+    """Write a predictions (or template) HDF5 file atomically."""
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            if joints3d is not None:
+                f.create_dataset("joints3d", data=np.asarray(joints3d, dtype=np.float64), track_times=False)
+            f.create_dataset("index", data=np.asarray(index, dtype=np.int64), track_times=False)
+            for k, v in extra.items():
+                v = np.asarray(v)
+                if v.dtype.kind in "OU":
+                    f.create_dataset(k, data=v.astype(object), dtype=h5py.string_dtype("utf-8"), track_times=False)
+                else:
+                    f.create_dataset(k, data=v, track_times=False)

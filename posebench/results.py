@@ -1,0 +1,245 @@
+"""Result: a scored run (per-row, per-joint errors + provenance) and its store under RESULTS/runs/.
+
+A run is `<run_id>.json` (provenance, summary, breakdowns) beside `<run_id>.errors.h5` (per-joint errors,
+row index, grouping keys). Old format versions keep loading (tests keep a fixture of each).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import secrets
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from posebench import __version__
+from posebench import metrics as _metrics
+from posebench.io_utils import atomic_path, write_json_atomic
+from posebench.protocols import MetricDef, Protocol
+from posebench.skeleton import JOINTS
+
+FORMAT_VERSION = 1
+RESULTS_ENV = "POSEBENCH_RESULTS"
+
+
+class ResultFileError(ValueError):
+    """A stored result cannot be read."""
+
+
+def results_root(results_dir: str | os.PathLike | None = None) -> Path:
+    """The results folder: the argument, else $POSEBENCH_RESULTS, else ./results."""
+    return Path(results_dir) if results_dir is not None else Path(os.environ.get(RESULTS_ENV, "results"))
+
+
+def git_hash() -> str | None:
+    """The commit of the posebench checkout in use, when it runs from a git clone."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+@dataclass
+class Result:
+    """A scored run. ``errors[m]`` is (N, J_scored) mm; ``groups[k]`` is (N,) str; ``index`` (N,) rows."""
+
+    meta: dict[str, Any]
+    protocol: Protocol
+    index: np.ndarray
+    errors: dict[str, np.ndarray]
+    groups: dict[str, np.ndarray] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def run_id(self) -> str:
+        return str(self.meta["run_id"])
+
+    def per_sample(self, metric: str) -> np.ndarray:
+        """Per-row values of a metric in the summary's units (mm, or percent for pck/auc)."""
+        m = self.protocol.metric(metric)
+        v = _metrics.per_sample(self.errors[metric], m.kind, threshold=m.threshold, thresholds=np.asarray(m.thresholds))
+        return v * 100.0 if m.unit == "%" else v
+
+    def aggregate(self, metric: str, rows: np.ndarray | None = None) -> float:
+        """The protocol's aggregate of a metric (over ``rows`` positions if given), in summary units."""
+        from posebench.evaluation import aggregate
+
+        return aggregate(self.per_sample(metric), self.protocol.metric(metric), self.groups, rows)
+
+    @property
+    def summary(self) -> pd.Series:
+        """Headline numbers, one per protocol metric (mm; percent for pck/auc)."""
+        return pd.Series({m: float(v) for m, v in self.meta["summary"].items()}, name=self.run_id)
+
+    def table(self, by: str, metrics: list[str] | None = None) -> pd.DataFrame:
+        """Per-group values (each group pooled over its rows) plus an 'All' row with the protocol's aggregate."""
+        if by not in self.groups:
+            raise KeyError(f"no grouping {by!r} in this result (has: {', '.join(sorted(self.groups))})")
+        metrics = metrics or list(self.protocol.metric_names)
+        g = self.groups[by]
+        keys = _ordered_unique(g)
+        rows = {}
+        for key in keys:
+            sel = np.flatnonzero(g == key)
+            rows[key] = {"rows": len(sel), **{m: float(self.per_sample(m)[sel].mean()) for m in metrics}}
+        rows["All"] = {"rows": len(g), **{m: float(self.meta["summary"][m]) for m in metrics}}
+        df = pd.DataFrame.from_dict(rows, orient="index")
+        df.index.name = by
+        return df
+
+    def joint_table(self, metric: str, by: str | None = None,
+                    joint_groups: dict[str, tuple[int, ...]] | None = None) -> pd.DataFrame:
+        """Per-joint (or per joint group) values of a metric, per group of rows and 'All' (pooled)."""
+        m = self.protocol.metric(metric)
+        err = self.errors[metric]
+        if m.kind == "mean":
+            per_joint = err
+        elif m.kind == "pck":
+            per_joint = (err < m.threshold).astype(np.float64)
+        else:
+            t = np.asarray(m.thresholds)
+            per_joint = (err[:, :, None] < t).mean(axis=2)
+        scale = 100.0 if m.unit == "%" else 1.0
+        names = [JOINTS[j] for j in m.joints]
+        if joint_groups is not None:
+            cols = {}
+            for gname, joints in joint_groups.items():
+                pos = [list(m.joints).index(j) for j in joints]
+                cols[gname] = per_joint[:, pos].mean(axis=1)
+            cols["Total"] = per_joint.mean(axis=1)
+            frame = pd.DataFrame(cols)
+        else:
+            frame = pd.DataFrame(per_joint, columns=names)
+            frame["Average"] = per_joint.mean(axis=1)
+        frame = frame * scale
+        if by is None:
+            out = frame.mean().to_frame("All").T
+        else:
+            g = pd.Categorical(self.groups[by], categories=_ordered_unique(self.groups[by]), ordered=True)
+            out = frame.groupby(g, observed=True).mean()
+            out.loc["All"] = frame.mean()
+            out.index.name = by
+        return out
+
+    def save(self, results_dir: str | os.PathLike | None = None) -> Path:
+        """Write `<run_id>.json` and `<run_id>.errors.h5` atomically under RESULTS/runs/; returns the JSON path."""
+        runs = results_root(results_dir) / "runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        errors_name = f"{self.run_id}.errors.h5"
+        with atomic_path(runs / errors_name) as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["format_version"] = FORMAT_VERSION
+                f.attrs["run_id"] = self.run_id
+                f.create_dataset("index", data=self.index.astype(np.int64))
+                for name, e in self.errors.items():
+                    f.create_dataset(f"errors/{name}", data=e.astype(np.float64), compression="gzip", shuffle=True)
+                for key, v in self.groups.items():
+                    f.create_dataset(f"groups/{key}", data=np.asarray(v, dtype=object), dtype=h5py.string_dtype())
+        self.meta["errors_file"] = errors_name
+        json_path = runs / f"{self.run_id}.json"
+        write_json_atomic(json_path, self.meta)
+        self.path = json_path
+        return json_path
+
+
+def _ordered_unique(values: np.ndarray) -> list[str]:
+    """Unique values in natural order (numbers as numbers, TS2 before TS10)."""
+    import re
+
+    def key(s: str):
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(s))]
+
+    return sorted({str(v) for v in values}, key=key)
+
+
+def new_run_id(protocol: str, who: str) -> str:
+    """Unique, sortable and readable: `<protocol>--<model>--<UTC time>-<random>` (no clobbering)."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in who)[:60] or "run"
+    return f"{protocol}--{safe}--{stamp}-{secrets.token_hex(3)}"
+
+
+def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, np.ndarray],
+                 groups: dict[str, np.ndarray], predictions: dict | None = None, model: dict | None = None) -> Result:
+    """Assemble a Result with its summary, breakdowns and provenance."""
+    from posebench.evaluation import aggregate, per_sample
+
+    summary, units = {}, {}
+    for m in protocol.metrics:
+        v = aggregate(per_sample(errors[m.name], m), m, groups)
+        summary[m.name] = v * 100.0 if m.unit == "%" else v
+        units[m.name] = m.unit
+    who = (model or {}).get("name") or Path(str((predictions or {}).get("path") or "predictions")).stem
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "run_id": new_run_id(protocol.name, who),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "protocol": protocol.to_dict(),
+        "data": {"path": str(data.path) if data.path else None, "dataset": data.dataset, "split": data.split,
+                 "labels": data.labels, "content_hash": data.content_hash, "rows": int(len(data))},
+        "rows_scored": int(len(rows)),
+        "posebench_version": __version__,
+        "git_hash": git_hash(),
+        "summary": summary,
+        "units": units,
+    }
+    if model is not None:
+        meta["model"] = model
+    else:
+        meta["predictions"] = predictions or {}
+    result = Result(meta, protocol, rows.astype(np.int64), errors, groups)
+    meta["breakdowns"] = {}
+    for key in protocol.breakdowns:
+        if key in groups:
+            t = result.table(key).drop(index="All")
+            meta["breakdowns"][key] = {str(k): {c: (int(v) if c == "rows" else float(v)) for c, v in r.items()}
+                                       for k, r in t.iterrows()}
+    return result
+
+
+def load_result(path: str | os.PathLike) -> Result:
+    """Load a stored run from its JSON (and the errors HDF5 beside it)."""
+    path = Path(path)
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ResultFileError(f"{path}: not a readable result JSON ({e})") from None
+    version = meta.get("format_version", 0)
+    if version > FORMAT_VERSION:
+        raise ResultFileError(f"{path}: result format {version} is newer than this posebench ({FORMAT_VERSION})")
+    meta = _upgrade(meta)
+    protocol = Protocol.from_dict(meta["protocol"])
+    errors_path = path.parent / Path(meta["errors_file"]).name
+    try:
+        with h5py.File(errors_path, "r") as f:
+            index = f["index"][()]
+            errors = {k: f["errors"][k][()] for k in f["errors"]}
+            groups = {k: f["groups"][k].asstr()[()].astype(object) for k in f.get("groups", {})}
+    except (OSError, KeyError) as e:
+        raise ResultFileError(f"{errors_path}: cannot read the run's per-row errors ({e})") from None
+    return Result(meta, protocol, index, errors, groups, path)
+
+
+def _upgrade(meta: dict[str, Any]) -> dict[str, Any]:
+    """Bring older result JSON up to the current format (version 1 is the first)."""
+    meta.setdefault("breakdowns", {})
+    meta.setdefault("units", {})
+    return meta
+
+
+def list_runs(results_dir: str | os.PathLike | None = None) -> list[Result]:
+    """Every stored run under RESULTS/runs/, oldest first."""
+    runs = results_root(results_dir) / "runs"
+    return [load_result(p) for p in sorted(runs.glob("*.json"))] if runs.is_dir() else []
+
+
+def metric_def(result: Result, name: str) -> MetricDef:
+    return result.protocol.metric(name)
