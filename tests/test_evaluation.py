@@ -1,0 +1,130 @@
+"""The evaluation path: selection, aggregation, rescaling, bad input, stored results."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import posebench
+from posebench.data import PreparedData
+from posebench.evaluation import DataMismatchError, select_rows
+from posebench.predictions import PredictionsError
+from posebench.protocols import load_protocol
+from posebench.results import list_runs, load_result
+from posebench.skeleton import ROOT, knee_neck_length
+
+
+def _pose(rng, n):
+    """Plausible-size random poses in camera space (mm): bones of a few hundred mm, 4 m away."""
+    base = rng.normal(0, 300, size=(1, 17, 3))
+    return base + rng.normal(0, 30, size=(n, 17, 3)) + np.array([0, 0, 4000.0])
+
+
+def _h36m(n_per_action=(3, 1), seed=0):
+    rng = np.random.default_rng(seed)
+    actions = [f"Action{i}" for i, k in enumerate(n_per_action) for _ in range(k)]
+    n = len(actions)
+    return PreparedData.from_arrays(
+        "h36m", "test", joints3d=_pose(rng, n), subject=np.full(n, 9), camera=np.full(n, 54138969),
+        frame=np.arange(n) * 64, action=actions, sequence=actions)
+
+
+def _offset_non_root(gt, mm):
+    pred = gt.copy()
+    pred[:, [j for j in range(17) if j != ROOT], 0] += mm[:, None]
+    return pred
+
+
+def test_frame_pooled_and_action_mean_differ_as_each_protocol_says():
+    data = _h36m((3, 1))
+    gt = data["joints3d"]
+    pred = _offset_non_root(gt, np.array([10.0, 10.0, 10.0, 50.0]))
+    pooled = posebench.evaluate(pred, "h36m", data).summary["mpjpe"]
+    action_mean = posebench.evaluate(pred, "h36m-lifting", data).summary["mpjpe"]
+    assert pooled == pytest.approx((3 * 10 + 50) / 4 * 16 / 17, abs=1e-9)
+    assert action_mean == pytest.approx((10 + 50) / 2 * 16 / 17, abs=1e-9)
+
+
+def test_selection_stride_subjects_and_exclusion():
+    n = 300
+    data = PreparedData.from_arrays(
+        "h36m", "test", joints3d=np.zeros((n, 17, 3)), subject=np.repeat([1, 9, 11], 100),
+        camera=np.tile(np.repeat([54138969, 55011271], 50), 3), frame=np.tile(np.arange(50) * 16, 6),
+        action=np.full(n, "Directions"), sequence=np.full(n, "Directions"))
+    rows = select_rows(load_protocol("h36m"), data)
+    f = data["frame"][rows]
+    assert (f % 64 == 0).all() and set(data["subject"][rows]) == {9, 11}
+    # S9: 2 cameras x 13 frames; S11: only camera 55011271 survives the exclusion.
+    assert len(rows) == 13 * 2 + 13
+    lifting = select_rows(load_protocol("h36m-lifting"), data)
+    assert set(data["subject"][lifting]) == {9}
+
+
+def test_knee_neck_rescaling_makes_scale_irrelevant():
+    rng = np.random.default_rng(1)
+    n = 20
+    gt = _pose(rng, n)
+    data = PreparedData.from_arrays("mpi3dhp", "test", labels="corrected", joints3d=gt, joints3d_univ=gt,
+                                    activity=np.ones(n, int), scene=np.full(n, "studio"), valid=np.ones(n, bool),
+                                    sequence=np.full(n, "TS3"))
+    a = posebench.evaluate(gt, "mpi3dhp-corrected", data).summary
+    b = posebench.evaluate(gt * 1.1, "mpi3dhp-corrected", data).summary
+    pd_equal = np.allclose(a.to_numpy(), b.to_numpy(), atol=1e-9)
+    assert pd_equal
+    # Independent: rescale the root-centred prediction to 920 mm knee-neck, score the 14 joints.
+    centred = gt - gt[:, ROOT:ROOT + 1]
+    scaled = centred * (920.0 / knee_neck_length(centred))[:, None, None]
+    expected = np.linalg.norm(scaled - centred, axis=-1)[:, :14].mean()
+    assert a["mpjpe"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_wrong_label_release_is_refused_with_the_right_protocol_named():
+    n = 4
+    gt = _pose(np.random.default_rng(2), n)
+    data = PreparedData.from_arrays("mpi3dhp", "test", labels="corrected", joints3d=gt, joints3d_univ=gt,
+                                    activity=np.ones(n, int), scene=np.full(n, "studio"), valid=np.ones(n, bool))
+    with pytest.raises(DataMismatchError, match="corrected.*use mpi3dhp-corrected"):
+        posebench.evaluate(gt, "mpi3dhp", data)
+    with pytest.raises(DataMismatchError, match="dataset 'mpi3dhp'"):
+        posebench.evaluate(gt, "h36m", data)
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda p, i: (p[:, :16], i), "expected \\(M, 17, 3\\)"),
+    (lambda p, i: (np.where(np.arange(len(p))[:, None, None] == 1, np.nan, p), i), "NaN/inf in 1 rows"),
+    (lambda p, i: (p / 1000.0, i), "looks like metres"),
+    (lambda p, i: (p / 10.0, i), "looks like centimetres"),
+    (lambda p, i: (p[1:], i[1:]), "1 of the 4 rows the protocol scores have no prediction"),
+    (lambda p, i: (p, np.array([0, 0, 1, 2])), "predicted more than once"),
+    (lambda p, i: (p, i + 10), "outside the prepared file"),
+])
+def test_bad_predictions_get_one_line_errors(mutate, message):
+    data = _h36m((4,))
+    pred, idx = mutate(data["joints3d"].copy(), np.arange(4))
+    with pytest.raises(PredictionsError, match=message) as err:
+        posebench.evaluate(pred, "h36m", data, index=idx)
+    assert "\n" not in str(err.value)
+
+
+def test_runs_store_and_reload_and_never_clobber(tmp_path):
+    data = _h36m((3, 2))
+    pred = _offset_non_root(data["joints3d"], np.linspace(5, 25, 5))
+    results = []
+
+    def run():
+        results.append(posebench.evaluate(pred, "h36m", data, save=True, results_dir=tmp_path))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    runs = list_runs(tmp_path)
+    assert len(runs) == 4 and len({r.run_id for r in runs}) == 4
+    assert not list((tmp_path / "runs").glob("*.tmp"))
+    again = load_result(results[0].path)
+    assert again.summary.equals(results[0].summary)
+    np.testing.assert_array_equal(again.per_sample("mpjpe"), results[0].per_sample("mpjpe"))
+    assert again.meta["protocol"]["name"] == "h36m" and again.meta["data"]["content_hash"]
+    assert again.table("action").loc["All", "mpjpe"] == pytest.approx(again.summary["mpjpe"])
