@@ -1,0 +1,141 @@
+"""posebench prepare mpi3dhp --split train on hand-built trees: rows, 28->17 map, universal scale, split."""
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+import scipy.io
+
+from posebench.data import read_prepared
+from posebench.prepare.calibration import CalibrationError, read_camera_calibration
+from posebench.prepare.matfile import MatFileError
+from posebench.prepare.mpi3dhp import Mpi3dhpError
+from posebench.prepare.mpi3dhp_train import prepare_train, read_train_annotations, select_frames
+
+# canonical <- 28-joint index, written out independently of posebench.skeleton
+MAP_28_TO_17 = [7, 5, 14, 15, 16, 9, 10, 11, 23, 24, 25, 18, 19, 20, 4, 3, 6]
+W = H = 64
+FX, FY, CX, CY = 1497.693, 1497.103, 1024.704, 1051.394  # S1/Seq1 camera 0, 2048 px
+SCALE = 1.15  # annot3 / univ_annot3
+
+
+def write_calibration(path, n_cams=14):
+    lines = ["Skeletool Camera Calibration File V1.0"]
+    for c in range(n_cams):
+        lines += [f"name          {c}", "  sensor      10 10", "  size        2048 2048", "  animated    0",
+                  f"  intrinsic   {FX} 0 {CX} 0 0 {FY} {CY} 0 0 0 1 0 0 0 0 1 ",
+                  "  extrinsic   1 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1 ", "  radial      0"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_video(path, n, size=(W, H), seed=0):
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=25)
+        s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
+        for i in range(n):
+            img = np.full((size[1], size[0], 3), (i * 10) % 255, np.uint8) + rng.integers(0, 5, (size[1], size[0], 3), dtype=np.uint8)
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def build_sequence(d, n_rows, n_video, rng, masks=True):
+    """annot.mat (14 cameras), camera.calibration, videos for cameras 0 and 1; returns annot3 (14,N,28,3)."""
+    d.mkdir(parents=True)
+    rel = rng.normal(0, 200, (n_rows, 28, 3))
+    rel[:, 4] = 0
+    root = np.stack([rng.uniform(-100, 100, n_rows), rng.uniform(-100, 100, n_rows), rng.uniform(4000, 5000, n_rows)], 1)
+    a3 = np.repeat((rel + root[:, None])[None], 14, 0)
+    u3 = np.repeat((rel / SCALE + root[:, None])[None], 14, 0)
+    s = W / 2048
+    a2 = np.stack([FX * s * a3[..., 0] / a3[..., 2] + CX * s, FY * s * a3[..., 1] / a3[..., 2] + CY * s], -1)
+
+    def cells(a):
+        out = np.empty((14, 1), dtype=object)
+        for c in range(14):
+            out[c, 0] = a[c].reshape(n_rows, -1)
+        return out
+    scipy.io.savemat(d / "annot.mat", {"annot2": cells(a2), "annot3": cells(a3), "univ_annot3": cells(u3),
+                                       "cameras": np.arange(14)[None], "frames": np.arange(n_rows)[:, None]})
+    write_calibration(d / "camera.calibration")
+    for c in (0, 1):
+        write_video(d / "imageSequence" / f"video_{c}.avi", n_video)
+        if masks:
+            write_video(d / "FGmasks" / f"video_{c}.avi", n_video, seed=1)
+    return a3, u3, a2
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    src = tmp_path_factory.mktemp("mpi3dhp_train_src")
+    truth = {"S1/Seq1": build_sequence(src / "S1" / "Seq1", 12, 10, rng),  # 2 surplus annotation rows
+             "S4/Seq1": build_sequence(src / "S4" / "Seq1", 8, 8, rng, masks=False)}
+    out = tmp_path_factory.mktemp("mpi3dhp_train_out")
+    lines: list[str] = []
+    train, val = prepare_train(src, out, cameras=(0, 1), height=32, stride=1, jobs=1, progress=False, echo=lines.append)
+    return out, truth, read_prepared(train), read_prepared(val), lines
+
+
+def test_rows_split_and_map(built):
+    _, truth, train, val, _ = built
+    assert set(train["sequence"]) == {"S1/Seq1"} and set(val["sequence"]) == {"S4/Seq1"}
+    assert len(train) == 2 * 10 and len(val) == 2 * 8  # surplus annotation rows dropped
+    for data, seq in ((train, "S1/Seq1"), (val, "S4/Seq1")):
+        a3, u3, a2 = truth[seq]
+        for c in (0, 1):
+            rows = data["camera"] == c
+            f = data["frame"][rows]
+            np.testing.assert_allclose(data["joints3d"][rows], a3[c][f][:, MAP_28_TO_17], rtol=1e-6)
+            np.testing.assert_allclose(data["joints3d_univ"][rows], u3[c][f][:, MAP_28_TO_17], rtol=1e-6)
+            np.testing.assert_allclose(data["joints2d"][rows], a2[c][f][:, MAP_28_TO_17] / 2, rtol=1e-5, atol=1e-3)
+    assert train.attrs["extra_annotation_rows"] == {"S1_Seq1_c0": 2, "S1_Seq1_c1": 2}
+    assert set(train["subject"]) == {1} and set(val["subject"]) == {4}
+
+
+def test_universal_scale(built):
+    _, _, train, val, _ = built
+    np.testing.assert_allclose(train["univ_scale"], SCALE, rtol=1e-6)
+    np.testing.assert_allclose(val.attrs["univ_scale"]["S4/Seq1"], SCALE, rtol=1e-6)
+    rel = train["joints3d"] - train["joints3d"][:, 14:15]
+    urel = train["joints3d_univ"] - train["joints3d_univ"][:, 14:15]
+    np.testing.assert_allclose(rel, urel * SCALE, rtol=1e-4, atol=1e-2)
+
+
+def test_images_masks_intrinsics(built):
+    out, _, train, val, _ = built
+    from PIL import Image
+    assert train["image"][0] == "images/train/S1/Seq1/h32/video_0/img_000001.jpg"
+    assert Image.open(out / "mpi3dhp" / train["image"][0]).size == (32, 32)
+    assert all((out / "mpi3dhp" / p).is_file() for p in train["fg_mask"])
+    assert set(val["fg_mask"]) == {""}
+    assert train.attrs["intrinsics_ok"] in (True, 1)
+    np.testing.assert_allclose(train["intrinsics"][0], np.array([FX, FY, CX, CY]) * 32 / 2048, rtol=1e-4)
+
+
+def test_select_frames_motion_and_stride():
+    univ = np.zeros((6, 17, 3))
+    univ[:, 0, 0] = [0, 150, 210, 300, 420, 430]
+    j2 = np.full((6, 17, 2), 10.0)
+    j2[5, 3] = 100  # outside a 64 x 64 image
+    np.testing.assert_array_equal(select_frames(univ, j2, (64, 64), None, 200.0), [0, 2, 4])
+    np.testing.assert_array_equal(select_frames(univ, j2, (64, 64), 2, None), [0, 2, 4])
+
+
+def test_bad_inputs(tmp_path):
+    p = tmp_path / "annot.mat"
+    scipy.io.savemat(p, {"annot2": np.zeros((3, 56))})
+    with pytest.raises(MatFileError, match="14 x 1 cell"):
+        read_train_annotations(p)
+    cal = tmp_path / "camera.calibration"
+    write_calibration(cal, 2)
+    assert set(read_camera_calibration(cal)) == {0, 1}
+    cal.write_text(cal.read_text().replace(f"{FX} 0 {CX}", f"{FX} 0"))
+    with pytest.raises(CalibrationError, match="camera.calibration:6: intrinsic has 15 values, expected 16"):
+        read_camera_calibration(cal)
+    (tmp_path / "TS1").mkdir()
+    with pytest.raises(Mpi3dhpError, match="test set"):
+        prepare_train(tmp_path, tmp_path / "out", progress=False)
