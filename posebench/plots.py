@@ -1,0 +1,127 @@
+"""Report figures: PCK-vs-threshold curves, per-group bars, worst-case skeleton overlays (PNG and PDF).
+
+Figures are built on matplotlib's object API with the Agg canvas (no pyplot state, no display needed) and
+written atomically; PDFs carry no creation date so the same inputs give the same bytes.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from posebench.io_utils import atomic_path
+from posebench.skeleton import BONES, JOINTS, ROOT
+
+DEFAULT_THRESHOLDS = np.arange(0.0, 151.0, 5.0)
+_RIGHT = {i for i, n in enumerate(JOINTS) if n.startswith("r_")}
+_LEFT = {i for i, n in enumerate(JOINTS) if n.startswith("l_")}
+GT_COLOUR, RIGHT_COLOUR, LEFT_COLOUR, MID_COLOUR = "#333333", "#d62728", "#1f77b4", "#2ca02c"
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, stem: str | os.PathLike, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Write ``stem.png`` and ``stem.pdf`` (atomically); returns the paths."""
+    out = []
+    for fmt in formats:
+        path = Path(f"{stem}.{fmt}")
+        meta = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=150 if fmt == "png" else None, metadata=meta)
+        out.append(path)
+    return out
+
+
+def pck_curve(errors: Mapping[str, np.ndarray], thresholds: np.ndarray = DEFAULT_THRESHOLDS,
+              title: str = "3D PCK vs threshold", marker: float | None = 150.0) -> Figure:
+    """PCK (%) against the distance threshold (strict <), one line per run; ``errors[name]`` is (N, J) mm."""
+    fig = _figure(6.0, 4.0)
+    ax = fig.add_subplot()
+    t = np.asarray(thresholds, dtype=np.float64)
+    for name, err in errors.items():
+        e = np.asarray(err, dtype=np.float64).ravel()
+        curve = (e[:, None] < t[None, :]).mean(axis=0) * 100.0
+        auc = curve.mean()
+        ax.plot(t, curve, linewidth=2, label=f"{name} (AUC {auc:.1f}%)")
+    if marker is not None:
+        ax.axvline(marker, color="#999999", linestyle=":", linewidth=1)
+    ax.set(xlabel="threshold (mm)", ylabel="joints within threshold (%)", title=title, xlim=(t.min(), t.max()),
+           ylim=(0, 100))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def group_bars(table: pd.DataFrame, ylabel: str, title: str,
+               low: pd.DataFrame | None = None, high: pd.DataFrame | None = None) -> Figure:
+    """Grouped bars: one group per row of ``table`` (e.g. action), one bar per column (a run).
+
+    ``low``/``high`` (same shape) draw interval whiskers, e.g. bootstrap intervals.
+    """
+    n_groups, n_runs = table.shape
+    fig = _figure(max(6.0, 0.55 * n_groups * max(1, n_runs) ** 0.5 + 2.0), 4.2)
+    ax = fig.add_subplot()
+    width = 0.8 / max(n_runs, 1)
+    x = np.arange(n_groups)
+    for k, col in enumerate(table.columns):
+        values = table[col].to_numpy(dtype=np.float64)
+        yerr = None
+        if low is not None and high is not None:
+            yerr = np.vstack([values - low[col].to_numpy(dtype=np.float64),
+                              high[col].to_numpy(dtype=np.float64) - values])
+        ax.bar(x + (k - (n_runs - 1) / 2) * width, values, width, label=str(col), yerr=yerr, capsize=2)
+    ax.set_xticks(x, [str(i) for i in table.index], rotation=35 if n_groups > 6 else 0, ha="right" if n_groups > 6 else "center")
+    ax.set(ylabel=ylabel, title=title)
+    ax.grid(axis="y", alpha=0.3)
+    if n_runs > 1:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def worst_indices(per_sample: np.ndarray, k: int, higher_is_worse: bool = True) -> np.ndarray:
+    """Positions of the ``k`` worst rows (largest error, or smallest PCK), worst first."""
+    v = np.asarray(per_sample, dtype=np.float64)
+    order = np.argsort(-v if higher_is_worse else v, kind="stable")
+    return order[:k]
+
+
+def _draw_skeleton(ax, pose: np.ndarray, axes: tuple[int, int], gt: bool) -> None:
+    a, b = axes
+    for p, c in BONES:
+        colour = GT_COLOUR if gt else RIGHT_COLOUR if c in _RIGHT else LEFT_COLOUR if c in _LEFT else MID_COLOUR
+        ax.plot(pose[[p, c], a], -pose[[p, c], b], color=colour, linewidth=1.5 if gt else 2.0,
+                linestyle="--" if gt else "-", alpha=0.8 if gt else 1.0)
+    ax.scatter(pose[:, a], -pose[:, b], s=6, color=GT_COLOUR if gt else "#000000", zorder=3)
+
+
+def skeleton_overlays(gt: np.ndarray, pred: np.ndarray, titles: Sequence[str] | None = None,
+                      suptitle: str = "Worst cases: prediction (colour) over ground truth (dashed)") -> Figure:
+    """Front (x-y) and side (z-y) views of root-centred predictions over ground truth, one column per case."""
+    gt = np.asarray(gt, dtype=np.float64)
+    pred = np.asarray(pred, dtype=np.float64)
+    gt = gt - gt[:, ROOT:ROOT + 1]
+    pred = pred - pred[:, ROOT:ROOT + 1]
+    k = len(gt)
+    fig = _figure(2.2 * max(k, 1) + 0.4, 4.8)
+    span = max(float(np.abs(np.concatenate([gt, pred])).max()) * 1.05, 1.0) if k else 1.0
+    for i in range(k):
+        for row, (axes, label) in enumerate((((0, 1), "front (x, y)"), ((2, 1), "side (z, y)"))):
+            ax = fig.add_subplot(2, k, row * k + i + 1)
+            _draw_skeleton(ax, gt[i], axes, gt=True)
+            _draw_skeleton(ax, pred[i], axes, gt=False)
+            ax.set(xlim=(-span, span), ylim=(-span, span), aspect="equal", xticks=[], yticks=[])
+            if row == 0 and titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+            if i == 0:
+                ax.set_ylabel(label, fontsize=8)
+    fig.suptitle(suptitle, fontsize=10)
+    return fig
