@@ -8,6 +8,7 @@ intrinsics are expressed in the stored image's pixels. Facts: research/raw-forma
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -242,59 +243,46 @@ def prepare_test_sequence(root: Path, seq: str, out: Path, height: int, images: 
 
 def run_sharded(tasks: dict[str, tuple[Any, tuple]], shard_dir: Path, jobs: int = 1, progress: bool = True,
                 desc: str = "") -> dict[str, dict[str, Any]]:
-    """Run ``fn(*args)`` per key in parallel (joblib); each result is saved as an atomic .npz shard first.
+    """Run ``fn(*args)`` per key in parallel (joblib), each result saved as an atomic shard first.
 
-    A shard left by an interrupted run is reused, so a re-run only redoes the missing sequences. Shards hold
-    plain arrays and one JSON report (no pickle).
+    A valid shard from an interrupted run with the same inputs is reused (posebench.prepare.shards), so a
+    re-run only redoes the missing sequences. Returns key -> {'columns', 'report'}.
     """
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
-    todo = [k for k in tasks if not _shard_path(shard_dir, k).is_file()]
+    from posebench.prepare.shards import ShardStore
+
+    store = ShardStore(shard_dir)
+    store.clean_temps()
+    prints = {k: _fingerprint(args) for k, (_, args) in tasks.items()}
+    todo = [k for k in tasks if not store.is_valid((k,), prints[k])]
     runner = Parallel(n_jobs=jobs, return_as="generator_unordered")
-    jobs_iter = runner(delayed(_run_one)(k, tasks[k][0], tasks[k][1], shard_dir) for k in todo)
-    for _ in tqdm(jobs_iter, total=len(todo), desc=desc, disable=not progress, unit="seq"):
+    done = runner(delayed(_run_one)(k, tasks[k][0], tasks[k][1], store, prints[k]) for k in todo)
+    for _ in tqdm(done, total=len(todo), desc=desc, disable=not progress, unit="part"):
         pass
-    return {k: load_shard(_shard_path(shard_dir, k)) for k in tasks}
+    out = {}
+    for k in tasks:
+        cols, report = store.read((k,))
+        out[k] = {"columns": cols, "report": report}
+    return out
 
 
-def _shard_path(shard_dir: Path, key: str) -> Path:
-    return shard_dir / (key.replace("/", "_") + ".npz")
+def _fingerprint(args: tuple) -> str:
+    """Inputs of a task: its arguments, and size + mtime of the files and folders among them."""
+    parts = []
+    for a in args:
+        parts.append(str(a))
+        if isinstance(a, Path) and a.exists():
+            st = a.stat()
+            parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-def _run_one(key: str, fn: Any, args: tuple, shard_dir: Path) -> str:
+def _run_one(key: str, fn: Any, args: tuple, store: Any, fingerprint: str) -> str:
     result = fn(*args)
-    save_shard(_shard_path(shard_dir, key), result["columns"], result["report"])
+    store.write((key,), result["columns"], fingerprint, meta=result["report"])
     return key
-
-
-def save_shard(path: Path, columns: dict[str, np.ndarray], report: dict[str, Any]) -> None:
-    """Write one shard: columns (strings as unicode arrays) and a JSON report, atomically."""
-    arrays = {f"col/{k}": (np.asarray(v).astype(str) if np.asarray(v).dtype.kind in "OUS" else np.asarray(v))
-              for k, v in columns.items()}
-    arrays["report"] = np.array(json.dumps(report, default=_json_default))
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-
-
-def load_shard(path: Path) -> dict[str, Any]:
-    """Read a shard written by save_shard (allow_pickle=False)."""
-    with np.load(path, allow_pickle=False) as z:
-        cols = {}
-        for k in z.files:
-            if k.startswith("col/"):
-                a = z[k]
-                cols[k[4:]] = a.astype(object) if a.dtype.kind == "U" else a
-        return {"columns": cols, "report": json.loads(str(z["report"]))}
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, (np.ndarray, tuple)):
-        return list(o)
-    return str(o)
 
 
 def concat_columns(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
