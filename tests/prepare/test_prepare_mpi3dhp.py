@@ -198,3 +198,20 @@ def test_wrong_shapes_and_values(tmp_path):
         read_test_annotations(p)
     write_v73(p, good | {"annot3": nan, "valid_frame": np.array([[1.0], [0.0], [1.0], [1.0]])})
     assert read_test_annotations(p).annot3[1].sum() == 0  # unscored rows are zeroed, never NaN
+
+
+def test_cli_errors_are_one_line(built, tmp_path):
+    from click.testing import CliRunner
+
+    from posebench.prepare.cli_mpi import mpi3dhp
+    runner = CliRunner()
+    r = runner.invoke(mpi3dhp, ["--split", "test", "--src", str(built[0]), "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "--labels original|corrected is required" in r.output
+    r = runner.invoke(mpi3dhp, ["--split", "test", "--labels", "corrected", "--src", str(tmp_path / "x"),
+                                "--out", str(tmp_path)])
+    assert r.exit_code == 1 and r.output.strip().startswith("Error:") and "no such folder" in r.output
+    assert "Traceback" not in r.output
+    r = runner.invoke(mpi3dhp, ["--split", "test", "--labels", "corrected", "--src", str(built[0]), "--size", "16",
+                                "--out", str(tmp_path / "cli"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "TS1:" in r.output and (tmp_path / "cli" / "mpi3dhp" / "test-corrected.h5").is_file()

@@ -1,0 +1,101 @@
+"""`posebench prepare mpi3dhp` and `posebench prepare mpii`: thin click commands over the preparers."""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+
+import click
+
+
+@contextlib.contextmanager
+def _clean_errors() -> Iterator[None]:
+    """Bad input -> one 'Error: <file>: <problem>' line; warnings -> 'warning: ...' lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except ValueError as e:  # every preparer error class subclasses ValueError
+            raise click.ClickException(str(e)) from None
+        finally:
+            for w in caught:
+                click.echo(f"warning: {w.message}", err=True)
+
+
+def _cameras(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    try:
+        cams = tuple(int(c) for c in value.split(",") if c.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of camera indices") from None
+    if not cams or len(set(cams)) != len(cams):
+        raise click.BadParameter(f"{value!r}: give distinct camera indices, e.g. 0,1,2,4,5,6,7,8")
+    return cams
+
+
+@click.command("mpi3dhp")
+@click.option("--split", type=click.Choice(["test", "train"]), required=True,
+              help="test: TS1..TS6 -> test-<labels>.h5; train: S1..S8 -> train.h5 + val.h5 (val = S4/Seq1, S8/Seq2).")
+@click.option("--src", type=click.Path(file_okay=False, path_type=str), required=True,
+              help="The release folder (holding TS1..TS6, or S1..S8).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=str), required=True,
+              help="DATA folder; files go to DATA/mpi3dhp/.")
+@click.option("--labels", type=click.Choice(["original", "corrected"]), default=None,
+              help="Test split (required): which label release the annot_data.mat files are. No file marks it.")
+@click.option("--size", type=int, default=768, show_default=True,
+              help="Store images resized to this height in px, aspect kept (reference: 768); 0 copies them unchanged.")
+@click.option("--images/--no-images", default=True, show_default=True, help="Test split: copy/resize the images.")
+@click.option("--calib-dir", type=click.Path(file_okay=False, path_type=str), default=None,
+              help="Test split: folder with ts1-4cameras.calib / ts5-6cameras.calib (default: searched under --src).")
+@click.option("--cameras", default="0,1,2,4,5,6,7,8", show_default=True, callback=_cameras,
+              help="Train split: camera indices (default: the 8 VNect cameras).")
+@click.option("--stride", type=int, default=None, help="Train split: keep every N-th frame instead of the motion rule.")
+@click.option("--motion-mm", type=float, default=200.0, show_default=True,
+              help="Train split: keep a frame once some joint moved this far (universal mm) since the last kept one.")
+@click.option("--masks/--no-masks", default=True, show_default=True,
+              help="Train split: extract FGmasks / ChairMasks frames (for background augmentation).")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Parallel workers (joblib; -1 = all cores).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def mpi3dhp(split: str, src: str, out: str, labels: str | None, size: int, images: bool, calib_dir: str | None,
+            cameras: tuple[int, ...], stride: int | None, motion_mm: float, masks: bool, jobs: int, quiet: bool) -> None:
+    """MPI-INF-3DHP official release -> DATA/mpi3dhp/{test-<labels>,train,val}.h5."""
+    if size < 0:
+        raise click.BadParameter("must be >= 0", param_hint="--size")
+    with _clean_errors():
+        if split == "test":
+            if labels is None:
+                raise click.UsageError("--labels original|corrected is required for --split test: no file marks its "
+                                       "label release (valid-frame counts are recorded to help tell them apart)")
+            from posebench.prepare.mpi3dhp import prepare_test
+
+            path = prepare_test(src, out, labels, height=size, images=images, jobs=jobs, calib_dir=calib_dir,
+                                progress=not quiet, echo=click.echo)
+            click.echo(f"wrote {path}")
+        else:
+            if labels is not None:
+                raise click.UsageError("--labels applies to --split test only")
+            from posebench.prepare.mpi3dhp_train import prepare_train
+
+            for path in prepare_train(src, out, cameras=cameras, height=size, stride=stride, motion_mm=motion_mm,
+                                      masks=masks, jobs=jobs, progress=not quiet, echo=click.echo):
+                click.echo(f"wrote {path}")
+
+
+@click.command("mpii")
+@click.option("--src", type=click.Path(exists=True, path_type=str), required=True,
+              help="Folder with mpii_human_pose_v1_u12_1.mat and images/.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=str), required=True,
+              help="DATA folder; files go to DATA/mpii/.")
+@click.option("--images/--no-images", default=True, show_default=True, help="Copy the images of annotated persons.")
+@click.option("--val-indices", type=click.Path(exists=True, dir_okay=False, path_type=str), default=None,
+              help="Text file of 0-based annolist indices (one per line) to use as validation images "
+                   "(default: the documented SHA-1 rule, about 10 %).")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Parallel workers for copying images.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def mpii(src: str, out: str, images: bool, val_indices: str | None, jobs: int, quiet: bool) -> None:
+    """MPII Human Pose -> DATA/mpii/{train,val}.h5 (2D: canonical 17 joints with masks)."""
+    from posebench.prepare.mpii import prepare_mpii
+
+    with _clean_errors():
+        for path in prepare_mpii(src, out, images=images, val_indices=val_indices, jobs=jobs, progress=not quiet,
+                                 echo=click.echo):
+            click.echo(f"wrote {path}")
