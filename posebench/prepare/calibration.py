@@ -21,6 +21,10 @@ SKELETOOL_HEADER = "Skeletool Camera Calibration File"
 TC_HEADER = "tc camera calibration"
 
 
+# Every camera block must be complete: a file cut short loses the last keys and is refused, never half-read.
+_TC_KEYS = ("sensorSize", "focalLength", "pixelAspect", "centerOffset", "distortion", "origin", "up", "right")
+
+
 class CalibrationError(ValueError):
     """A camera calibration file is missing, malformed or physically implausible."""
 
@@ -123,6 +127,9 @@ def read_camera_calibration(path: str | os.PathLike) -> dict[int, SkeletoolCamer
             current, start = {"index": int(idx)}, lineno
         elif current is None:
             raise CalibrationError(f"{path}:{lineno}: {key!r} before the first 'name' line")
+        elif key in current:
+            raise CalibrationError(f"{path}:{lineno}: {key!r} appears twice in camera {current['index']} "
+                                   f"(a 'name' line missing?)")
         elif key == "size":
             w, h = _numbers(rest, 2, path, lineno, "size")
             if w <= 0 or h <= 0 or w != int(w) or h != int(h):
@@ -131,7 +138,7 @@ def read_camera_calibration(path: str | os.PathLike) -> dict[int, SkeletoolCamer
         elif key in ("intrinsic", "extrinsic"):
             current[key] = np.array(_numbers(rest, 16, path, lineno, key)).reshape(4, 4)
         elif key in ("sensor", "animated", "radial"):
-            continue  # not needed: intrinsics come in pixels, distortion is not modelled (radial 0)
+            current[key] = rest  # not needed: intrinsics come in pixels, distortion is not modelled (radial 0)
         else:
             raise CalibrationError(f"{path}:{lineno}: unknown key {key!r}")
     finish()
@@ -178,6 +185,9 @@ def read_tc_calibration(path: str | os.PathLike) -> dict[int, TcCamera]:
             if seen_frame:  # animated calibrations: keep the first frame's values
                 current = {"ignored": True}
             seen_frame = True
+        elif key in current and key in _TC_KEYS:
+            raise CalibrationError(f"{path}:{lineno}: {key!r} appears twice in camera {current.get('index')} "
+                                   f"(a 'camera' line missing?)")
         elif key in ("sensorSize", "centerOffset"):
             current[key] = tuple(_numbers(rest, 2, path, lineno, key))
         elif key in ("focalLength", "pixelAspect"):
@@ -189,7 +199,7 @@ def read_tc_calibration(path: str | os.PathLike) -> dict[int, TcCamera]:
         # other keys (colorCorrection tables, distortionModel names) are not needed here
     out: dict[int, TcCamera] = {}
     for lineno, c in cams:
-        missing = [k for k in ("sensorSize", "focalLength", "pixelAspect", "centerOffset") if k not in c]
+        missing = [k for k in _TC_KEYS if k not in c]
         if missing:
             raise CalibrationError(f"{path}:{lineno}: camera {c['index']} lacks {', '.join(missing)}")
         sw, sh = c["sensorSize"]
@@ -198,8 +208,11 @@ def read_tc_calibration(path: str | os.PathLike) -> dict[int, TcCamera]:
                                    f"or pixel aspect")
         if c["index"] in out:
             raise CalibrationError(f"{path}:{lineno}: camera {c['index']} appears twice")
+        for k in ("up", "right"):
+            if abs(np.linalg.norm(c[k]) - 1) > 1e-3:
+                raise CalibrationError(f"{path}:{lineno}: camera {c['index']} {k} vector is not a unit vector")
         out[c["index"]] = TcCamera(c["index"], c["name"], (sw, sh), c["focalLength"], c["pixelAspect"],
-                                   c["centerOffset"], c.get("distortion", (0.0,) * 5))
+                                   c["centerOffset"], c["distortion"])
     if not out:
         raise CalibrationError(f"{path}: no cameras (truncated?)")
     return out
