@@ -1,0 +1,191 @@
+"""Pose metrics as pure array functions: (N, J, 3) mm in, per-sample values (N,) out.
+
+No implicit root centring: callers centre (``posebench.align.root_centre``). PCK and AUC are fractions here
+(percent only in results and reports). PCK counts a joint when its error is strictly below the threshold;
+AUC averages PCK over ``AUC_THRESHOLDS`` (0:5:150 mm, 31 values; 0 mm never counts, so a perfect prediction
+scores 30/31), as the official MPI-INF-3DHP scripts do.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from posebench import align as _align
+
+PCK_THRESHOLD = 150.0
+AUC_THRESHOLDS = np.arange(0.0, 151.0, 5.0)
+KINDS = ("mean", "pck", "auc")
+_BLOCK = 16384
+
+
+class PoseArrayError(ValueError):
+    """Pose arrays that cannot be scored: wrong shape, mismatched shapes, NaN or inf."""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric of the shared vocabulary: how per-joint errors reduce, its alignment, and its direction."""
+
+    name: str
+    kind: str
+    align: str
+    higher_is_better: bool
+    unit: str
+
+
+METRICS: dict[str, MetricSpec] = {
+    "mpjpe": MetricSpec("mpjpe", "mean", "none", False, "mm"),
+    "pa_mpjpe": MetricSpec("pa_mpjpe", "mean", "procrustes", False, "mm"),
+    "n_mpjpe": MetricSpec("n_mpjpe", "mean", "scale", False, "mm"),
+    "pck": MetricSpec("pck", "pck", "none", True, "%"),
+    "auc": MetricSpec("auc", "auc", "none", True, "%"),
+    "pa_pck": MetricSpec("pa_pck", "pck", "procrustes", True, "%"),
+    "pa_auc": MetricSpec("pa_auc", "auc", "procrustes", True, "%"),
+}
+
+
+def check_poses(pred: np.ndarray, gt: np.ndarray) -> None:
+    """Raise PoseArrayError (one line) unless pred and gt are finite (N, J, 3) arrays of the same shape."""
+    p, g = np.asarray(pred), np.asarray(gt)
+    for name, a in (("prediction", p), ("ground truth", g)):
+        if a.ndim != 3 or a.shape[-1] != 3:
+            raise PoseArrayError(f"{name} array has shape {a.shape}; expected (N, J, 3) poses in mm")
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+            raise PoseArrayError(f"{name} array has dtype {a.dtype}; expected real numbers")
+    if p.shape != g.shape:
+        raise PoseArrayError(f"prediction shape {p.shape} differs from ground-truth shape {g.shape}")
+    for name, a in (("prediction", p), ("ground truth", g)):
+        if np.issubdtype(a.dtype, np.floating):
+            _check_finite(name, a)
+
+
+def _check_finite(name: str, a: np.ndarray) -> None:
+    # A block sum is finite iff the block is (barring overflow of huge values, which the exact check clears).
+    for sl in _align._blocks(len(a), _BLOCK):
+        if np.isfinite(np.add.reduce(a[sl], axis=None, dtype=np.float64)):
+            continue
+        bad = ~np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            n_bad = int((~np.isfinite(a)).sum())
+            raise PoseArrayError(f"{name} array holds {n_bad} NaN/inf value(s) in {len(rows)} sample(s); "
+                                 f"first at sample {rows[0]}")
+        return
+
+
+def _joint_index(joints: Sequence[int] | None, n_joints: int, what: str) -> np.ndarray | None:
+    if joints is None:
+        return None
+    idx = np.asarray(list(joints), dtype=np.int64).reshape(-1)
+    if idx.size == 0 or idx.min() < 0 or idx.max() >= n_joints:
+        raise PoseArrayError(f"{what} {idx.tolist()} must name joints in 0..{n_joints - 1}")
+    return idx
+
+
+def _plain_errors(pred: np.ndarray, gt: np.ndarray, cols: np.ndarray | None, scale: np.ndarray | None) -> np.ndarray:
+    """Per-joint distances of (optionally scaled) pred to gt, block by block."""
+    n, nj = pred.shape[:2]
+    out = np.empty((n, nj if cols is None else len(cols)))
+    ones = np.ones(3)
+    for sl in _align._blocks(n, _BLOCK):
+        p, g = pred[sl], gt[sl]
+        if cols is not None:
+            p, g = p[:, cols], g[:, cols]
+        if scale is None:
+            d = np.subtract(p, g, dtype=np.float64)
+        else:
+            d = np.multiply(p, scale[sl, None, None], dtype=np.float64)
+            d -= g
+        d *= d
+        np.sqrt(d.reshape(-1, 3) @ ones, out=out[sl].reshape(-1))
+    return out
+
+
+def joint_errors(pred: np.ndarray, gt: np.ndarray, align: str = "none", fit_joints: Sequence[int] | None = None,
+                 joints: Sequence[int] | None = None) -> np.ndarray:
+    """Per-joint Euclidean distances (N, len(joints)) after ``align`` fitted on ``fit_joints`` (default all)."""
+    check_poses(pred, gt)
+    p, g = np.asarray(pred), np.asarray(gt)
+    nj = p.shape[1]
+    cols = _joint_index(joints, nj, "joints")
+    if align == "none":
+        return _plain_errors(p, g, cols, None)
+    fit = _joint_index(fit_joints, nj, "fit_joints")
+    if align == "scale":
+        return _plain_errors(p, g, cols, _align.scale_factors(p, g, fit))
+    if align in ("procrustes", "procrustes_reflect"):
+        return _align.procrustes_errors(p, g, fit, reflection=align == "procrustes_reflect", joints=cols)
+    raise PoseArrayError(f"unknown alignment {align!r}; known: {', '.join(_align.ALIGNMENTS)}")
+
+
+def per_sample(errors: np.ndarray, kind: str, threshold: float = PCK_THRESHOLD,
+               thresholds: np.ndarray = AUC_THRESHOLDS) -> np.ndarray:
+    """Per-sample values (N,) from per-joint errors (N, J): "mean" (MPJPE), "pck" or "auc" (fractions)."""
+    e = np.asarray(errors, dtype=np.float64)
+    if e.ndim != 2 or e.shape[1] == 0:
+        raise PoseArrayError(f"per-joint errors have shape {e.shape}; expected (N, J) with J >= 1")
+    nj = e.shape[1]
+    if kind == "mean":
+        return e @ np.full(nj, 1.0 / nj)
+    if kind == "pck":
+        return np.count_nonzero(e < threshold, axis=1) / nj
+    if kind == "auc":
+        t = np.sort(np.asarray(thresholds, dtype=np.float64).reshape(-1))
+        if t.size == 0:
+            raise PoseArrayError("AUC needs at least one threshold")
+        out = np.empty(len(e))
+        for sl in _align._blocks(len(e), _BLOCK):
+            # thresholds above an error count as hits: len(t) - #(t <= e)
+            below = np.searchsorted(t, e[sl], side="right")
+            out[sl] = (t.size - below).sum(axis=1) / (nj * t.size)
+        return out
+    raise PoseArrayError(f"unknown metric kind {kind!r}; known: {', '.join(KINDS)}")
+
+
+def mpjpe(pred: np.ndarray, gt: np.ndarray, *, joints: Sequence[int] | None = None,
+          fit_joints: Sequence[int] | None = None) -> np.ndarray:
+    """Mean per-joint position error (N,) in mm, no alignment (``fit_joints`` is accepted and unused)."""
+    return per_sample(joint_errors(pred, gt, "none", joints=joints), "mean")
+
+
+def pa_mpjpe(pred: np.ndarray, gt: np.ndarray, *, joints: Sequence[int] | None = None,
+             fit_joints: Sequence[int] | None = None, reflection: bool = False) -> np.ndarray:
+    """MPJPE (N,) after the similarity Procrustes fit (reflections excluded unless ``reflection``)."""
+    method = "procrustes_reflect" if reflection else "procrustes"
+    return per_sample(joint_errors(pred, gt, method, fit_joints, joints), "mean")
+
+
+def n_mpjpe(pred: np.ndarray, gt: np.ndarray, *, joints: Sequence[int] | None = None,
+            fit_joints: Sequence[int] | None = None) -> np.ndarray:
+    """MPJPE (N,) after the least-squares scale fit (VideoPose3D's N-MPJPE; no centring inside)."""
+    return per_sample(joint_errors(pred, gt, "scale", fit_joints, joints), "mean")
+
+
+def pck(pred: np.ndarray, gt: np.ndarray, *, joints: Sequence[int] | None = None,
+        fit_joints: Sequence[int] | None = None, threshold: float = PCK_THRESHOLD) -> np.ndarray:
+    """Fraction (N,) of joints with error strictly below ``threshold`` mm, no alignment."""
+    return per_sample(joint_errors(pred, gt, "none", joints=joints), "pck", threshold=threshold)
+
+
+def auc(pred: np.ndarray, gt: np.ndarray, *, joints: Sequence[int] | None = None,
+        fit_joints: Sequence[int] | None = None, thresholds: np.ndarray = AUC_THRESHOLDS) -> np.ndarray:
+    """Mean PCK (N,) over ``thresholds`` mm, no alignment."""
+    return per_sample(joint_errors(pred, gt, "none", joints=joints), "auc", thresholds=thresholds)
+
+
+def pa_pck(pred: np.ndarray, gt: np.ndarray, *, joints: Sequence[int] | None = None,
+           fit_joints: Sequence[int] | None = None, threshold: float = PCK_THRESHOLD,
+           reflection: bool = False) -> np.ndarray:
+    """PCK (N,) after the similarity Procrustes fit on ``fit_joints``."""
+    method = "procrustes_reflect" if reflection else "procrustes"
+    return per_sample(joint_errors(pred, gt, method, fit_joints, joints), "pck", threshold=threshold)
+
+
+def pa_auc(pred: np.ndarray, gt: np.ndarray, *, joints: Sequence[int] | None = None,
+           fit_joints: Sequence[int] | None = None, thresholds: np.ndarray = AUC_THRESHOLDS,
+           reflection: bool = False) -> np.ndarray:
+    """AUC (N,) after the similarity Procrustes fit on ``fit_joints``."""
+    method = "procrustes_reflect" if reflection else "procrustes"
+    return per_sample(joint_errors(pred, gt, method, fit_joints, joints), "auc", thresholds=thresholds)
