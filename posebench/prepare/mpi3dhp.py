@@ -58,12 +58,15 @@ def find_test_root(src: str | os.PathLike) -> Path:
     src = Path(src)
     if not src.is_dir():
         raise Mpi3dhpError(f"{src}: no such folder (expected the MPI-INF-3DHP test set with TS1..TS6)")
+    if not (src / "TS1").is_dir() and (src / "mpi_inf_3dhp_test_set" / "TS1").is_dir():
+        src = src / "mpi_inf_3dhp_test_set"  # get_testset.sh unpacks into $destination/mpi_inf_3dhp_test_set
     if (src / "TS1").is_dir():
         missing = [s for s in SEQS if not (src / s / "annot_data.mat").is_file()]
         if missing:
             raise Mpi3dhpError(f"{src}: no annot_data.mat for {', '.join(missing)} (incomplete test set?)")
         return src
-    for inner in (src / "mpi_inf_3dhp_test_set", src / "mpi_inf_3dhp_test_set" / "mpi_inf_3dhp_test_set"):
+    for inner in (src / "mpi_inf_3dhp_test_set" / "mpi_inf_3dhp_test_set",
+                  src / "mpi_inf_3dhp_test_set" / "mpi_inf_3dhp_test_set" / "mpi_inf_3dhp_test_set"):
         if (inner / "TS1").is_dir():
             raise Mpi3dhpError(f"{src}: TS1..TS6 are one level down (the zip unpacks into a nested "
                                f"mpi_inf_3dhp_test_set folder); pass --src {inner}")
@@ -151,7 +154,7 @@ def check_intrinsics(fitted: Sequence[float], camera: TcCamera, size: tuple[int,
 
 
 def store_image(src: Path, dst: Path, height: int) -> tuple[int, int, int, int]:
-    """Copy ``src`` to ``dst`` (height 0) or resize it to ``height`` px (aspect kept), atomically.
+    """Copy ``src`` to ``dst`` (height 0, or no taller) or shrink it to ``height`` px (aspect kept), atomically.
 
     Returns (source width, source height, stored width, stored height). An existing ``dst`` (written
     atomically by an earlier run) is reused.
@@ -161,7 +164,7 @@ def store_image(src: Path, dst: Path, height: int) -> tuple[int, int, int, int]:
     try:
         with Image.open(src) as im:
             w, h = im.size
-            if height <= 0 or height == h:
+            if height <= 0 or h <= height:  # never upscale: small images are copied as they are
                 out = (w, h)
                 if not dst.is_file():
                     with atomic_path(dst) as tmp:

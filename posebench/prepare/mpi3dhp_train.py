@@ -136,7 +136,7 @@ def extract_frames(video: Path, frames: Iterable[int], out_dir: Path, height: in
         with av.open(str(video)) as c:
             stream = c.streams.video[0]
             w, h = stream.codec_context.width, stream.codec_context.height
-            size = (w, h) if height <= 0 else (max(1, round(w * height / h)), height)
+            size = (w, h) if height <= 0 or h <= height else (max(1, round(w * height / h)), height)  # never upscale
             if todo:
                 want, last, seen = set(todo), todo[-1], 0
                 for i, frame in enumerate(c.decode(stream)):

@@ -153,6 +153,8 @@ def test_wrong_folders_named(built, tmp_path):
     (nested / "mpi_inf_3dhp_test_set" / "TS1").mkdir(parents=True)
     with pytest.raises(Mpi3dhpError, match="one level down"):
         find_test_root(nested)
+    with pytest.raises(Mpi3dhpError, match="one level down"):
+        find_test_root(tmp_path)
     (tmp_path / "train" / "S1" / "Seq1").mkdir(parents=True)
     with pytest.raises(Mpi3dhpError, match="training set"):
         find_test_root(tmp_path / "train")
