@@ -120,8 +120,12 @@ def write_tree(out: str | os.PathLike, seed: int = 0, full: bool = False, subjec
     """
     start = time.perf_counter()
     out = Path(out)
-    if not 16 <= int(size) <= 1000:
-        raise SampleError(f"--size must be 16..1000 px, got {size}")
+    if not 16 <= int(size) <= 1000 or int(size) % 2:
+        raise SampleError(f"--size must be an even width of 16..1000 px (H.264 4:2:0), got {size}")
+    if gop < 1:
+        raise SampleError(f"--gop must be at least 1, got {gop}")
+    if not knee_neck > 0:
+        raise SampleError(f"--knee-neck must be a positive length in mm, got {knee_neck}")
     if subjects is None:
         subjects = C.SUBJECTS if full else DEFAULT_SUBJECTS
     subjects = [int(str(s).lstrip("Ss")) for s in subjects]
