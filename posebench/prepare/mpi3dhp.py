@@ -58,15 +58,15 @@ def find_test_root(src: str | os.PathLike) -> Path:
     src = Path(src)
     if not src.is_dir():
         raise Mpi3dhpError(f"{src}: no such folder (expected the MPI-INF-3DHP test set with TS1..TS6)")
-    if not (src / "TS1").is_dir() and (src / "mpi_inf_3dhp_test_set" / "TS1").is_dir():
-        src = src / "mpi_inf_3dhp_test_set"  # get_testset.sh unpacks into $destination/mpi_inf_3dhp_test_set
+    inner = src / "mpi_inf_3dhp_test_set"
+    if not (src / "TS1").is_dir() and (inner / "TS1").is_dir() and src.name != "mpi_inf_3dhp_test_set":
+        src = inner  # get_testset.sh unpacks into $destination/mpi_inf_3dhp_test_set: accept $destination
     if (src / "TS1").is_dir():
         missing = [s for s in SEQS if not (src / s / "annot_data.mat").is_file()]
         if missing:
             raise Mpi3dhpError(f"{src}: no annot_data.mat for {', '.join(missing)} (incomplete test set?)")
         return src
-    for inner in (src / "mpi_inf_3dhp_test_set" / "mpi_inf_3dhp_test_set",
-                  src / "mpi_inf_3dhp_test_set" / "mpi_inf_3dhp_test_set" / "mpi_inf_3dhp_test_set"):
+    for inner in (src / "mpi_inf_3dhp_test_set", src / "mpi_inf_3dhp_test_set" / "mpi_inf_3dhp_test_set"):
         if (inner / "TS1").is_dir():
             raise Mpi3dhpError(f"{src}: TS1..TS6 are one level down (the zip unpacks into a nested "
                                f"mpi_inf_3dhp_test_set folder); pass --src {inner}")
