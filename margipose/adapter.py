@@ -1,0 +1,46 @@
+"""MargiPose as a posebench model (entry point ``margipose`` in the ``posebench.models`` group)."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from margipose.checkpoint import CheckpointError, checkpoint_hash, load_checkpoint, model_from_checkpoint
+from margipose.data import resolve_image
+from margipose.infer import ASSUMED_DEPTH_MM, Predictor
+
+
+class MargiPoseModel:
+    """``predict(batch) -> (B,17,3)`` camera-space mm from the template columns (docs/contracts.md).
+
+    Uses the ground-truth root depth when the protocol grants it (``root_depth`` in the batch), otherwise
+    ``assumed_depth`` mm, leaving the scale to the protocol's rescaling. Options: ``multicrop`` (ten-crop
+    testing), ``batch_size`` (images per forward pass), ``assumed_depth``.
+    """
+
+    name = "margipose"
+
+    def __init__(self, protocol: Any, data: str | os.PathLike | None = None, checkpoint: str | None = None,
+                 device: str | None = None, multicrop: bool = False, batch_size: int = 32,
+                 assumed_depth: float = ASSUMED_DEPTH_MM, **options: Any) -> None:
+        if options:
+            raise TypeError(f"margipose: unknown option(s) {', '.join(sorted(options))}; "
+                            f"known: multicrop, batch_size, assumed_depth")
+        if checkpoint is None:
+            raise CheckpointError("margipose needs a trained checkpoint (--checkpoint FILE); see `margipose train`")
+        ckpt = load_checkpoint(checkpoint)
+        self.checkpoint_hash = checkpoint_hash(checkpoint)
+        self.predictor = Predictor(model_from_checkpoint(ckpt, checkpoint), device, multicrop, batch_size)
+        self.use_root_depth = "root_depth" in tuple(getattr(protocol, "granted", ()))
+        self.assumed_depth = float(assumed_depth)
+
+    def predict(self, batch: dict[str, Any]) -> np.ndarray:
+        n = len(batch["index"]) if "index" in batch else len(batch["image"])
+        root = str(batch.get("image_root", ""))
+        images = [resolve_image(root, str(p)) for p in batch["image"]]
+        if self.use_root_depth and "root_depth" in batch:
+            depth = np.asarray(batch["root_depth"], np.float64)
+        else:
+            depth = np.full(n, self.assumed_depth)
+        return self.predictor.predict(images, batch["intrinsics"], batch["box"], depth)

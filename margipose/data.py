@@ -1,0 +1,226 @@
+"""Training data: torch Datasets over prepared files (3D: Human3.6M / MPI-INF-3DHP; 2D: MPII), the
+reference augmentation, and a sampler that mixes two datasets half and half.
+
+Images are read with Pillow from ``DATA/<dataset>/<image>`` and warped straight into the crop camera
+(margipose.coords); targets are NDC coordinates of the crop, with joints swapped on a mirror flip.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageEnhance
+from torch.utils.data import Dataset, Sampler
+
+from posebench.data import PreparedData, read_prepared
+from posebench.skeleton import FLIP_INDICES, ROOT
+
+from margipose import coords
+
+FLIP = np.asarray(FLIP_INDICES)
+BOX_FACTOR = 1.5
+
+
+class ImageFileError(ValueError):
+    """An image named by a prepared file is missing, unreadable, or outside the data folder."""
+
+
+def resolve_image(root: str | os.PathLike, relative: str) -> Path:
+    """``root/relative``, refusing empty names and paths that would leave ``root``."""
+    root = Path(root)
+    if not relative:
+        raise ImageFileError(f"{root}: a row has no extracted image ('' in column 'image')")
+    rel = Path(str(relative).replace("\\", "/"))
+    if rel.is_absolute() or ".." in rel.parts:
+        raise ImageFileError(f"{root}: image path {relative!r} leaves the data folder")
+    return root / rel
+
+
+def open_rgb(path: Path) -> Image.Image:
+    """Open an image as RGB, with a one-line error naming the file when that fails."""
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except FileNotFoundError:
+        raise ImageFileError(f"{path}: image file not found") from None
+    except OSError as e:
+        raise ImageFileError(f"{path}: unreadable image ({e})") from None
+
+
+def warp_crop(image: Image.Image, affine: np.ndarray, size: int) -> Image.Image:
+    """Warp ``image`` into the crop given the (3,3) original->crop pixel map (bilinear)."""
+    inv = np.linalg.inv(affine)
+    return image.transform((size, size), Image.Transform.AFFINE, data=tuple(inv[:2].ravel()),
+                           resample=Image.Resampling.BILINEAR)
+
+
+def colour_jitter(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Brightness, contrast, saturation (each p 0.3, factor U(0.8, 1.2)) and hue (p 0.3, U(+-0.1) turn)."""
+    for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+        if rng.random() < 0.3:
+            image = enhancer(image).enhance(rng.uniform(0.8, 1.2))
+    if rng.random() < 0.3:
+        hsv = np.asarray(image.convert("HSV")).copy()
+        hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(round(rng.uniform(-0.1, 0.1) * 255))) % 256
+        image = Image.fromarray(hsv, "HSV").convert("RGB")
+    return image
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """(3,H,W) float32 in [0, 1]."""
+    return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255)
+
+
+def _load(source: str | os.PathLike | PreparedData) -> PreparedData:
+    return source if isinstance(source, PreparedData) else read_prepared(source)
+
+
+class Pose3DDataset(Dataset):
+    """Rows of a 3D prepared file -> image crop, NDC target (17,3), mask, has_depth=True."""
+
+    def __init__(self, source: str | os.PathLike | PreparedData, image_root: str | os.PathLike | None = None,
+                 input_size: int = 256, augment: bool = False, seed: int = 0) -> None:
+        data = _load(source)
+        if data.attrs.get("kind", "3d") != "3d":
+            raise ValueError(f"{data.path}: expected a 3D prepared file, got kind {data.attrs.get('kind')!r}")
+        self.path = data.path
+        self.content_hash = data.content_hash
+        self.root = Path(image_root) if image_root is not None else Path(data.path).parent
+        self.joints3d = np.asarray(data["joints3d"], np.float64)
+        self.joints2d = np.asarray(data["joints2d"], np.float64)
+        self.intrinsics = np.asarray(data["intrinsics"], np.float64)
+        self.images = np.asarray(data["image"], dtype=object)
+        self.size, self.augment, self.seed = input_size, augment, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.joints3d)
+
+    def _rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng((self.seed, self.epoch, index))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rng = self._rng(index)
+        aug = coords.sample_augmentation(rng, 1, "3d") if self.augment else coords.no_augmentation(1)
+        centre, side = coords.square_box(coords.joints_box(self.joints2d[index:index + 1]), BOX_FACTOR)
+        geom = coords.make_crop(self.intrinsics[index:index + 1], centre + aug.jitter, side / aug.zoom, self.size,
+                                aug.rotation, aug.flip)
+        joints = self.joints3d[index:index + 1]
+        target = coords.camera_to_ndc(joints, geom, joints[:, ROOT, 2])[0]
+        if aug.flip[0]:
+            target = target[FLIP]
+        image = warp_crop(open_rgb(resolve_image(self.root, self.images[index])), coords.image_affine(geom)[0],
+                          self.size)
+        if self.augment:
+            image = colour_jitter(image, rng)
+        return {"image": to_tensor(image), "target": torch.from_numpy(target.astype(np.float32)),
+                "mask": torch.ones(len(target), dtype=torch.bool), "has_depth": torch.tensor(True)}
+
+
+class Pose2DDataset(Dataset):
+    """Rows of an MPII prepared file -> image crop, NDC xy target (z = 0), mask, has_depth=False.
+
+    The box is centred at centre + (0, 15 s) with side 250 s; the camera is assumed (focal 1.2 x image width,
+    principal point at the image centre); joints leaving the crop are masked out."""
+
+    def __init__(self, source: str | os.PathLike | PreparedData, image_root: str | os.PathLike | None = None,
+                 input_size: int = 256, augment: bool = False, seed: int = 0) -> None:
+        data = _load(source)
+        if data.attrs.get("kind") != "2d":
+            raise ValueError(f"{data.path}: expected a 2D (MPII) prepared file, got kind {data.attrs.get('kind')!r}")
+        self.path = data.path
+        self.content_hash = data.content_hash
+        self.root = Path(image_root) if image_root is not None else Path(data.path).parent
+        self.joints2d = np.asarray(data["joints2d"], np.float64)
+        self.mask = np.asarray(data["mask"], bool)
+        self.centre = np.asarray(data["centre"], np.float64)
+        self.scale = np.asarray(data["scale"], np.float64)
+        self.images = np.asarray(data["image"], dtype=object)
+        self.size, self.augment, self.seed = input_size, augment, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.joints2d)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rng = np.random.default_rng((self.seed, self.epoch, index, 2))
+        aug = coords.sample_augmentation(rng, 1, "2d") if self.augment else coords.no_augmentation(1)
+        full = open_rgb(resolve_image(self.root, self.images[index]))
+        w, h = full.size
+        k = np.array([[1.2 * w, 1.2 * w, w / 2, h / 2]])
+        s = self.scale[index]
+        centre = self.centre[index:index + 1] + np.array([[0.0, 15.0 * s]])
+        geom = coords.make_crop(k, centre, np.array([250.0 * s]) / aug.zoom, self.size, aug.rotation, aug.flip)
+        px = coords.pixels_to_crop(self.joints2d[index:index + 1], geom)[0]
+        xy = 2 * px / self.size - 1
+        mask = self.mask[index] & np.all(np.isfinite(xy), axis=-1)
+        if aug.flip[0]:
+            xy, mask = xy[FLIP], mask[FLIP]
+        mask = mask & np.all(np.abs(np.nan_to_num(xy, nan=2.0)) < 1, axis=-1)
+        target = np.concatenate([np.nan_to_num(xy), np.zeros((len(xy), 1))], axis=-1)
+        image = warp_crop(full, coords.image_affine(geom)[0], self.size)
+        if self.augment:
+            image = colour_jitter(image, rng)
+        return {"image": to_tensor(image), "target": torch.from_numpy(target.astype(np.float32)),
+                "mask": torch.from_numpy(mask), "has_depth": torch.tensor(False)}
+
+
+class MixedSampler(Sampler[int]):
+    """Indices into ``ConcatDataset([a, b])`` alternating a, b, a, b ... (half and half in every batch).
+
+    Each epoch draws fresh permutations of both datasets (same on every rank); rank r of world_size takes
+    every world_size-th element of each, so ranks never share a sample. ``num_samples`` is per rank.
+    """
+
+    def __init__(self, len_a: int, len_b: int, num_samples: int, seed: int = 0, rank: int = 0,
+                 world_size: int = 1) -> None:
+        if len_a == 0 or len_b == 0:
+            raise ValueError("both datasets of a mixed sampler need rows")
+        self.len_a, self.len_b, self.num_samples = len_a, len_b, num_samples
+        self.seed, self.rank, self.world_size, self.epoch = seed, rank, world_size, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _stream(self, n: int, count: int, rng: np.random.Generator) -> np.ndarray:
+        reps = -(-count * self.world_size // n)
+        perm = np.concatenate([rng.permutation(n) for _ in range(reps)])
+        return perm[self.rank::self.world_size][:count]
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng((self.seed, self.epoch))
+        half = (self.num_samples + 1) // 2
+        a = self._stream(self.len_a, half, rng)
+        b = self._stream(self.len_b, half, rng) + self.len_a
+        out = np.empty(2 * half, dtype=np.int64)
+        out[0::2], out[1::2] = a, b
+        return iter(out[:self.num_samples].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class EpochSampler(Sampler[int]):
+    """``num_samples`` indices per epoch from one dataset (fresh permutation per epoch, rank-sharded)."""
+
+    def __init__(self, length: int, num_samples: int, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        if length == 0:
+            raise ValueError("the training set has no rows")
+        self.length, self.num_samples, self.seed = length, num_samples, seed
+        self.rank, self.world_size, self.epoch = rank, world_size, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng((self.seed, self.epoch))
+        reps = -(-self.num_samples * self.world_size // self.length)
+        perm = np.concatenate([rng.permutation(self.length) for _ in range(reps)])
+        return iter(perm[self.rank::self.world_size][:self.num_samples].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
