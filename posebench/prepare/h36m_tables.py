@@ -93,6 +93,8 @@ CALIBRATION: dict[int, tuple[float, ...]] = {
 # [1000 1000] for 2 and 3, except S7 (and S4, S10) with 1002 rows on all four; VideoPose3D hard-codes the
 # per-camera values. A video of any of these sizes is taken to be at the official resolution.
 OFFICIAL_SIZES: frozenset[tuple[int, int]] = frozenset({(1000, 1002), (1000, 1000)})
+CAMERA_SIZES: dict[int, tuple[int, int]] = {54138969: (1000, 1002), 55011271: (1000, 1000),
+                                          58860488: (1000, 1000), 60457274: (1000, 1002)}
 METADATA_SIZES: dict[int, tuple[tuple[int, int], ...]] = {
     s: (((1000, 1002),) * 4 if s == 7 else ((1000, 1002), (1000, 1000), (1000, 1000), (1000, 1002)))
     for s in SUBJECTS
