@@ -75,17 +75,18 @@ def read_train_annotations(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def universal_scale(annot3: np.ndarray, univ: np.ndarray) -> float:
-    """annot3 / univ_annot3 size ratio of one sequence: median over frames and joints of root-relative lengths.
+    """Universal scale of one sequence: (univ_annot3 - root) = scale * (annot3 - root).
 
-    Pelvis, knees and ankles are skipped (as the reference does) because revised univ labels differ there.
+    The median over frames and joints of root-relative length ratios; pelvis, knees and ankles are skipped (as
+    the reference does) because revised univ labels differ there. The reference stores the inverse (annot3/univ).
     """
     keep = [j for j in range(annot3.shape[-2]) if j not in _SCALE_SKIP]
     a = np.linalg.norm(annot3[..., keep, :] - annot3[..., ROOT:ROOT + 1, :], axis=-1)
     u = np.linalg.norm(univ[..., keep, :] - univ[..., ROOT:ROOT + 1, :], axis=-1)
-    ok = u > 1.0
+    ok = a > 1.0
     if not ok.any():
-        raise Mpi3dhpError("univ_annot3 is degenerate (all joints at the pelvis)")
-    return float(np.median(a[ok] / u[ok]))
+        raise Mpi3dhpError("annot3 is degenerate (all joints at the pelvis)")
+    return float(np.median(u[ok] / a[ok]))
 
 
 def select_frames(univ: np.ndarray, joints2d: np.ndarray, size: tuple[int, int], stride: int | None,

@@ -98,8 +98,8 @@ def test_rows_split_and_map(built):
 
 def test_universal_scale(built):
     _, _, train, val, _ = built
-    np.testing.assert_allclose(train["univ_scale"], SCALE, rtol=1e-6)
-    np.testing.assert_allclose(val.attrs["univ_scale"]["S4/Seq1"], SCALE, rtol=1e-6)
+    np.testing.assert_allclose(train["univ_scale"], 1 / SCALE, rtol=1e-6)  # univ - root = univ_scale (annot3 - root)
+    np.testing.assert_allclose(val.attrs["univ_scale"]["S4/Seq1"], 1 / SCALE, rtol=1e-6)
     rel = train["joints3d"] - train["joints3d"][:, 14:15]
     urel = train["joints3d_univ"] - train["joints3d_univ"][:, 14:15]
     np.testing.assert_allclose(rel, urel * SCALE, rtol=1e-4, atol=1e-2)
