@@ -278,7 +278,8 @@ def prepare_train(src: str | os.PathLike, out: str | os.PathLike, cameras: Seque
     shard_dir = out_dir / ".shards" / f"train-{sel}-h{height}-{'-'.join(map(str, cameras))}"
     results = run_sharded(tasks, shard_dir, jobs=jobs, progress=progress, desc="mpi3dhp train")
     paths = []
-    for split, members in (("train", [k for k in seqs if k not in VAL_SEQUENCES]), ("val", list(VAL_SEQUENCES))):
+    for split, members in (("train", [k for k in seqs if k not in VAL_SEQUENCES]),
+                           ("val", [k for k in seqs if k in VAL_SEQUENCES])):
         keys = [f"S{s}_Seq{q}_c{c}" for s, q in members for c in cameras if f"S{s}_Seq{q}_c{c}" in tasks]
         target = out_dir / f"{split}.h5"
         if not keys:

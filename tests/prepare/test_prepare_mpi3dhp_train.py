@@ -139,3 +139,42 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "TS1").mkdir()
     with pytest.raises(Mpi3dhpError, match="test set"):
         prepare_train(tmp_path, tmp_path / "out", progress=False)
+
+
+@pytest.fixture(scope="module")
+def lookalike_train(tmp_path_factory):
+    import json
+
+    from posebench.sample.mpi3dhp import write_tree
+    src = tmp_path_factory.mktemp("look_train")
+    write_tree(src, seed=1, split="train")
+    out = tmp_path_factory.mktemp("look_train_out")
+    train, val = prepare_train(src, out, height=64, jobs=1, progress=False, echo=lambda s: None)
+    return src, json.loads((src / "posebench-sample.json").read_text()), read_prepared(train), read_prepared(val)
+
+
+def test_lookalike_train(lookalike_train):
+    src, meta, train, val = lookalike_train
+    assert set(train["sequence"]) == {"S3/Seq1"} and set(val["sequence"]) == {"S4/Seq1"}  # S4/Seq1 is validation
+    assert sorted(set(train["camera"])) == [0, 1, 2, 4, 5, 6, 7, 8]
+    for data in (train, val):
+        seq = data["sequence"][0]
+        m = meta["train"][seq]
+        np.testing.assert_allclose(data["univ_scale"], m["univ_scale"], rtol=1e-6)
+        ann = read_train_annotations(src / seq / "annot.mat")
+        for c in (0, 5):
+            rows = data["camera"] == c
+            f = data["frame"][rows]
+            assert f.max() < m["video_frames"][str(c)]  # surplus annotation rows never used
+            np.testing.assert_allclose(data["joints3d"][rows], ann["annot3"][c][f][:, MAP_28_TO_17], rtol=1e-6)
+            cam = m["cameras"][str(c)]
+            s = 64 / m["size"][1]
+            np.testing.assert_allclose(data["intrinsics"][rows][0], np.array([cam[k] for k in ("fx", "fy", "cx", "cy")]) * s,
+                                       rtol=1e-3)
+        # motion rule: consecutive kept frames of a camera differ by >= 200 mm at some joint
+        rows = np.flatnonzero(data["camera"] == 0)
+        u = data["joints3d_univ"][rows]
+        assert (np.linalg.norm(np.diff(u, axis=0), axis=-1).max(axis=1) >= 200 - 1e-3).all()
+    s3 = meta["train"]["S3/Seq1"]
+    assert train.attrs["extra_annotation_rows"]["S3_Seq1_c0"] == s3["rows"] - s3["video_frames"]["0"] == 1
+    assert train.attrs["intrinsics_ok"] in (True, 1) and val.attrs["intrinsics_ok"] in (True, 1)
