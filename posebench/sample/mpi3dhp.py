@@ -353,7 +353,10 @@ def _test_camera(ts: int, rng: np.random.Generator) -> tuple[TcCamera, np.ndarra
     else:
         az, dist, height = rng.uniform(-0.4, 0.4), rng.uniform(4000, 4500), rng.uniform(1000, 1300)
     centre = np.array([dist * np.cos(az), dist * np.sin(az), height])
-    r_zup = look_at(centre, np.array([0.0, 0.0, 950.0 if ts <= 4 else 850.0]))
+    target = np.array([0.0, 0.0, 950.0])
+    if ts > 4:  # the GoPro looks past the person, who stands off-centre where its lens distortion shows
+        target = np.array([-np.sin(az), np.cos(az), 0.0]) * 1300.0 + np.array([0.0, 0.0, 850.0])
+    r_zup = look_at(centre, target)
     r_yup = r_zup @ _ZUP_TO_YUP.T
     origin = _ZUP_TO_YUP @ centre
     cam = TcCamera(base.name, base.sensor, base.focal, base.aspect, base.offset, base.distortion, base.resolution,
