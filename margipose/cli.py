@@ -1,0 +1,71 @@
+"""The `margipose` command: `train` (margipose.train) and `predict IMAGE` (one image, assumed camera)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from margipose.train import train_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """MargiPose, the posebench reference model: train it, or run it on one image.
+
+    \b
+      margipose train --data DATA --dataset mpi3dhp --out runs/mp
+      margipose predict photo.jpg --checkpoint runs/mp/checkpoint.pt --out photo-pose.png
+      posebench evaluate --model margipose --checkpoint runs/mp/checkpoint.pt --protocol mpi3dhp-corrected --data DATA
+    """
+
+
+main.add_command(train_command, "train")
+
+
+def _parse_box(text: str | None, width: int, height: int) -> np.ndarray:
+    if text is None:  # a centred box 2/3 of the image, so the 1.5x square crop spans its longer side
+        return np.array([[width / 6, height / 6, width * 5 / 6, height * 5 / 6]])
+    try:
+        box = np.array([[float(v) for v in text.split(",")]])
+    except ValueError:
+        box = np.zeros((1, 0))
+    if box.shape != (1, 4) or not (box[0, 2] > box[0, 0] and box[0, 3] > box[0, 1]):
+        raise click.BadParameter(f"expected x0,y0,x1,y1 with x1>x0 and y1>y0, got {text!r}", param_hint="--box")
+    return box
+
+
+@main.command("predict")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Figure path (default IMAGE-pose.png).")
+@click.option("--box", default=None, help="Person box x0,y0,x1,y1 in pixels (default: the whole image).")
+@click.option("--focal", type=float, default=None, help="Focal length in pixels (default 1.2 x image width).")
+@click.option("--depth", type=float, default=None, help="Assumed root depth in mm (default 4500).")
+@click.option("--device", default=None)
+def predict(image, checkpoint, out, box, focal, depth, device) -> None:
+    """Predict the 3D pose in IMAGE with an assumed camera; save the skeleton and the three marginal heatmaps."""
+    from margipose import coords
+    from margipose.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+    from margipose.data import ImageFileError, open_rgb, to_tensor, warp_crop
+    from margipose.infer import ASSUMED_DEPTH_MM, Predictor
+    from margipose.plots import pose_figure
+
+    try:
+        model = model_from_checkpoint(load_checkpoint(checkpoint), checkpoint)
+        pic = open_rgb(Path(image))
+    except (CheckpointError, ImageFileError) as e:
+        raise click.ClickException(str(e)) from None
+    w, h = pic.size
+    k = np.array([[focal or 1.2 * w, focal or 1.2 * w, w / 2, h / 2]])
+    boxes = _parse_box(box, w, h)
+    z = np.array([depth or ASSUMED_DEPTH_MM])
+    predictor = Predictor(model, device)
+    joints = predictor.predict([pic], k, boxes, z)[0]
+    centre, side = coords.square_box(boxes, 1.5)
+    geom = coords.make_crop(k, centre, side, model.config.input_size)
+    crop = warp_crop(pic, coords.image_affine(geom)[0], model.config.input_size)
+    last = predictor.run(to_tensor(crop)[None])[-1]
+    out = Path(out) if out else Path(image).with_name(Path(image).stem + "-pose.png")
+    pose_figure(np.asarray(crop), joints, {k: v[0].numpy() for k, v in last.items() if k != "coords"}, out)
+    click.echo(str(out))

@@ -1,0 +1,133 @@
+import pytest
+import torch
+
+from margipose import MargiPose
+from margipose.backbone import Backbone, InceptionStem, WeightsError
+from margipose.loss import margipose_loss
+from margipose.model import AxisPermutation, ConfigError, MargiPoseConfig, parameter_count
+
+TINY = {"stages": 2, "channels": 16, "mid_channels": 16, "input_size": 64}
+
+
+@pytest.mark.parametrize("plane", ["xy", "zy", "xz"])
+def test_axis_permutation_is_a_pure_parameter_free_involution(plane):
+    perm = AxisPermutation(plane)
+    assert list(perm.parameters()) == [] and list(perm.buffers()) == []
+    x = torch.arange(2 * 192 * 16 * 16, dtype=torch.float64).reshape(2, 192, 16, 16)
+    y = perm(x)
+    assert y.shape == x.shape
+    assert torch.equal(y.flatten().sort().values, x.flatten())  # every element once: a permutation
+    assert torch.equal(perm.inverse(y), x)
+    if plane == "zy":  # channel c of group g at (h, w) comes from channel w of group g at (h, c)
+        assert y[0, 16 * 3 + 5, 7, 2] == x[0, 16 * 3 + 2, 7, 5]
+    if plane == "xz":
+        assert y[1, 16 * 11 + 4, 9, 1] == x[1, 16 * 11 + 9, 4, 1]
+    if plane == "xy":
+        assert torch.equal(y, x)
+
+
+def test_axis_permutation_rejects_bad_shapes():
+    with pytest.raises(ConfigError):
+        AxisPermutation("zy")(torch.zeros(1, 20, 16, 16))
+
+
+def test_paper_config_defaults():
+    cfg = MargiPoseConfig()
+    assert (cfg.stages, cfg.channels, cfg.mid_channels, cfg.input_size, cfg.out_size) == (4, 128, 192, 256, 32)
+    assert cfg.axis_permutation and cfg.jsd and cfg.head == "marginal" and cfg.normalisation == "imagenet"
+
+
+@pytest.fixture(scope="module")
+def tiny_batch():
+    torch.manual_seed(0)
+    images = torch.rand(3, 3, 64, 64)
+    target = torch.rand(3, 17, 3) * 1.6 - 0.8
+    mask = torch.ones(3, 17, dtype=torch.bool)
+    mask[2, :4] = False
+    has_depth = torch.tensor([True, True, False])
+    return images, target, mask, has_depth
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"axis_permutation": False}, {"head": "volumetric", "depth_size": 8},
+    {"heatmap_size": 16}, {"head": "volumetric", "depth_size": 4, "heatmap_size": 16},
+])
+def test_tiny_config_shapes_and_gradients_reach_every_parameter(options, tiny_batch):
+    torch.manual_seed(0)
+    model = MargiPose(**TINY, **options)
+    images, target, mask, has_depth = tiny_batch
+    outputs = model(images)
+    cfg = model.config
+    assert len(outputs) == cfg.stages
+    h = cfg.out_size
+    for out in outputs:
+        assert out["coords"].shape == (3, 17, 3)
+        assert out["coords"].abs().max() <= 1
+        if cfg.head == "marginal":
+            for p in ("xy", "zy", "xz"):
+                assert out[p].shape == (3, 17, h, h)
+                assert torch.allclose(out[p].sum((-2, -1)), torch.ones(3, 17), atol=1e-5)
+        else:
+            assert out["volume"].shape == (3, 17, cfg.depth_size, h, h)
+    loss, log = margipose_loss(outputs, target, mask, has_depth, jsd=True)
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()
+               or p.grad.abs().sum() == 0]
+    assert missing == []
+    assert {"s1_jsd", "s2_euclidean", "loss"} <= set(log)
+
+
+def test_marginal_z_is_the_mean_of_zy_and_xz(tiny_batch):
+    from margipose.heatmaps import soft_argmax
+
+    out = MargiPose(**TINY).eval()(tiny_batch[0])[-1]
+    z = 0.5 * (soft_argmax(out["zy"])[..., 0] + soft_argmax(out["xz"])[..., 1])
+    assert torch.allclose(out["coords"][..., 2], z)
+    assert torch.allclose(out["coords"][..., :2], soft_argmax(out["xy"]))
+
+
+def test_bad_options_are_config_errors():
+    with pytest.raises(ConfigError, match="unknown"):
+        MargiPose(stagez=2)
+    with pytest.raises(ConfigError, match="divisible"):
+        MargiPose(**{**TINY, "mid_channels": 18})
+    with pytest.raises(ConfigError, match="head"):
+        MargiPose(**TINY, head="cubic")
+
+
+def test_backbone_resolution_and_channels():
+    stem = InceptionStem().eval()
+    with torch.no_grad():
+        assert stem(torch.zeros(1, 3, 256, 256)).shape == (1, 384, 32, 32)
+        assert Backbone(128).eval()(torch.zeros(1, 3, 64, 64)).shape == (1, 128, 8, 8)
+
+
+def test_loads_a_timm_named_state_dict(tmp_path):
+    torch.manual_seed(0)
+    source = InceptionStem()
+    state = {k: torch.randn_like(v.float()).to(v.dtype) if v.dtype.is_floating_point else v
+             for k, v in source.state_dict().items()}
+    # a full timm Inception-v4 has more blocks and a classifier; those keys are ignored
+    full = dict(state)
+    full["features.7.branch0.conv.weight"] = torch.zeros(96, 384, 1, 1)
+    full["last_linear.weight"] = torch.zeros(1000, 1536)
+    path = tmp_path / "inception_v4.pth"
+    torch.save(full, path)
+    backbone = Backbone(normalisation="inception")
+    backbone.load_inception_weights(path)
+    loaded = backbone.stem.state_dict()
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+    assert torch.allclose(backbone.mean.flatten(), torch.tensor([0.5, 0.5, 0.5]))
+    assert "features.4.branch1.2.conv.weight" in loaded  # the 7x1 conv of Mixed_4a, timm name
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(WeightsError, match="missing"):
+        backbone.load_inception_weights(tmp_path / "other.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a torch file")
+    with pytest.raises(WeightsError, match="junk.pth"):
+        backbone.load_inception_weights(tmp_path / "junk.pth")
+
+
+def test_parameter_count_of_paper_config_is_near_the_reference_checkpoint():
+    n = parameter_count(MargiPose())
+    # the reference checkpoints are 221.6 MB of float32 weights (plus BN statistics)
+    assert 50e6 < n < 56e6
