@@ -77,7 +77,9 @@ class Result:
     @property
     def summary(self) -> pd.Series:
         """Headline numbers, one per protocol metric (mm; percent for pck/auc)."""
-        return pd.Series({m: float(v) for m, v in self.meta["summary"].items()}, name=self.run_id)
+        s = self.meta["summary"]
+        order = [m for m in self.protocol.metric_names if m in s] + [m for m in s if m not in self.protocol.metric_names]
+        return pd.Series({m: float(s[m]) for m in order}, name=self.run_id)
 
     def table(self, by: str, metrics: list[str] | None = None) -> pd.DataFrame:
         """Per-group values (each group pooled over its rows) plus an 'All' row with the protocol's aggregate."""
