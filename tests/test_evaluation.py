@@ -124,7 +124,9 @@ def test_runs_store_and_reload_and_never_clobber(tmp_path):
     assert len(runs) == 4 and len({r.run_id for r in runs}) == 4
     assert not list((tmp_path / "runs").glob("*.tmp"))
     again = load_result(results[0].path)
-    assert again.summary.equals(results[0].summary)
-    np.testing.assert_array_equal(again.per_sample("mpjpe"), results[0].per_sample("mpjpe"))
+    # Stored errors are exact; sums may differ in the last bit with memory alignment (SIMD pairwise sums).
+    np.testing.assert_allclose(again.summary.to_numpy(), results[0].summary.to_numpy(), rtol=1e-13)
+    assert list(again.summary.index) == list(results[0].summary.index)
+    np.testing.assert_array_equal(again.errors["mpjpe"], results[0].errors["mpjpe"])
     assert again.meta["protocol"]["name"] == "h36m" and again.meta["data"]["content_hash"]
     assert again.table("action").loc["All", "mpjpe"] == pytest.approx(again.summary["mpjpe"])
