@@ -305,7 +305,9 @@ def build_leaderboard(runs: list[Any], published: pd.DataFrame | None = None, pr
             current = load_protocol(name)
         except ProtocolError:
             current = group[-1].protocol  # a protocol no longer shipped: judge against the newest run's echo
-        boards.append(_board(current, labels, group, published, (data_hashes or {}).get(name), n_boot))
+        hashes = data_hashes or {}
+        boards.append(_board(current, labels, group, published, hashes.get(f"{name}:{labels}", hashes.get(name)),
+                             n_boot))
     return boards
 
 
