@@ -81,8 +81,11 @@ class Result:
         order = [m for m in self.protocol.metric_names if m in s] + [m for m in s if m not in self.protocol.metric_names]
         return pd.Series({m: float(s[m]) for m in order}, name=self.run_id)
 
-    def table(self, by: str, metrics: list[str] | None = None) -> pd.DataFrame:
-        """Per-group values (each group pooled over its rows) plus an 'All' row with the protocol's aggregate."""
+    def table(self, by: str, metrics: list[str] | None = None, names: bool = False) -> pd.DataFrame:
+        """Per-group values (each group pooled over its rows) plus an 'All' row with the protocol's aggregate.
+
+        ``names=True`` labels rows as the official tables do (activity names, TestSeq1, ...).
+        """
         if by not in self.groups:
             raise KeyError(f"no grouping {by!r} in this result (has: {', '.join(sorted(self.groups))})")
         metrics = metrics or list(self.protocol.metric_names)
@@ -95,10 +98,10 @@ class Result:
         rows["All"] = {"rows": len(g), **{m: float(self.meta["summary"][m]) for m in metrics}}
         df = pd.DataFrame.from_dict(rows, orient="index")
         df.index.name = by
-        return df
+        return _display(df, by) if names else df
 
     def joint_table(self, metric: str, by: str | None = None,
-                    joint_groups: dict[str, tuple[int, ...]] | None = None) -> pd.DataFrame:
+                    joint_groups: dict[str, tuple[int, ...]] | None = None, names: bool = False) -> pd.DataFrame:
         """Per-joint (or per joint group) values of a metric, per group of rows and 'All' (pooled)."""
         m = self.protocol.metric(metric)
         err = self.errors[metric]
@@ -129,6 +132,8 @@ class Result:
             out = frame.groupby(g, observed=True).mean()
             out.loc["All"] = frame.mean()
             out.index.name = by
+            if names:
+                out = _display(out, by)
         return out
 
     def save(self, results_dir: str | os.PathLike | None = None) -> Path:
@@ -150,6 +155,21 @@ class Result:
         write_json_atomic(json_path, self.meta)
         self.path = json_path
         return json_path
+
+
+def _display(df: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Rows relabelled with official display names where the key has them (other labels unchanged)."""
+    from posebench import names
+
+    def label(v):
+        if v == "All":
+            return v
+        try:
+            return names.display_name(by, v)
+        except ValueError:
+            return str(v)
+
+    return df.rename(index=label)
 
 
 def _ordered_unique(values: np.ndarray) -> list[str]:

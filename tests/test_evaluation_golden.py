@@ -116,3 +116,12 @@ def test_scene_table_is_frame_weighted(golden_result):
         na, nb = counts[f"TS{a}"], counts[f"TS{b}"]
         expected = (seq["PCK"][f"TestSeq{a}"][-1] * na + seq["PCK"][f"TestSeq{b}"][-1] * nb) / (na + nb)
         _close(scenes.loc[scene, "pck"], expected)
+
+
+def test_official_display_names_and_order(golden_result):
+    result, act, seq = golden_result
+    t = result.table("activity", names=True)
+    assert list(t.index) == OFFICIAL_ACTIVITIES + ["All"]
+    j = result.joint_table("pck", by="sequence", joint_groups=MPI3DHP_GROUPS, names=True)
+    assert list(j.index) == [f"TestSeq{k}" for k in range(1, 7)] + ["All"]
+    _close(j.loc["TestSeq3"].to_numpy(), seq["PCK"]["TestSeq3"])
