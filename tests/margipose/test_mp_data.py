@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import torch
+
+from margipose import coords
+from margipose.data import (FLIP, ImageFileError, MixedSampler, EpochSampler, Pose2DDataset, Pose3DDataset,
+                            resolve_image)
+
+
+def _peak(image: torch.Tensor) -> np.ndarray:
+    """(x, y) centroid, in crop pixels, of the bright dot (brightness above the background's median)."""
+    g = image.sum(0).numpy()
+    g = (g - np.median(g)).clip(0)
+    ys, xs = np.mgrid[:g.shape[0], :g.shape[1]]
+    return np.array([(g * (xs + 0.5)).sum(), (g * (ys + 0.5)).sum()]) / g.sum()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_augmented_crop_and_target_agree(blob_tree, seed):
+    ds = Pose3DDataset(blob_tree / "mpi3dhp" / "train.h5", input_size=64, augment=True, seed=seed)
+    for i in range(2):
+        sample = ds[i]
+        flipped = coords.sample_augmentation(np.random.default_rng((seed, 0, i)), 1, "3d").flip[0]
+        j = FLIP[4] if flipped else 4  # after a flip the r_wrist blob is labelled as l_wrist
+        xy = (sample["target"][j, :2].numpy() + 1) * 32
+        assert np.abs(_peak(sample["image"]) - xy).max() <= 0.75
+        assert sample["has_depth"] and sample["mask"].all()
+        assert abs(float(sample["target"][14, 2])) < 1e-6  # the root sits at NDC depth 0
+
+
+def test_mpii_rows(blob_tree):
+    ds = Pose2DDataset(blob_tree / "mpii" / "train.h5", input_size=64, augment=False)
+    s = ds[0]
+    assert not s["has_depth"] and not s["mask"][3] and s["mask"].sum() == 16
+    assert torch.all(s["target"][:, 2] == 0)
+    xy = (s["target"][4, :2].numpy() + 1) * 32
+    assert np.abs(_peak(s["image"]) - xy).max() <= 0.75
+    aug = Pose2DDataset(blob_tree / "mpii" / "train.h5", input_size=64, augment=True, seed=3)
+    assert all(aug[i]["image"].shape == (3, 64, 64) for i in range(4))
+
+
+def test_wrong_file_kind_and_bad_image_paths(blob_tree, tmp_path):
+    with pytest.raises(ValueError, match="3D"):
+        Pose3DDataset(blob_tree / "mpii" / "train.h5")
+    with pytest.raises(ImageFileError, match="leaves"):
+        resolve_image(tmp_path, "../secret.png")
+    with pytest.raises(ImageFileError, match="no extracted image"):
+        resolve_image(tmp_path, "")
+    ds = Pose3DDataset(blob_tree / "mpi3dhp" / "train.h5", image_root=tmp_path, input_size=64)
+    with pytest.raises(ImageFileError, match="not found"):
+        ds[0]
+
+
+def test_mixed_sampler_half_and_half_and_disjoint_ranks():
+    ranks = [list(MixedSampler(20, 30, 20, seed=1, rank=r, world_size=2)) for r in range(2)]
+    for idx in ranks:
+        assert len(idx) == 20
+        assert all(i < 20 for i in idx[0::2]) and all(i >= 20 for i in idx[1::2])
+    a0, a1 = set(ranks[0][0::2]), set(ranks[1][0::2])
+    assert not (a0 & a1) and a0 | a1 == set(range(20))
+    s = MixedSampler(10, 30, 20, seed=1)
+    first = list(s)
+    s.set_epoch(1)
+    assert list(s) != first
+    e = [set(EpochSampler(8, 4, rank=r, world_size=2)) for r in range(2)]
+    assert not (e[0] & e[1]) and len(e[0] | e[1]) == 8
