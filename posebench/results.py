@@ -113,7 +113,7 @@ class Result:
             t = np.asarray(m.thresholds)
             per_joint = (err[:, :, None] < t).mean(axis=2)
         scale = 100.0 if m.unit == "%" else 1.0
-        names = [JOINTS[j] for j in m.joints]
+        joint_names = [JOINTS[j] for j in m.joints]
         if joint_groups is not None:
             cols = {}
             for gname, joints in joint_groups.items():
@@ -122,7 +122,7 @@ class Result:
             cols["Total"] = per_joint.mean(axis=1)
             frame = pd.DataFrame(cols)
         else:
-            frame = pd.DataFrame(per_joint, columns=names)
+            frame = pd.DataFrame(per_joint, columns=joint_names)
             frame["Average"] = per_joint.mean(axis=1)
         frame = frame * scale
         if by is None:
