@@ -259,7 +259,8 @@ def write_video(path: Path, frames: np.ndarray, fps: int) -> None:
 
 def write_jpeg(path: Path, img: np.ndarray, quality: int = 92) -> None:
     with atomic_path(path) as tmp:
-        Image.fromarray(img).save(tmp, format="JPEG", quality=quality)
+        # 4:4:4 chroma: at <= 128 px, 4:2:0 would bleed the body-part colours of thin limbs.
+        Image.fromarray(img).save(tmp, format="JPEG", quality=quality, subsampling=0)
 
 
 def body_masks(joints_cam: np.ndarray, intrinsics, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -92,7 +92,11 @@ def _visible(uv: np.ndarray, z: np.ndarray, uv_all: list[np.ndarray], z_all: lis
 
 
 def _scalar(v, as_int: bool) -> np.ndarray:
-    return np.array([[int(round(v))]], dtype=np.uint16) if as_int else np.array([[float(v)]])
+    """A MATLAB scalar: an integer class (uint16, int16 when negative) or a double."""
+    if not as_int:
+        return np.array([[float(v)]])
+    i = int(round(float(v)))
+    return np.array([[i]], dtype=np.uint16 if i >= 0 else np.int16)
 
 
 def _point_records(uv: np.ndarray, vis: np.ndarray, size, rng, as_int: bool, vis_style: str) -> tuple[list, list]:

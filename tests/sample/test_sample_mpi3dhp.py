@@ -13,11 +13,24 @@ import scipy.io
 from PIL import Image
 
 from posebench.sample import mpi3dhp as M
+from posebench.sample.poses import PARTS
 from posebench.sample.render import PART_COLOURS
 from posebench.skeleton import knee_neck_length
 
+def _part_of(px: np.ndarray) -> np.ndarray:
+    """Index into PARTS of the body-part colour each (..., 3) pixel shows, or -1 (unsaturated background
+    or no close part colour). Shading scales brightness, so colours compare by chromaticity."""
+    px = np.asarray(px, float)
+    chroma = px / np.maximum(px.sum(-1, keepdims=True), 1)
+    sat = (px.max(-1) - px.min(-1)) / np.maximum(px.max(-1), 1)
+    cols = np.array([PART_COLOURS[p] for p in PARTS], float)
+    cols /= cols.sum(-1, keepdims=True)
+    d = np.abs(chroma[..., None, :] - cols).sum(-1)
+    best = d.argmin(-1)
+    return np.where((sat > 0.4) & (d.min(-1) < 0.3), best, -1)
+
+
 TS = [f"TS{k}" for k in range(1, 7)]
-TORSO = np.array(PART_COLOURS["torso"], float)
 
 
 def _write(tmp_path_factory, name, **kw):
@@ -183,24 +196,41 @@ def test_train_videos_and_masks_decode(tree):
     assert (at_joints < 128).mean() > 0.9 and fg[..., 0].mean() > 200
 
 
+def _parts_at(img: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Body part shown at rounded pixel positions uv (..., 2) of frames img (N, H, W, 3); -1 outside."""
+    h, w = img.shape[1:3]
+    xy = np.round(uv).astype(int)
+    inside = (xy[..., 0] >= 0) & (xy[..., 0] < w) & (xy[..., 1] >= 0) & (xy[..., 1] < h)
+    xy = np.clip(xy, 0, [w - 1, h - 1])
+    idx = np.broadcast_to(np.arange(len(img)).reshape((-1,) + (1,) * (uv.ndim - 2)), uv.shape[:-1])
+    return np.where(inside, _part_of(img[idx, xy[..., 1], xy[..., 0]]), -1)
+
+
+# (joint a, joint b, part) in the 28-joint order: the midpoints of these bones lie on that body part.
+BONES28 = ((3, 5, "torso"), (18, 19, "left_leg"), (23, 24, "right_leg"))
+
+
+def _check_parts(parts: np.ndarray, background: np.ndarray) -> None:
+    """parts (N, len(BONES28)) at bone midpoints: mostly the bone's own colour, and right/left not swapped."""
+    for k, (_, _, name) in enumerate(BONES28):
+        assert (parts[:, k] >= 0).mean() > 0.75, name  # the person is there (limbs ~1-3 px wide)
+        assert (parts[:, k] == PARTS.index(name)).mean() > 0.6, name  # ... with the right body part
+    assert (parts[:, 1] == PARTS.index("right_leg")).mean() < 0.2  # left thigh not drawn as right
+    assert (background >= 0).mean() < 0.05  # far from the person: no body colours
+
+
 def test_rendered_training_frames_show_the_person_at_the_joints(tree):
     root, meta = tree
     d = scipy.io.loadmat(root / "S4/Seq1" / "annot.mat")
-    hits = []
+    parts, bg = [], []
     for c in M.VNECT_CAMERAS:
-        frames = _decode(root / "S4/Seq1" / "imageSequence" / f"video_{c}.avi").astype(float)
+        frames = _decode(root / "S4/Seq1" / "imageSequence" / f"video_{c}.avi")
         j = d["annot2"][c, 0].reshape(-1, 28, 2)[: len(frames)]
-        mid = (0.5 * (j[:, 3] + j[:, 5])).round().astype(int)  # spine-neck midpoint: the torso
-        px = frames[np.arange(len(frames)), mid[:, 1].clip(0, 127), mid[:, 0].clip(0, 127)]
-        hits.append(_is_colour(px, TORSO))
-    assert np.concatenate(hits).mean() > 0.7
-
-
-def _is_colour(px: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    """Pixels whose chromaticity is close to ``colour``'s (shading changes brightness, not hue much)."""
-    a = px / np.maximum(px.sum(-1, keepdims=True), 1)
-    b = colour / colour.sum()
-    return np.abs(a - b).sum(-1) < 0.25
+        mids = np.stack([0.5 * (j[:, a] + j[:, b]) for a, b, _ in BONES28], 1)
+        parts.append(_parts_at(frames, mids))
+        far = j.mean(1, keepdims=True) + np.array([[[60.0, 0.0], [-60.0, 0.0]]])  # 60 px to the sides
+        bg.append(_parts_at(frames, far).ravel())
+    _check_parts(np.concatenate(parts), np.concatenate(bg))
 
 
 # --- test set ---------------------------------------------------------------------------------------
@@ -310,16 +340,18 @@ def test_knee_neck_920_rigid_spine_makes_the_rule_an_identity(identity920, tree)
 
 def test_rendered_test_frames_show_the_person_at_the_joints(tree):
     root, meta = tree
-    hits = []
+    parts, bg = [], []
     for ts in TS:
         with h5py.File(root / "mpi_inf_3dhp_test_set" / ts / "annot_data.mat", "r") as f:
             a2 = f["annot2"][:, 0]
-        w, h = meta["test"][ts]["size"]
-        for i in range(len(a2)):
-            img = np.asarray(Image.open(root / "mpi_inf_3dhp_test_set" / ts / "imageSequence" / f"img_{i + 1:06d}.jpg"), float)
-            mid = (0.5 * (a2[i, 14] + a2[i, 1])).round().astype(int)  # pelvis-neck midpoint
-            hits.append(_is_colour(img[min(max(mid[1], 0), h - 1), min(max(mid[0], 0), w - 1)], TORSO))
-    assert np.mean(hits) > 0.7
+        frames = np.stack([np.asarray(Image.open(root / "mpi_inf_3dhp_test_set" / ts / "imageSequence" / f"img_{i + 1:06d}.jpg"))
+                           for i in range(len(a2))])
+        # 17-joint order: spine(15)-neck(1) torso, l_hip(11)-l_knee(12), r_hip(8)-r_knee(9)
+        mids = np.stack([0.5 * (a2[:, a] + a2[:, b]) for a, b in ((15, 1), (11, 12), (8, 9))], 1)
+        parts.append(_parts_at(frames, mids))
+        far = a2.mean(1, keepdims=True) + np.array([[[45.0, 0.0], [-45.0, 0.0]]])
+        bg.append(_parts_at(frames, far).ravel())
+    _check_parts(np.concatenate(parts), np.concatenate(bg))
 
 
 def test_deterministic_for_a_seed(tree, tree_again, tmp_path):
