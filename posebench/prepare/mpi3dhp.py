@@ -8,6 +8,7 @@ intrinsics are expressed in the stored image's pixels. Facts: research/raw-forma
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -23,7 +24,8 @@ import numpy as np
 from posebench.io_utils import atomic_path, file_sha256
 from posebench.names import SEQUENCE_SCENE, SEQUENCES
 from posebench.prepare.calibration import CalibrationError, TcCamera, read_tc_calibration
-from posebench.prepare.matfile import MatFileError, numeric, open_v73, read_v73
+from posebench.prepare.matfile import MatFileError, open_v73, read_v73
+from posebench.skeleton import knee_neck_length
 
 SEQS: tuple[str, ...] = tuple(SEQUENCES)  # TS1..TS6
 # Valid frames per sequence published with the original label release (official test README).
@@ -345,6 +347,7 @@ def prepare_test(src: str | os.PathLike, out: str | os.PathLike, labels: str, he
         "sequence_report": {s: {k: v for k, v in r.items() if k not in ("intrinsics_check", "annot_sha256")}
                             for s, r in reports.items()},
     }
+    attrs["gt_knee_neck_mm"] = knee_neck_summary(columns["joints3d_univ"][columns["valid"]])
     write_prepared(target, columns, attrs)
     for s in SEQS:
         r = reports[s]
@@ -358,5 +361,23 @@ def prepare_test(src: str | os.PathLike, out: str | os.PathLike, labels: str, he
     if bad:
         warnings.warn(f"fitted intrinsics of {', '.join(bad)} disagree with the official calibration beyond the "
                       f"tolerance (see the file's intrinsics_check attribute)", stacklevel=2)
-    shutil.rmtree(shard_dir, ignore_errors=True)
+    remove_shards(shard_dir)
     return target
+
+
+def remove_shards(shard_dir: Path) -> None:
+    """Delete a run's shard folder, and DATA/<dataset>/.shards when nothing else is left in it."""
+    shutil.rmtree(shard_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        shard_dir.parent.rmdir()
+
+
+def knee_neck_summary(joints: np.ndarray) -> dict[str, float]:
+    """Distribution of the 920 mm rule's length over ground-truth poses (mm): what `posebench info` reports."""
+    if len(joints) == 0:
+        return {}
+    kn = knee_neck_length(joints)
+    q = np.percentile(kn, [0, 5, 50, 95, 100])
+    return {"mean": round(float(kn.mean()), 3), "std": round(float(kn.std()), 3), "min": round(float(q[0]), 3),
+            "p5": round(float(q[1]), 3), "median": round(float(q[2]), 3), "p95": round(float(q[3]), 3),
+            "max": round(float(q[4]), 3)}

@@ -26,7 +26,7 @@ import numpy as np
 from posebench.io_utils import atomic_path, file_sha256
 from posebench.prepare.calibration import CalibrationError, read_camera_calibration
 from posebench.prepare.matfile import MatFileError, load_v5
-from posebench.prepare.mpi3dhp import Mpi3dhpError, concat_columns, run_sharded
+from posebench.prepare.mpi3dhp import Mpi3dhpError, concat_columns, knee_neck_summary, remove_shards, run_sharded
 from posebench.skeleton import JOINT_INDEX, ROOT, from_mpi3dhp
 
 SUBJECTS = tuple(range(1, 9))
@@ -294,7 +294,8 @@ def prepare_train(src: str | os.PathLike, out: str | os.PathLike, cameras: Seque
                  "sources": {k: v for k, v in sources.items() if any(k.startswith(f"S{s}/Seq{q}/") for s, q in members)},
                  "excluded": excluded, "known_faults": KNOWN_FAULTS,
                  "extra_annotation_rows": {k: r["extra_annotation_rows"] for k, r in reports.items() if r["extra_annotation_rows"]},
-                 "intrinsics_check": checks, "intrinsics_ok": all(c["ok"] for c in checks.values())}
+                 "intrinsics_check": checks, "intrinsics_ok": all(c["ok"] for c in checks.values()),
+                 "gt_knee_neck_mm": knee_neck_summary(columns["joints3d_univ"])}
         write_prepared(target, columns, attrs)
         echo(f"{split}: {len(columns['frame'])} rows from {len(members)} sequences x {len(cameras)} cameras -> {target}")
         bad = [k for k, c in checks.items() if not c["ok"]]
@@ -302,6 +303,5 @@ def prepare_train(src: str | os.PathLike, out: str | os.PathLike, cameras: Seque
             warnings.warn(f"{target}: fitted intrinsics of {', '.join(bad[:5])} disagree with camera.calibration "
                           f"beyond {CALIB_TOLERANCE:.0%}", stacklevel=2)
         paths.append(target)
-    import shutil
-    shutil.rmtree(shard_dir, ignore_errors=True)
+    remove_shards(shard_dir)
     return tuple(paths)  # type: ignore[return-value]

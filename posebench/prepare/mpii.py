@@ -94,7 +94,8 @@ def read_annotations(path: str | os.PathLike) -> dict[str, Any]:
     if train_flags.dtype.kind not in "biuf" or train_flags.shape != (len(annolist),):
         raise MatFileError(f"{path}: RELEASE.img_train has shape {train_flags.shape}, expected ({len(annolist)},) numbers")
     rows: dict[str, list] = {k: [] for k in ("joints", "visible", "centre", "scale", "head_box", "has_head_box", "name",
-                                               "index", "person")}
+                                               "index", "person", "single_person")}
+    single = _single_person(_field(rel, "single_person"), len(annolist), path)
     skipped = {"test_images": 0, "no_annopoints": 0, "no_scale_or_objpos": 0}
     for i, entry in enumerate(annolist):
         if not hasattr(entry, "_fieldnames"):
@@ -139,12 +140,28 @@ def read_annotations(path: str | os.PathLike) -> dict[str, Any]:
             rows["name"].append(name)
             rows["index"].append(i)
             rows["person"].append(r)
+            rows["single_person"].append(r + 1 in single.get(i, ()))  # single_person holds 1-based rect indices
     if not rows["joints"]:
         raise MatFileError(f"{path}: no annotated training person found")
     out = {k: np.asarray(v) for k, v in rows.items()}
     out["name"] = out["name"].astype(object)
     out["skipped"] = skipped
     out["n_images"] = len(annolist)
+    return out
+
+
+def _single_person(value: Any, n: int, path: Path) -> dict[int, set[int]]:
+    """RELEASE.single_person (n x 1 cell of 1-based rect indices, or empty) -> image index -> set of indices."""
+    if value is None:
+        return {}
+    cells = list(np.asarray(value, dtype=object).ravel())
+    if len(cells) != n:
+        raise MatFileError(f"{path}: RELEASE.single_person has {len(cells)} entries, expected {n}")
+    out = {}
+    for i, c in enumerate(cells):
+        a = np.atleast_1d(np.asarray(c))
+        if a.size and a.dtype.kind in "iuf":
+            out[i] = {int(x) for x in a.ravel() if np.isfinite(x)}
     return out
 
 
@@ -232,7 +249,8 @@ def prepare_mpii(src: str | os.PathLike, out: str | os.PathLike, images: bool = 
                 "centre": ann["centre"][rows], "scale": ann["scale"][rows], "head_box": ann["head_box"][rows],
                 "has_head_box": ann["has_head_box"][rows],
                 "image": image_col[rows], "image_name": names[rows],
-                "annolist_index": ann["index"][rows].astype(np.int64), "person": ann["person"][rows].astype(np.int64)}
+                "annolist_index": ann["index"][rows].astype(np.int64), "person": ann["person"][rows].astype(np.int64),
+                "single_person": ann["single_person"][rows].astype(bool)}
         attrs = {"dataset": "mpii", "split": split, "kind": "2d", "sources": sources, "split_rule": split_rule,
                  "skipped": ann["skipped"], "missing_images": len(missing),
                  "coordinates": "as released (MATLAB pixel coordinates); person index 0-based"}
