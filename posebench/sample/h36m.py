@@ -27,6 +27,7 @@ from posebench.sample.render import render_frames
 FPS = 50
 SKELETON = "h36m32"
 DEFAULT_SIZE = 128
+FULL_SIZE = 64  # --full writes 840 videos: smaller frames keep it near a minute
 DEFAULT_SUBJECTS = (1, 9, 11)
 # The default tree: a few sequences per subject that exercise the naming quirks (S1 TakingPhoto, a digit
 # that is not the subaction, S11 Phoning 3) and the corrupt S11 Directions.54138969 video.
@@ -108,18 +109,20 @@ def _subject_body(seed: int, subject: int):
 
 
 def write_tree(out: str | os.PathLike, seed: int = 0, full: bool = False, subjects=None,
-               size: int = DEFAULT_SIZE, gop: int = 250, corrupt_video: bool = True,
+               size: int | None = None, gop: int = 250, corrupt_video: bool = True,
                knee_neck: float = DEFAULT_KNEE_NECK, rigid_spine: bool = False,
                n_frames: int | None = None) -> dict:
     """Write a look-alike Human3.6M tree under ``out`` and return (and save) its summary.
 
-    Default: S1, S9, S11 with three sequences each; ``full``: every released subject and all 30
-    sequences. All four cameras always. ``n_frames`` poses per sequence (default 66..80, so that
+    Default: S1, S9, S11 with three sequences each at 128 px; ``full``: every released subject and
+    all 30 sequences at 64 px. All four cameras always. ``n_frames`` poses per sequence (default 66..80, so that
     every-64th-frame selection takes two); videos are 1..8 frames longer. Deterministic for a seed:
     each sequence draws from its own stream, so a subset of the tree equals the same files of a full one.
     """
     start = time.perf_counter()
     out = Path(out)
+    if size is None:
+        size = FULL_SIZE if full else DEFAULT_SIZE
     if not 16 <= int(size) <= 1000 or int(size) % 2:
         raise SampleError(f"--size must be an even width of 16..1000 px (H.264 4:2:0), got {size}")
     if gop < 1:

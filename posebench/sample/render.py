@@ -23,7 +23,6 @@ PART_COLOURS: dict[str, tuple[int, int, int]] = {
     "left_leg": (255, 130, 20),
     "right_leg": (140, 40, 200),
 }
-assert set(PART_COLOURS) == set(PARTS)
 
 _LIGHT = np.array([-0.45, -0.65, -0.6]) / np.linalg.norm([-0.45, -0.65, -0.6])  # towards the light, camera frame
 # Torso and head primitives by skeleton key names: (from, to, radius mm, part).

@@ -50,6 +50,7 @@ def test_left_and_right_are_distinguishable():
     c = {k: np.array(v, float) for k, v in R.PART_COLOURS.items()}
     for part in ("arm", "leg"):
         assert np.linalg.norm(c["left_" + part] - c["right_" + part]) > 150
+    assert set(R.PART_COLOURS) == set(P.PARTS)
     assert len({tuple(v) for v in R.PART_COLOURS.values()}) == len(P.PARTS)
 
 
