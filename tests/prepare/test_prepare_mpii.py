@@ -134,3 +134,43 @@ def test_bad_files(tmp_path):
                                      "img_train": np.array([[1]])}})
     with pytest.raises(MatFileError, match="not a plain file name"):
         read_annotations(p)
+
+
+@pytest.fixture(scope="module")
+def lookalike_mpii(tmp_path_factory):
+    import json
+
+    from posebench.sample.mpii import write_tree
+    src = tmp_path_factory.mktemp("look_mpii")
+    write_tree(src, seed=2)  # the default tree has every path of the real file once
+    out = tmp_path_factory.mktemp("look_mpii_out")
+    train, val = prepare_mpii(src, out, progress=False, echo=lambda s: None)
+    return json.loads((src / "posebench-sample.json").read_text()), read_prepared(train), read_prepared(val), out
+
+
+def test_lookalike_mpii_round_trip(lookalike_mpii):
+    from posebench.skeleton import from_mpii
+    meta, train, val, out = lookalike_mpii
+    both = {k: np.concatenate([train[k], val[k]]) for k in train.columns}
+    assert len(both["joints2d"]) == meta["train_people"]
+    by_key = {(int(i), int(p)): r for r, (i, p) in enumerate(zip(both["annolist_index"], both["person"]))}
+    seen = 0
+    for i, m in enumerate(meta["images"]):
+        if not m["train"] or m["kind"] == "boxonly":
+            assert not any(k[0] == i for k in by_key)
+            continue
+        for p, person in enumerate(m["people"]):
+            r = by_key[(i, p)]
+            seen += 1
+            j16 = np.zeros((16, 2))
+            written = person["points_written"]
+            j16[written] = np.asarray(person["joints"])[written]
+            j17, mask = from_mpii(j16)
+            np.testing.assert_allclose(both["joints2d"][r], j17, atol=1e-4)
+            np.testing.assert_array_equal(both["mask"][r], mask)
+            np.testing.assert_allclose(both["head_box"][r], person["head_box"])
+            np.testing.assert_allclose(both["centre"][r], person["objpos"])
+            assert both["scale"][r] == pytest.approx(person["scale"], rel=1e-6)
+            assert both["single_person"][r] == (p + 1 in m["single_person"])
+            assert both["image"][r] == f"images/{m['name']}" and (out / "mpii" / both["image"][r]).is_file()
+    assert seen == len(by_key)
