@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
 
 MIN_POINTS = 8
 MAX_POINTS = 40_000  # points used by the nonlinear refinement (evenly spaced subset; deterministic)
@@ -81,6 +80,33 @@ def _project(params: np.ndarray, uv: np.ndarray) -> np.ndarray:
     return np.stack([fx * uv[:, 0] * d + cx, fy * uv[:, 1] * d + cy], axis=1)
 
 
+def _refine(params: np.ndarray, uv: np.ndarray, p2: np.ndarray, scale: float, iters: int = 30) -> np.ndarray:
+    """Gauss-Newton with soft-L1 reweighting (IRLS) on pixel residuals; analytic 6-column Jacobian."""
+    u, v = uv[:, 0], uv[:, 1]
+    r2 = u * u + v * v
+    r4 = r2 * r2
+    zero, one = np.zeros_like(u), np.ones_like(u)
+    params = params.copy()
+    for _ in range(iters):
+        fx, fy, cx, cy, k1, k2 = params
+        d = 1.0 + k1 * r2 + k2 * r4
+        e = np.concatenate([fx * u * d + cx - p2[:, 0], fy * v * d + cy - p2[:, 1]])
+        jac = np.concatenate([
+            np.stack([u * d, zero, one, zero, fx * u * r2, fx * u * r4], 1),
+            np.stack([zero, v * d, zero, one, fy * v * r2, fy * v * r4], 1)])
+        norm = np.sqrt(e[: len(u)] ** 2 + e[len(u):] ** 2)
+        w = np.tile(1.0 / np.sqrt(np.sqrt(1.0 + (norm / scale) ** 2)), 2)  # sqrt of the soft-L1 IRLS weight
+        a = jac * w[:, None]
+        col = np.linalg.norm(a, axis=0)
+        col[col == 0] = 1.0
+        step, *_ = np.linalg.lstsq(a / col, -e * w, rcond=None)
+        step /= col
+        params += step
+        if np.all(np.abs(step) <= 1e-10 * (np.abs(params) + 1e-3)):
+            break
+    return params
+
+
 def fit_intrinsics_report(joints3d: np.ndarray, joints2d: np.ndarray, distortion: bool = True) -> IntrinsicsFit:
     """Fit (fx, fy, cx, cy) and, when ``distortion``, two shared radial terms; with residuals."""
     p3, p2 = _points(joints3d, joints2d)
@@ -95,13 +121,7 @@ def fit_intrinsics_report(joints3d: np.ndarray, joints2d: np.ndarray, distortion
         uv_s, p2_s = uv[take], p2[take]
     else:
         uv_s, p2_s = uv, p2
-    scale = max(pin_rms, 0.5)  # soft-L1 switches to linear beyond a few pixels: robust to outlying frames
-
-    def resid(params: np.ndarray) -> np.ndarray:
-        return (_project(params, uv_s) - p2_s).ravel()
-
-    res = least_squares(resid, lin_params, loss="soft_l1", f_scale=3.0 * scale, x_scale="jac", method="trf")
-    params = res.x
+    params = _refine(lin_params, uv_s, p2_s, scale=3.0 * max(pin_rms, 0.5))
     rms = float(np.sqrt(((_project(params, uv) - p2) ** 2).sum(1).mean()))
     if not np.isfinite(params).all() or rms > pin_rms:
         params, rms = lin_params, pin_rms  # the radial model did not help: keep the linear solution
