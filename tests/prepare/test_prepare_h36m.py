@@ -276,3 +276,30 @@ def test_verify_archives(tmp_path):
     res = CliRunner().invoke(main, ["prepare", "h36m", "--src", str(tmp_path), "--out", str(tmp_path / "o"),
                                     "--verify", str(tmp_path)])
     assert res.exit_code == 1 and "MD5 mismatch" in res.output and "Videos_S11.tgz" in res.output
+
+
+def test_end_to_end_sample_prepare_template_evaluate(prepared, tmp_path):
+    """sample -> prepare -> evaluate --template -> ground truth + known noise -> the MPJPE the noise implies."""
+    out, _ = prepared
+    runner = CliRunner()
+    template = tmp_path / "template.h5"
+    res = runner.invoke(main, ["evaluate", "-p", "h36m", "--data", str(out), "--template", str(template)])
+    assert res.exit_code == 0, res.output
+    with h5py.File(template) as f:
+        index = f["index"][()]
+        assert "joints3d" not in f and len(f["image"][()]) == len(index)
+    gt = read_prepared(out / "h36m" / "test.h5")["joints3d"][index].astype(np.float64)
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=gt.shape)
+    noise *= 10.0 / np.linalg.norm(noise, axis=-1, keepdims=True)  # 10 mm at every joint...
+    noise[:, 14] = 0.0  # ...but the root, so root-centring keeps them: MPJPE = 10 * 16/17 mm
+    preds = tmp_path / "preds.h5"
+    from posebench.predictions import write_predictions
+
+    write_predictions(preds, gt + noise, index)
+    res = runner.invoke(main, ["evaluate", "-p", "h36m", "--data", str(out), "--predictions", str(preds),
+                               "--format", "json", "--no-save"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.output[res.output.index("{"):])
+    assert result["rows"] == len(index)
+    assert result["summary"]["mpjpe"] == pytest.approx(10.0 * 16 / 17, rel=1e-4)
