@@ -322,6 +322,11 @@ def _board(current: Any, labels: str | None, runs: list[Any], published: pd.Data
             reference_hash = (newest.meta.get("data") or {}).get("content_hash")
             if reference_hash:
                 notes.append(f"current data: hash {reference_hash[:10]} of the newest run ({newest.run_id})")
+    lookalike = any((r.meta.get("data") or {}).get("lookalike") and (r.meta.get("data") or {}).get("content_hash")
+                    == reference_hash for r in runs)
+    if lookalike:
+        notes.insert(0, "local runs scored LOOK-ALIKE data (posebench demo): published figures are shown for "
+                        "orientation only and never ranked with them")
     rows = []
     for r in runs:
         multicrop = bool(((r.meta.get("model") or {}).get("options") or {}).get("multicrop"))
@@ -359,6 +364,8 @@ def _board(current: Any, labels: str | None, runs: list[Any], published: pd.Data
                     extra.setdefault(tuple(d), []).append(m)
         if head_diff is None:
             head_diff = [f"no {head.name} reported"]
+        if lookalike:
+            head_diff = ["data: the official release vs look-alike"] + head_diff
         named = [x for x in head_diff]
         for d, metrics in extra.items():
             rest = [x for x in d if x not in head_diff]
@@ -521,6 +528,15 @@ def summary_table(result: Any, n_boot: int = 2000, seed: int = 0) -> pd.DataFram
     return df
 
 
+def group_names(table: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Rows renamed to their official display names where there are some (MPI-INF-3DHP activities)."""
+    if key != "activity":
+        return table
+    from posebench.names import ACTIVITIES
+
+    return table.rename(index=lambda v: ACTIVITIES.get(int(v), v) if str(v).isdigit() else v)
+
+
 def joint_groups_for(metric: Any) -> dict[str, tuple[int, ...]] | None:
     """MPI-INF-3DHP's printed joint groups when a metric scores its 14 joints, else per joint."""
     return MPI3DHP_GROUPS if tuple(metric.joints) == JOINT_SETS["vnect14"] else None
@@ -586,7 +602,7 @@ def write_report(result: Any, out: str | os.PathLike, *, data: str | os.PathLike
         table = result.table(key)
         written += _write_table(table, out / f"by-{key}")
         md += [f"\n## By {key}\n", to_markdown(table, digits=2)]
-        bars = table.drop(index="All")[[head.name]].rename(columns={head.name: run_label(result)})
+        bars = group_names(table.drop(index="All")[[head.name]].rename(columns={head.name: run_label(result)}), key)
         fig = plots.group_bars(bars, f"{head.name} ({head.unit})", f"{head.name} by {key}: {result.run_id}")
         written += plots.save_figure(fig, out / f"bars-{key}")
         md.append(f"\n![{head.name} by {key}](bars-{key}.png)\n")
