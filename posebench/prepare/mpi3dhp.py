@@ -8,11 +8,7 @@ intrinsics are expressed in the stored image's pixels. Facts: research/raw-forma
 """
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import os
-import shutil
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from posebench.io_utils import atomic_path, file_sha256
+from posebench.io_utils import file_sha256
 from posebench.names import SEQUENCE_SCENE, SEQUENCES
 from posebench.prepare.calibration import CalibrationError, TcCamera, read_tc_calibration
 from posebench.prepare.matfile import MatFileError, open_v73, read_v73
-from posebench.skeleton import knee_neck_length
+from posebench.prepare.mpi_common import (PrepareError, concat_columns, knee_neck_summary, remove_shards, run_sharded,
+                                          store_image)
 
 SEQS: tuple[str, ...] = tuple(SEQUENCES)  # TS1..TS6
 # Valid frames per sequence published with the original label release (official test README).
@@ -40,7 +37,7 @@ REFERENCE_HEIGHT = 768  # MargiPose stores test images resized to height 768 (as
 LABELS = ("original", "corrected")
 
 
-class Mpi3dhpError(ValueError):
+class Mpi3dhpError(PrepareError):
     """The MPI-INF-3DHP source tree or one of its files is not what the preparer expects."""
 
 
@@ -155,34 +152,6 @@ def check_intrinsics(fitted: Sequence[float], camera: TcCamera, size: tuple[int,
             "tolerance": [f_tol, c_tol], "ok": bool(f_err <= f_tol and c_err <= c_tol)}
 
 
-def store_image(src: Path, dst: Path, height: int) -> tuple[int, int, int, int]:
-    """Copy ``src`` to ``dst`` (height 0, or no taller) or shrink it to ``height`` px (aspect kept), atomically.
-
-    Returns (source width, source height, stored width, stored height). An existing ``dst`` (written
-    atomically by an earlier run) is reused.
-    """
-    from PIL import Image
-
-    try:
-        with Image.open(src) as im:
-            w, h = im.size
-            if height <= 0 or h <= height:  # never upscale: small images are copied as they are
-                out = (w, h)
-                if not dst.is_file():
-                    with atomic_path(dst) as tmp:
-                        shutil.copyfile(src, tmp)
-                return w, h, w, h
-            out = (max(1, round(w * height / h)), height)
-            if not dst.is_file():
-                im.draft("RGB", out)  # JPEG DCT scaling: decode near the target size, much faster
-                small = im.convert("RGB").resize(out, Image.Resampling.LANCZOS)
-                with atomic_path(dst) as tmp:
-                    small.save(tmp, format="JPEG", quality=95)
-    except OSError as e:
-        raise Mpi3dhpError(f"{src}: unreadable image ({e})") from None
-    return w, h, out[0], out[1]
-
-
 def prepare_test_sequence(root: Path, seq: str, out: Path, height: int, images: bool,
                           calib_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """One test sequence -> its prepared columns (dict) and a report (under key 'report')."""
@@ -244,58 +213,6 @@ def prepare_test_sequence(root: Path, seq: str, out: Path, height: int, images: 
               "source_size": list(src_size), "stored_size": list(stored_size), "intrinsics_check": check,
               "annot_sha256": file_sha256(ann_path)}
     return {"columns": cols, "report": report}
-
-
-def run_sharded(tasks: dict[str, tuple[Any, tuple]], shard_dir: Path, jobs: int = 1, progress: bool = True,
-                desc: str = "") -> dict[str, dict[str, Any]]:
-    """Run ``fn(*args)`` per key in parallel (joblib), each result saved as an atomic shard first.
-
-    A valid shard from an interrupted run with the same inputs is reused (posebench.prepare.shards), so a
-    re-run only redoes the missing sequences. Returns key -> {'columns', 'report'}.
-    """
-    from joblib import Parallel, delayed
-    from tqdm import tqdm
-
-    from posebench.prepare.shards import ShardStore
-
-    store = ShardStore(shard_dir)
-    store.clean_temps()
-    prints = {k: _fingerprint(args) for k, (_, args) in tasks.items()}
-    todo = [k for k in tasks if not store.is_valid((k,), prints[k])]
-    runner = Parallel(n_jobs=jobs, return_as="generator_unordered")
-    done = runner(delayed(_run_one)(k, tasks[k][0], tasks[k][1], store, prints[k]) for k in todo)
-    for _ in tqdm(done, total=len(todo), desc=desc, disable=not progress, unit="part"):
-        pass
-    out = {}
-    for k in tasks:
-        cols, report = store.read((k,))
-        out[k] = {"columns": cols, "report": report}
-    return out
-
-
-def _fingerprint(args: tuple) -> str:
-    """Inputs of a task: its arguments, and size + mtime of the files and folders among them."""
-    parts = []
-    for a in args:
-        parts.append(str(a))
-        if isinstance(a, Path) and a.exists():
-            st = a.stat()
-            parts.append(f"{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-
-
-def _run_one(key: str, fn: Any, args: tuple, store: Any, fingerprint: str) -> str:
-    result = fn(*args)
-    store.write((key,), result["columns"], fingerprint, meta=result["report"])
-    return key
-
-
-def concat_columns(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Concatenate per-sequence column dicts (same keys) in the given order."""
-    parts = [p for p in parts if p and len(next(iter(p.values())))]
-    if not parts:
-        raise Mpi3dhpError("no rows to write (every sequence was empty or excluded)")
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def _frame_number(name: str) -> int:
@@ -363,21 +280,3 @@ def prepare_test(src: str | os.PathLike, out: str | os.PathLike, labels: str, he
                       f"tolerance (see the file's intrinsics_check attribute)", stacklevel=2)
     remove_shards(shard_dir)
     return target
-
-
-def remove_shards(shard_dir: Path) -> None:
-    """Delete a run's shard folder, and DATA/<dataset>/.shards when nothing else is left in it."""
-    shutil.rmtree(shard_dir, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        shard_dir.parent.rmdir()
-
-
-def knee_neck_summary(joints: np.ndarray) -> dict[str, float]:
-    """Distribution of the 920 mm rule's length over ground-truth poses (mm): what `posebench info` reports."""
-    if len(joints) == 0:
-        return {}
-    kn = knee_neck_length(joints)
-    q = np.percentile(kn, [0, 5, 50, 95, 100])
-    return {"mean": round(float(kn.mean()), 3), "std": round(float(kn.std()), 3), "min": round(float(q[0]), 3),
-            "p5": round(float(q[1]), 3), "median": round(float(q[2]), 3), "p95": round(float(q[3]), 3),
-            "max": round(float(q[4]), 3)}

@@ -26,7 +26,8 @@ import numpy as np
 from posebench.io_utils import atomic_path, file_sha256
 from posebench.prepare.calibration import CalibrationError, read_camera_calibration
 from posebench.prepare.matfile import MatFileError, load_v5
-from posebench.prepare.mpi3dhp import Mpi3dhpError, concat_columns, knee_neck_summary, remove_shards, run_sharded
+from posebench.prepare.mpi3dhp import Mpi3dhpError
+from posebench.prepare.mpi_common import concat_columns, knee_neck_summary, remove_shards, run_sharded
 from posebench.skeleton import JOINT_INDEX, ROOT, from_mpi3dhp
 
 SUBJECTS = tuple(range(1, 9))

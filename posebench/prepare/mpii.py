@@ -22,13 +22,14 @@ import numpy as np
 
 from posebench.io_utils import atomic_path, file_sha256
 from posebench.prepare.matfile import MatFileError, load_v5
+from posebench.prepare.mpi_common import PrepareError
 from posebench.skeleton import from_mpii
 
 MAT_NAME = "mpii_human_pose_v1_u12_1.mat"
 VAL_HASH_BELOW = 26  # first SHA-1 byte of the image name < 26 -> val (26/256 = 10.2 %)
 
 
-class MpiiError(ValueError):
+class MpiiError(PrepareError):
     """The MPII source tree or annotation file is not what the preparer expects."""
 
 
