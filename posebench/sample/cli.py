@@ -21,10 +21,11 @@ WRITERS = {"h36m": "posebench.sample.h36m", "mpi3dhp": "posebench.sample.mpi3dhp
 @click.option("--knee-neck", type=float, default=DEFAULT_KNEE_NECK, show_default=True,
               help="Universal skeleton's knee-neck length in mm (h36m, mpi3dhp).")
 @click.option("--rigid-spine", is_flag=True,
-              help="Hold the universal knee-neck length fixed per frame (with --knee-neck 920 the 920 mm rule is an identity).")
+              help="Hold the universal knee-neck length fixed per frame "
+                   "(with --knee-neck 920 the 920 mm rule is an identity).")
 @click.option("--size", type=int, default=None, help="Image width in px (default: each writer's, <= 128).")
 @click.option("--gop", type=int, default=250, show_default=True, help="Key-frame spacing of the H.264 videos (h36m).")
-@click.option("--labels", type=click.Choice(["original", "corrected"]), default="corrected", show_default=True,
+@click.option("--labels", type=click.Choice(["original", "corrected"]), default="original", show_default=True,
               help="Which MPI-INF-3DHP test label release to write (mpi3dhp).")
 @click.option("--split", type=click.Choice(["train", "test", "all"]), default="all", show_default=True,
               help="Which MPI-INF-3DHP parts to write (mpi3dhp).")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from posebench.sample import cameras as C
 from posebench.sample import h36m
 from posebench.sample import render as R
 from posebench.sample.cli import sample as sample_cmd
@@ -31,7 +32,8 @@ def meta(testdata):
     rows = [[td.text for td in tr] for tr in root.find("mapping").findall("tr")]
     names = {s: {r[2 + s - 1] for r in rows[3:33]} for s in range(1, 12)}
     w0 = np.array(root.find("w0").text.strip("[] \n").split(), dtype=float)
-    return {"names": names, "w0": w0}
+    actions = [it.text for it in root.find("actionnames").findall("item")]
+    return {"names": names, "w0": w0, "rows": rows, "actions": actions}
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +77,19 @@ def _project(p: np.ndarray, fx, fy, cx, cy, k1, k2, k3, p1, p2) -> np.ndarray:
     xd = x * rad + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
     yd = y * rad + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
     return np.stack([fx * xd + cx, fy * yd + cy], -1)
+
+
+def test_camera_and_name_constants_match_metadata(meta):
+    np.testing.assert_array_equal(np.asarray(C.W0), meta["w0"])
+    assert C.ACTIONS == tuple(meta["actions"][1:])
+    for s in C.SUBJECTS:
+        assert [name for _, _, name in C.sequences(s)] == [r[2 + s - 1] for r in meta["rows"][3:33]]
+        assert [(int(r[0]), int(r[1])) for r in meta["rows"][3:33]] == [
+            (C.ACTIONS.index(a) + 2, sub) for a, sub, _ in C.sequences(s)]
+    sizes = meta["rows"][34][2].strip("[]").split(";")  # per camera [h w] (S1 column)
+    for cam, hw in zip(C.CAMERAS, sizes):
+        h, w = (int(v) for v in hw.split())
+        assert C.VIDEO_SIZE[cam] == (w, h)
 
 
 def test_layout_and_official_names(tree, meta):
