@@ -4,7 +4,13 @@ Every label row becomes one prepared row (valid or not; protocols select `valid`
 annot3 (camera mm, projects onto annot2), `joints3d_univ` = univ_annot3 (what the official script scores),
 both already in canonical order. Images `TSk/imageSequence/img_%06d.jpg` (1-based: row i is image i+1) are
 copied or resized to a fixed height into DATA/mpi3dhp/images/test/<size>/TSk/, and `joints2d` and the fitted
-intrinsics are expressed in the stored image's pixels. Facts: research/raw-formats.md §3, eval-anchors.md §1.
+intrinsics are expressed in the stored image's pixels (x' = x * stored_width / width, likewise y: pixel edges
+map onto pixel edges; images are never upscaled). Facts: research/raw-formats.md §3, eval-anchors.md §1.
+
+Release-specific facts recorded in the file attributes: valid frames per sequence and whether they equal the
+original release's 603/540/505/553/276/452 (= 2929), the fitted-vs-official intrinsics check per sequence
+(`intrinsics_check`; TS5-6 are GoPro frames with strong distortion, hence looser bounds), images beyond the
+label rows (TS3: 1, TS4: 2 in the real release; ignored), and the ground truth's knee-neck distribution.
 """
 from __future__ import annotations
 

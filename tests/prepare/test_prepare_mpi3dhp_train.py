@@ -178,3 +178,16 @@ def test_lookalike_train(lookalike_train):
     s3 = meta["train"]["S3/Seq1"]
     assert train.attrs["extra_annotation_rows"]["S3_Seq1_c0"] == s3["rows"] - s3["video_frames"]["0"] == 1
     assert train.attrs["intrinsics_ok"] in (True, 1) and val.attrs["intrinsics_ok"] in (True, 1)
+
+
+def test_short_s6_seq2_camera2_excluded(tmp_path):
+    build_sequence(tmp_path / "src" / "S6" / "Seq2", 6, 6, np.random.default_rng(5), masks=False)
+    lines: list[str] = []
+    (train,) = prepare_train(tmp_path / "src", tmp_path / "out", cameras=(0, 2), height=0, stride=2,
+                             progress=False, echo=lines.append)
+    data = read_prepared(train)
+    assert set(data["camera"]) == {0} and data["frame"].tolist() == [0, 2, 4]
+    assert "S6/Seq2/video_2" in data.attrs["excluded"] and "3911" in data.attrs["excluded"]["S6/Seq2/video_2"]
+    assert "S4/Seq2" in data.attrs["known_faults"]
+    assert any(line.startswith("val: no sequences present") for line in lines)
+    assert not (tmp_path / "out" / "mpi3dhp" / ".shards").exists()
