@@ -128,7 +128,8 @@ def render_frames(joints_cam: np.ndarray, skeleton_name: str, intrinsics, size: 
     rng = np.random.default_rng(seed)
     bg = background(rng, width, height)
     pairs, radii, _, colours = primitives(skel.name)
-    uv = project(joints, fx, fy, cx, cy, dist)
+    with np.errstate(divide="ignore", invalid="ignore"):  # joints at or behind the camera are not drawn
+        uv = project(joints, fx, fy, cx, cy, dist)
     f = 0.5 * (fx + fy)
     out = np.empty((len(joints), height, width, 3), dtype=np.uint8)
     grain = rng.normal(0, 0.008, (height + 8, width + 8, 3))  # sensor noise, a shifted window per frame

@@ -108,3 +108,15 @@ def test_occlusion_by_depth():
         frame = R.render_frames(pose[None], "h36m32", INTR, SIZE, seed=3)[0]
         seen[name] = P.PARTS[_nearest_part(frame[v, u])]
     assert seen == {"front": "left_arm", "behind": "torso"}
+
+
+def test_joints_at_or_behind_the_camera_are_skipped():
+    import warnings
+
+    cam = _clip("mpi28", "walking", n=3)
+    cam[..., 2] -= cam[:, 4:5, 2] - 100.0  # the camera 10 cm in front of the pelvis: legs and head behind
+    cam[0, 3, 2] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frames = R.render_frames(cam, "mpi28", INTR, SIZE, dist=(-0.2, 0.1, 0, 0, 0), seed=2)
+    assert frames.shape == (3, 128, 128, 3)
