@@ -37,6 +37,7 @@ SEQUENCE_INFO: dict[tuple[int, int], tuple[int, int]] = {
 DEFAULT_TRAIN = ((3, 1), (4, 1))  # a training sequence (with S3/Seq1's surplus row) and a validation one
 SURPLUS_ROWS = {(3, 1): 1}  # annot.mat has rows past the video's end
 SHORT_VIDEO = {(6, 2, 2): 3911 / 6145}  # S6/Seq2 camera 2: the imageSequence video stops early
+LR_SWAPPED = {(4, 2): (3759 / 6675, 5852 / 6675)}  # S4/Seq2 rows 3759-5852: left/right labels swapped
 
 # Test set: 'relevant' 17 of the 28 joints (0-based), the official test order.
 RELEVANT = (7, 5, 14, 15, 16, 9, 10, 11, 23, 24, 25, 18, 19, 20, 4, 3, 6)
@@ -203,6 +204,13 @@ def _round7(v):
     return arr if arr.ndim else float(arr)
 
 
+def _mirror_index() -> tuple[int, ...]:
+    """For each 28-joint label, the joint its left/right mirror image is (itself on the midline)."""
+    names = poses.get_skeleton(SKELETON).joints
+    swap = lambda n: n.replace("left_", "@").replace("right_", "left_").replace("@", "right_")  # noqa: E731
+    return tuple(names.index(swap(n)) for n in names)
+
+
 def _cam_points(world_zup: np.ndarray, rot: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Camera-space mm of z-up world points for a y-up-world extrinsic (R, t)."""
     return (world_zup @ _ZUP_TO_YUP.T) @ np.asarray(rot).T + np.asarray(t)
@@ -235,7 +243,10 @@ def _activity_motion(rng: np.random.Generator, body: poses.Body, segments: tuple
         if b <= a:
             continue
         choices = _ACTIVITY_MOTIONS[act]
-        parts.append(poses.motion(body, choices[int(rng.integers(len(choices)))], int(b - a), rng, fps))
+        seg = poses.motion(body, choices[int(rng.integers(len(choices)))], int(b - a), rng, fps)
+        if parts:  # continue where the last segment ended (the pose changes, the place does not jump)
+            seg[..., :2] += parts[-1][-1, 4, :2] - seg[0, 4, :2]
+        parts.append(seg)
         labels.append(np.full(b - a, act))
     return np.concatenate(parts), np.concatenate(labels)
 
@@ -303,14 +314,18 @@ def _write_train_sequence(root: Path, subject: int, seq: int, rng: np.random.Gen
     body = poses.random_body(np.random.default_rng([seed, subject]), SKELETON)
     rig = _rig(np.random.default_rng([seed, subject, 14]), size)
     acts = tuple(int(a) for a in rng.choice(np.arange(1, 8), 2, replace=False))
-    world, _ = _activity_motion(rng, body, acts, rows, fps)
-    scale = univ_scales(world, knee_neck, rigid_spine)
+    truth, _ = _activity_motion(rng, body, acts, rows, fps)
+    scale = univ_scales(truth, knee_neck, rigid_spine)
+    world = truth.copy()
+    swapped = None
+    if (subject, seq) in LR_SWAPPED:  # the labels (not the frames) swap left and right in a row range
+        lo, hi = (int(round(f * rows)) for f in LR_SWAPPED[(subject, seq)])
+        world[lo:hi] = world[lo:hi][:, list(_mirror_index())]
+        swapped = [lo, hi]
     univ_world = _rescale_about_root(world, scale, 4)
     a2, a3, u3 = (np.empty((NUM_CAMERAS, 1), dtype=object) for _ in range(3))
-    cam_joints = []
     for c, cam in enumerate(rig):
         j3 = _cam_points(world, cam["R"], cam["t"])
-        cam_joints.append(j3)
         a3[c, 0] = j3.reshape(rows, -1)
         u3[c, 0] = _cam_points(univ_world, cam["R"], cam["t"]).reshape(rows, -1)
         a2[c, 0] = poses.project(j3, cam["fx"], cam["fy"], cam["cx"], cam["cy"]).reshape(rows, -1)
@@ -325,7 +340,7 @@ def _write_train_sequence(root: Path, subject: int, seq: int, rng: np.random.Gen
         cam = rig[c]
         intr = (cam["fx"], cam["fy"], cam["cx"], cam["cy"])
         n_img = int(round(n_frames * SHORT_VIDEO.get((subject, seq, c), 1.0)))
-        j3 = cam_joints[c][:n_frames]
+        j3 = _cam_points(truth, cam["R"], cam["t"])[:n_frames]
         frames = render_frames(j3[:n_img], SKELETON, intr, (size, size), seed=seed * 1000 + subject * 100 + seq * 20 + c)
         write_video(sdir / "imageSequence" / f"video_{c}.avi", frames, fps)
         upper, lower = body_masks(j3, intr, (size, size))
@@ -338,7 +353,7 @@ def _write_train_sequence(root: Path, subject: int, seq: int, rng: np.random.Gen
         video_frames[str(c)] = n_img
     return {
         "subject": subject, "sequence": seq, "fps": fps, "rows": rows, "video_frames": video_frames,
-        "mask_frames": n_frames, "size": [size, size], "activities": list(acts),
+        "mask_frames": n_frames, "size": [size, size], "activities": list(acts), "lr_swapped_rows": swapped,
         "univ_scale": float(scale.mean()), "univ_scale_per_frame": bool(rigid_spine),
         "cameras": {str(c): {"fx": cam["fx"], "fy": cam["fy"], "cx": cam["cx"], "cy": cam["cy"], "distortion": None,
                              "R": cam["R"].tolist(), "t": cam["t"].tolist()} for c, cam in enumerate(rig)},

@@ -144,7 +144,7 @@ def _image(idx: int, rng: np.random.Generator, train: bool, seed: int, kind: str
         vis = _visible(uv, z, uv16, z16, k)
         head = np.linalg.norm(uv[9] - uv[8])
         mid = 0.5 * (uv[9] + uv[8])
-        box = np.concatenate([mid - 0.55 * head, mid + 0.55 * head])
+        box = np.concatenate([mid - 0.59 * head, mid + 0.59 * head])  # PCKh: 0.5*0.6*diag ~ half the head segment
         scale = (uv[:, 1].max() - uv[:, 1].min()) * 1.15 / 200.0
         objpos = 0.5 * (uv[6] + uv[7])
         rec = {"scale": np.array([[scale]]), "objpos": struct_array([{"x": _scalar(objpos[0], True),

@@ -375,3 +375,23 @@ def test_summary_json_records_the_generation(tree):
 def test_bad_arguments_are_one_line_errors(tmp_path, kw, msg):
     with pytest.raises(ValueError, match=msg):
         M.write_tree(tmp_path, **kw)
+
+
+def test_full_tree_quirks_short_video_and_swapped_labels(tmp_path):
+    """The --full tree's S6/Seq2 camera-2 video stops early and S4/Seq2 has a range of rows whose
+    left/right labels are swapped (written here one small sequence each, as write_tree(full=True) does)."""
+    rng = np.random.default_rng(0)
+    s6 = M._write_train_sequence(tmp_path, 6, 2, rng, 32, 40, (1, 2), None, False, 0)
+    assert s6["video_frames"] == {"1": 40, "2": round(40 * 3911 / 6145)}
+    assert len(_decode(tmp_path / "S6/Seq2/imageSequence/video_2.avi")) == s6["video_frames"]["2"]
+    assert len(_decode(tmp_path / "S6/Seq2/FGmasks/video_2.avi")) == 40
+    s4 = M._write_train_sequence(tmp_path, 4, 2, rng, 32, 40, (0,), None, False, 0)
+    lo, hi = s4["lr_swapped_rows"]
+    assert 0 < lo < hi < 40 and s6["lr_swapped_rows"] is None
+    a3 = scipy.io.loadmat(tmp_path / "S4/Seq2/annot.mat")["annot3"][0, 0].reshape(40, 28, 3)
+    left, right = 18, 23  # left_hip, right_hip
+    for edge in (lo, hi):  # at both edges the left label jumps onto where the right one was
+        jump = np.linalg.norm(a3[edge, left] - a3[edge - 1, left])
+        assert np.linalg.norm(a3[edge, left] - a3[edge - 1, right]) < jump / 2
+    inside = np.linalg.norm(a3[lo + 1:hi, left] - a3[lo:hi - 1, left], axis=-1)
+    assert inside.max() < jump / 2  # ... and moves smoothly in between
