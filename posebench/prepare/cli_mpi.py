@@ -32,6 +32,11 @@ def _cameras(ctx: click.Context, param: click.Parameter, value: str) -> tuple[in
     return cams
 
 
+def _check_jobs(jobs: int) -> None:
+    if jobs == 0 or jobs < -1:
+        raise click.BadParameter(f"{jobs} workers: give a positive number, or -1 for all cores", param_hint="--jobs")
+
+
 @click.command("mpi3dhp")
 @click.option("--split", type=click.Choice(["test", "train"]), required=True,
               help="test: TS1..TS6 -> test-<labels>.h5; train: S1..S8 -> train.h5 + val.h5 (val = S4/Seq1, S8/Seq2).")
@@ -60,6 +65,7 @@ def mpi3dhp(split: str, src: str, out: str, labels: str | None, size: int, image
     """MPI-INF-3DHP official release -> DATA/mpi3dhp/{test-<labels>,train,val}.h5."""
     if size < 0:
         raise click.BadParameter("must be >= 0", param_hint="--size")
+    _check_jobs(jobs)
     with _clean_errors():
         if split == "test":
             if labels is None:
@@ -95,6 +101,7 @@ def mpii(src: str, out: str, images: bool, val_indices: str | None, jobs: int, q
     """MPII Human Pose -> DATA/mpii/{train,val}.h5 (2D: canonical 17 joints with masks)."""
     from posebench.prepare.mpii import prepare_mpii
 
+    _check_jobs(jobs)
     with _clean_errors():
         for path in prepare_mpii(src, out, images=images, val_indices=val_indices, jobs=jobs, progress=not quiet,
                                  echo=click.echo):

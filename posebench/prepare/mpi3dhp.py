@@ -253,7 +253,9 @@ def prepare_test(src: str | os.PathLike, out: str | os.PathLike, labels: str, he
     target = out_dir / f"test-{labels}.h5"
     shard_dir = out_dir / ".shards" / f"test-{labels}-{'original' if height <= 0 else height}"
     results = run_sharded(
-        {seq: (prepare_test_sequence, (root, seq, out_dir, height, images, calib_dir)) for seq in SEQS},
+        {seq: (prepare_test_sequence, (root, seq, out_dir, height, images, calib_dir),
+               [root / seq / "annot_data.mat", root / seq / "imageSequence",
+                find_calibration(root, seq, calib_dir) or root / CALIB_FILES[seq]]) for seq in SEQS},
         shard_dir, jobs=jobs, progress=progress, desc=f"mpi3dhp test ({labels})")
     columns = concat_columns([results[s]["columns"] for s in SEQS])
     reports = {s: results[s]["report"] for s in SEQS}

@@ -273,8 +273,10 @@ def prepare_train(src: str | os.PathLike, out: str | os.PathLike, cameras: Seque
             if (s, q, c) in EXCLUDED:
                 excluded[f"S{s}/Seq{q}/video_{c}"] = EXCLUDED[(s, q, c)]
                 continue
+            inputs = [d / "annot.mat", d / "camera.calibration"] + [d / f / f"video_{c}.avi" for f in
+                                                                    ("imageSequence", "FGmasks", "ChairMasks")]
             tasks[f"S{s}_Seq{q}_c{c}"] = (prepare_train_camera, (d, s, q, c, out_dir, height, stride, motion_mm,
-                                                                 masks, scales[(s, q)]))
+                                                                 masks, scales[(s, q)]), inputs)
     sel = f"stride{stride}" if stride else f"motion{motion_mm:g}"
     shard_dir = out_dir / ".shards" / f"train-{sel}-h{height}-{'-'.join(map(str, cameras))}"
     results = run_sharded(tasks, shard_dir, jobs=jobs, progress=progress, desc="mpi3dhp train")

@@ -47,9 +47,9 @@ def store_image(src: Path, dst: Path, height: int) -> tuple[int, int, int, int]:
     return w, h, out[0], out[1]
 
 
-def run_sharded(tasks: dict[str, tuple[Any, tuple]], shard_dir: Path, jobs: int = 1, progress: bool = True,
-                desc: str = "") -> dict[str, dict[str, Any]]:
-    """Run ``fn(*args)`` per key in parallel (joblib), each result saved as an atomic shard first.
+def run_sharded(tasks: dict[str, tuple[Any, tuple, Sequence[Path]]], shard_dir: Path, jobs: int = 1,
+                progress: bool = True, desc: str = "") -> dict[str, dict[str, Any]]:
+    """Run ``fn(*args)`` per key (tasks: key -> (fn, args, input files)) in parallel, each result an atomic shard.
 
     A valid shard from an interrupted run with the same inputs is reused (posebench.prepare.shards), so a
     re-run only redoes the missing sequences. Returns key -> {'columns', 'report'}.
@@ -61,7 +61,7 @@ def run_sharded(tasks: dict[str, tuple[Any, tuple]], shard_dir: Path, jobs: int 
 
     store = ShardStore(shard_dir)
     store.clean_temps()
-    prints = {k: _fingerprint(args) for k, (_, args) in tasks.items()}
+    prints = {k: _fingerprint(args, inputs) for k, (_, args, inputs) in tasks.items()}
     todo = [k for k in tasks if not store.is_valid((k,), prints[k])]
     runner = Parallel(n_jobs=jobs, return_as="generator_unordered")
     done = runner(delayed(_run_one)(k, tasks[k][0], tasks[k][1], store, prints[k]) for k in todo)
@@ -74,14 +74,12 @@ def run_sharded(tasks: dict[str, tuple[Any, tuple]], shard_dir: Path, jobs: int 
     return out
 
 
-def _fingerprint(args: tuple) -> str:
-    """Inputs of a task: its arguments, and size + mtime of the files and folders among them."""
-    parts = []
-    for a in args:
-        parts.append(str(a))
-        if isinstance(a, Path) and a.exists():
-            st = a.stat()
-            parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+def _fingerprint(args: tuple, inputs: Sequence[Path]) -> str:
+    """What a task's result depends on: its arguments, and size + mtime of its input files."""
+    parts = [str(a) for a in args]
+    for p in inputs:
+        st = p.stat() if p.exists() else None
+        parts.append(f"{p}:{st.st_size}:{st.st_mtime_ns}" if st else f"{p}:absent")
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 

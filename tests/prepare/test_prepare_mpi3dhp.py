@@ -309,3 +309,26 @@ def test_counts_recorded(lookalike):
     report = data.attrs["sequence_report"]
     assert report["TS3"]["images_beyond_labels"] == meta["test"]["TS3"]["images"] - meta["test"]["TS3"]["rows"]
     assert any(f"{counts['TS4']} valid" in line for line in lines if line.startswith("TS4"))
+
+
+def test_interrupted_run_resumes_from_shards(built, tmp_path, monkeypatch):
+    import shutil
+
+    import posebench.prepare.mpi3dhp as mod
+    src = tmp_path / "src"
+    shutil.copytree(built[0], src)
+    good = (src / "TS6" / "annot_data.mat").read_bytes()
+    (src / "TS6" / "annot_data.mat").write_bytes(good[:2000])  # truncated: the run fails on TS6
+    with pytest.raises(MatFileError, match="TS6"):
+        prepare_test(src, tmp_path / "out", "original", height=32, progress=False, echo=lambda s: None)
+    shards = sorted(p.name for p in (tmp_path / "out" / "mpi3dhp" / ".shards").rglob("*.h5"))
+    assert shards == [f"TS{k}.h5" for k in range(1, 6)]
+    (src / "TS6" / "annot_data.mat").write_bytes(good)
+    calls = []
+    real = mod.prepare_test_sequence
+    monkeypatch.setattr(mod, "prepare_test_sequence", lambda *a: calls.append(a[1]) or real(*a))
+    with pytest.warns(UserWarning):
+        path = prepare_test(src, tmp_path / "out", "original", height=32, progress=False, echo=lambda s: None)
+    assert calls == ["TS6"]  # only the missing sequence was redone
+    assert read_prepared(path).content_hash == built[3].content_hash
+    assert not (tmp_path / "out" / "mpi3dhp" / ".shards").exists()
