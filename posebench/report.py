@@ -401,8 +401,9 @@ def _display(board: Board) -> pd.DataFrame:
     head = board.protocol.headline
     df = df.rename(columns={**renames, "ci": f"95% CI {head}"})
     df["rank"] = df["rank"].astype(object).where(df["rank"].notna(), "")
-    df["rows"] = df["rows"].astype(object).where(df["rows"].notna(), "")
-    return df.drop(columns=["kind"]).fillna({f"95% CI {head}": ""})
+    for col in ("rows", f"95% CI {head}"):
+        df[col] = df[col].astype(object).where(df[col].notna(), "")
+    return df.drop(columns=["kind"])
 
 
 def render_leaderboard(boards: list[Board], fmt: str) -> str:
