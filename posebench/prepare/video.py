@@ -64,7 +64,7 @@ def _index(container: av.container.InputContainer, path: str | os.PathLike) -> V
     pts, keys = [], []
     try:
         for packet in container.demux(stream):
-            if packet.size == 0:
+            if packet.size == 0 or packet.is_discard:  # a full decode does not output discarded packets
                 continue
             if packet.pts is None:
                 pts.append(None)

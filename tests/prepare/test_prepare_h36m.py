@@ -303,3 +303,37 @@ def test_end_to_end_sample_prepare_template_evaluate(prepared, tmp_path):
     result = json.loads(res.output[res.output.index("{"):])
     assert result["rows"] == len(index)
     assert result["summary"]["mpjpe"] == pytest.approx(10.0 * 16 / 17, rel=1e-4)
+
+
+def test_calibration_check_warns_beyond_one_percent_at_the_official_size():
+    from posebench.prepare.h36m import View, _check_calibration
+
+    view = View(9, 2, 1, "Directions 1", 54138969)
+    calib = np.array(T.CALIBRATION[54138969][:4])
+    report, warning = _check_calibration(view, tuple(calib * 1.005), (1000, 1002))
+    assert warning is None and report["official_size"] and report["max_rel_deviation"] == pytest.approx(0.005)
+    _, warning = _check_calibration(view, tuple(calib * [1.02, 1, 1, 1]), (1000, 1002))
+    assert warning and "Directions 1.54138969" in warning and "2.00 %" in warning
+    report, warning = _check_calibration(view, tuple(calib * [0.256, 0.2555, 0.256, 0.2555]), (256, 256))
+    assert warning is None and not report["official_size"] and report["max_rel_deviation"] < 0.01
+
+
+def test_short_and_missing_videos_keep_their_rows(tree, tmp_path):
+    import shutil
+
+    from posebench.sample.h36m import write_video
+
+    src = tmp_path / "raw"
+    shutil.copytree(tree / "S9", src / "S9")
+    videos = src / "S9" / "Videos"
+    short = videos / "Greeting.55011271.mp4"
+    write_video(short, np.stack(decode_all(short)[:40]))
+    (videos / "Directions 1.60457274.mp4").unlink()
+    summary = prepare_h36m(src, tmp_path / "out", subjects=[9], progress=False)
+    data = read_prepared(tmp_path / "out" / "h36m" / "test.h5")
+    m = (data["sequence"] == "Greeting") & (data["camera"] == 55011271)
+    assert list(data["frame"][m][data["image"][m] != ""]) == [0]  # frame 64 is past the 40 video frames
+    assert any("Greeting.55011271.mp4: 40 video frames" in w for w in summary.warnings)
+    gone = (data["sequence"] == "Directions 1") & (data["camera"] == 60457274)
+    assert gone.sum() > 64 and (data["image"][gone] == "").all()
+    assert summary.broken_videos == [str(videos / "Directions 1.60457274.mp4")]
