@@ -79,8 +79,17 @@ def _load(source: str | os.PathLike | PreparedData) -> PreparedData:
     return source if isinstance(source, PreparedData) else read_prepared(source)
 
 
+def _rows_with_images(data: PreparedData) -> np.ndarray:
+    """Rows whose image was extracted (prepared training files keep every pose row, images for some)."""
+    rows = np.flatnonzero(np.asarray(data["image"], dtype=object) != "")
+    if len(rows) == 0:
+        raise ImageFileError(f"{data.path}: no row has an extracted image (column 'image' is all ''); "
+                             f"prepare with images")
+    return rows
+
+
 class Pose3DDataset(Dataset):
-    """Rows of a 3D prepared file -> image crop, NDC target (17,3), mask, has_depth=True."""
+    """Rows (with images) of a 3D prepared file -> image crop, NDC target (17,3), mask, has_depth=True."""
 
     def __init__(self, source: str | os.PathLike | PreparedData, image_root: str | os.PathLike | None = None,
                  input_size: int = 256, augment: bool = False, seed: int = 0) -> None:
@@ -90,10 +99,11 @@ class Pose3DDataset(Dataset):
         self.path = data.path
         self.content_hash = data.content_hash
         self.root = Path(image_root) if image_root is not None else Path(data.path).parent
-        self.joints3d = np.asarray(data["joints3d"], np.float64)
-        self.joints2d = np.asarray(data["joints2d"], np.float64)
-        self.intrinsics = np.asarray(data["intrinsics"], np.float64)
-        self.images = np.asarray(data["image"], dtype=object)
+        self.rows = _rows_with_images(data)
+        self.joints3d = np.asarray(data["joints3d"], np.float64)[self.rows]
+        self.joints2d = np.asarray(data["joints2d"], np.float64)[self.rows]
+        self.intrinsics = np.asarray(data["intrinsics"], np.float64)[self.rows]
+        self.images = np.asarray(data["image"], dtype=object)[self.rows]
         self.size, self.augment, self.seed = input_size, augment, seed
         self.epoch = 0
 
@@ -135,11 +145,12 @@ class Pose2DDataset(Dataset):
         self.path = data.path
         self.content_hash = data.content_hash
         self.root = Path(image_root) if image_root is not None else Path(data.path).parent
-        self.joints2d = np.asarray(data["joints2d"], np.float64)
-        self.mask = np.asarray(data["mask"], bool)
-        self.centre = np.asarray(data["centre"], np.float64)
-        self.scale = np.asarray(data["scale"], np.float64)
-        self.images = np.asarray(data["image"], dtype=object)
+        self.rows = _rows_with_images(data)
+        self.joints2d = np.asarray(data["joints2d"], np.float64)[self.rows]
+        self.mask = np.asarray(data["mask"], bool)[self.rows]
+        self.centre = np.asarray(data["centre"], np.float64)[self.rows]
+        self.scale = np.asarray(data["scale"], np.float64)[self.rows]
+        self.images = np.asarray(data["image"], dtype=object)[self.rows]
         self.size, self.augment, self.seed = input_size, augment, seed
         self.epoch = 0
 
