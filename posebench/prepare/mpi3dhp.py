@@ -204,6 +204,7 @@ def prepare_test_sequence(root: Path, seq: str, out: Path, height: int, images: 
             raise Mpi3dhpError(str(e)) from None
         check = check_intrinsics(fitted, cam[min(cam)], src_size, seq)
         check["file"] = calib_path.name
+        check["file_sha256"] = file_sha256(calib_path)
     sx, sy = stored_size[0] / src_size[0], stored_size[1] / src_size[1]
     scale2 = np.array([sx, sy])
     intr = fitted * np.array([sx, sy, sx, sy])
@@ -219,6 +220,11 @@ def prepare_test_sequence(root: Path, seq: str, out: Path, height: int, images: 
               "source_size": list(src_size), "stored_size": list(stored_size), "intrinsics_check": check,
               "annot_sha256": file_sha256(ann_path)}
     return {"columns": cols, "report": report}
+
+
+def reports_checks(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The intrinsics checks that were made (sequences with a calibration file)."""
+    return [r["intrinsics_check"] for r in reports.values() if r["intrinsics_check"] is not None]
 
 
 def _frame_number(name: str) -> int:
@@ -265,7 +271,9 @@ def prepare_test(src: str | os.PathLike, out: str | os.PathLike, labels: str, he
     bad = [s for s, c in checks.items() if c is not None and not c["ok"]]
     attrs = {
         "dataset": "mpi3dhp", "split": "test", "labels": labels, "kind": "3d",
-        "image_height": height, "sources": {f"{s}/annot_data.mat": reports[s]["annot_sha256"] for s in SEQS},
+        "image_height": height,
+        "sources": {f"{s}/annot_data.mat": reports[s]["annot_sha256"] for s in SEQS}
+        | {c["file"]: c["file_sha256"] for c in reports_checks(reports)},
         "valid_counts": valid_counts, "valid_total": counts["valid_total"],
         "original_valid_counts": ORIGINAL_VALID_COUNTS, "counts_match_original": counts["counts_match_original"],
         "intrinsics_check": checks, "intrinsics_ok": not bad and all(c is not None for c in checks.values()),
@@ -283,6 +291,10 @@ def prepare_test(src: str | os.PathLike, out: str | os.PathLike, labels: str, he
          f"{'match' if counts['counts_match_original'] else 'differ from'} the original release's 2929")
     if counts["note"]:
         warnings.warn(f"{target}: {counts['note']}", stacklevel=2)
+    unchecked = [s for s, c in checks.items() if c is None]
+    if unchecked:
+        warnings.warn(f"no official .calib file found for {', '.join(unchecked)} (looked under {root} and its parent; "
+                      f"see --calib-dir): fitted intrinsics not checked", stacklevel=2)
     if bad:
         warnings.warn(f"fitted intrinsics of {', '.join(bad)} disagree with the official calibration beyond the "
                       f"tolerance (see the file's intrinsics_check attribute)", stacklevel=2)
