@@ -7,6 +7,7 @@ World coordinates of the calibration files are y-up (as the real rigs'); the pos
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from PIL import Image
 
 from posebench.io_utils import atomic_path, write_json_atomic, write_text_atomic
 from posebench.sample import poses
-from posebench.sample.matv5 import cell, write_mat5
+from posebench.sample.matv5 import write_mat5
 from posebench.sample.matv73 import write_mat73
 from posebench.sample.render import primitives, render_frames
 
@@ -97,6 +98,9 @@ CALIB_FILES = {"ts1-4cameras.calib": (1, 2, 3, 4), "ts5-6cameras.calib": (5, 6)}
 
 
 # --- Calibration text -------------------------------------------------------------------------
+_OFFSET_NOTE = "# in mm (positive values move right and down)"
+
+
 def _g(v: float) -> str:
     return f"{v:g}"
 
@@ -111,7 +115,7 @@ def tc_calibration_text(cam: TcCamera, gopro: bool) -> str:
             f"\t\tsensorSize\t{_g(cam.sensor[0])}\t{_g(cam.sensor[1])}\t# in mm",
             f"\t\tfocalLength\t{_g(cam.focal)}\t# in mm",
             f"\t\tpixelAspect\t{_g(cam.aspect)}",
-            f"\t\tcenterOffset\t{_g(cam.offset[0])}\t{_g(cam.offset[1])}\t# in mm (positive values move right and down)",
+            f"\t\tcenterOffset\t{_g(cam.offset[0])}\t{_g(cam.offset[1])}\t{_OFFSET_NOTE}",
             "\t\tdistortionModel\tOpenCV",
             "\t\tdistortion\t\t" + " ".join(f"{v:.1f}" if v == int(v) else _g(v) for v in cam.distortion),
             "\t\t\torigin\t" + "\t".join(_g(v) for v in cam.origin),
@@ -127,7 +131,7 @@ def tc_calibration_text(cam: TcCamera, gopro: bool) -> str:
         f"\t\tsensorSize\t\t{w(cam.sensor[0])}\t{w(cam.sensor[1])}\t# in mm",
         f"\t\tfocalLength\t\t{w(cam.focal)}\t\t\t\t\t# in mm",
         f"\t\tpixelAspect\t\t{w(cam.aspect)}\t\t\t\t\t# y / x",
-        f"\t\tcenterOffset\t{w(cam.offset[0])}\t{w(cam.offset[1])}\t# in mm (positive values move right and down)",
+        f"\t\tcenterOffset\t{w(cam.offset[0])}\t{w(cam.offset[1])}\t{_OFFSET_NOTE}",
         "\t\tdistortionModel\tOpenCV",
         "\t\tdistortion\t\t" + "".join(w(v) + "\t" for v in cam.distortion),
         "\t\t\torigin\t\t" + "\t".join(f"{v:13.4f}" for v in cam.origin),
@@ -341,7 +345,8 @@ def _write_train_sequence(root: Path, subject: int, seq: int, rng: np.random.Gen
         intr = (cam["fx"], cam["fy"], cam["cx"], cam["cy"])
         n_img = int(round(n_frames * SHORT_VIDEO.get((subject, seq, c), 1.0)))
         j3 = _cam_points(truth, cam["R"], cam["t"])[:n_frames]
-        frames = render_frames(j3[:n_img], SKELETON, intr, (size, size), seed=seed * 1000 + subject * 100 + seq * 20 + c)
+        frames = render_frames(j3[:n_img], SKELETON, intr, (size, size),
+                               seed=seed * 1000 + subject * 100 + seq * 20 + c)
         write_video(sdir / "imageSequence" / f"video_{c}.avi", frames, fps)
         upper, lower = body_masks(j3, intr, (size, size))
         person = upper | lower
@@ -467,7 +472,7 @@ def _write_test_sequence(root: Path, seq: dict, labels: str, seed: int) -> dict:
 
 
 # --- The tree ---------------------------------------------------------------------------------------
-def write_tree(out, seed: int = 0, full: bool = False, labels: str = "original", split: str = "all",
+def write_tree(out: str | os.PathLike, seed: int = 0, full: bool = False, labels: str = "original", split: str = "all",
                knee_neck: float | None = None, rigid_spine: bool = False, size: int | None = None) -> dict:
     """Write a look-alike MPI-INF-3DHP tree under ``out`` and return what was written (also saved as
     ``out/posebench-sample.json``). ``split``: all | train | test; ``labels``: original | corrected test labels;

@@ -7,6 +7,7 @@ float coordinates, 1-based single_person indices, empty frame_sec / vididx). Not
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -32,7 +33,8 @@ _SOURCE = {
 }
 _ACTS = (("sports", "basketball", 1, "sports"), ("running", "jogging", 3, "walking"),
          ("home activities", "vacuuming", 10, "reaching"), ("lying", "lying, resting", 20, "lying"),
-         ("occupation", "kneeling, general", 31, "crouching"), ("conditioning exercise", "calisthenics", 40, "exercising"),
+         ("occupation", "kneeling, general", 31, "crouching"),
+         ("conditioning exercise", "calisthenics", 40, "exercising"),
          ("sitting", "sitting, talking", 50, "sitting"), ("miscellaneous", "standing, talking", 60, "standing"))
 _SIZES = ((128, 96), (128, 72), (96, 128), (128, 128), (112, 84))
 
@@ -182,7 +184,7 @@ def _image(idx: int, rng: np.random.Generator, train: bool, seed: int, kind: str
     return entry, img, {"meta": meta, "act": (cat, act_name, act_id)}
 
 
-def write_tree(out, seed: int = 0, full: bool = False, size: int | None = None) -> dict:
+def write_tree(out: str | os.PathLike, seed: int = 0, full: bool = False, size: int | None = None) -> dict:
     """Write a look-alike MPII tree under ``out``: the .mat annotation file and `images/`; return what was
     written (also saved as ``out/posebench-sample.json``). ``size`` caps the long image side (default 128)."""
     out = Path(out)

@@ -110,7 +110,8 @@ def _project_opencv(p: np.ndarray, fx, fy, cx, cy, d) -> np.ndarray:
 
 
 def test_tc_writer_reproduces_the_official_files(testdata):
-    for name, cam, gopro in (("ts1-4cameras.calib", M.TS1_4_CAMERA, False), ("ts5-6cameras.calib", M.TS5_6_CAMERA, True)):
+    for name, cam, gopro in (("ts1-4cameras.calib", M.TS1_4_CAMERA, False),
+                             ("ts5-6cameras.calib", M.TS5_6_CAMERA, True)):
         official = (testdata / "mpi3dhp" / name).read_text()
         assert M.tc_calibration_text(cam, gopro=gopro) == official, name
 
@@ -344,8 +345,8 @@ def test_rendered_test_frames_show_the_person_at_the_joints(tree):
     for ts in TS:
         with h5py.File(root / "mpi_inf_3dhp_test_set" / ts / "annot_data.mat", "r") as f:
             a2 = f["annot2"][:, 0]
-        frames = np.stack([np.asarray(Image.open(root / "mpi_inf_3dhp_test_set" / ts / "imageSequence" / f"img_{i + 1:06d}.jpg"))
-                           for i in range(len(a2))])
+        seq_dir = root / "mpi_inf_3dhp_test_set" / ts / "imageSequence"
+        frames = np.stack([np.asarray(Image.open(seq_dir / f"img_{i + 1:06d}.jpg")) for i in range(len(a2))])
         # 17-joint order: spine(15)-neck(1) torso, l_hip(11)-l_knee(12), r_hip(8)-r_knee(9)
         mids = np.stack([0.5 * (a2[:, a] + a2[:, b]) for a, b in ((15, 1), (11, 12), (8, 9))], 1)
         parts.append(_parts_at(frames, mids))
@@ -371,7 +372,8 @@ def test_summary_json_records_the_generation(tree):
     assert saved["train"]["S3/Seq1"]["cameras"]["0"]["fx"] > 0
 
 
-@pytest.mark.parametrize("kw, msg", [({"labels": "revised"}, "labels"), ({"split": "val"}, "split"), ({"size": 4}, "size")])
+@pytest.mark.parametrize("kw, msg", [({"labels": "revised"}, "labels"), ({"split": "val"}, "split"),
+                                     ({"size": 4}, "size")])
 def test_bad_arguments_are_one_line_errors(tmp_path, kw, msg):
     with pytest.raises(ValueError, match=msg):
         M.write_tree(tmp_path, **kw)
