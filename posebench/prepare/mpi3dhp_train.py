@@ -113,16 +113,16 @@ def select_frames(univ: np.ndarray, joints2d: np.ndarray, size: tuple[int, int],
     return np.asarray(kept, dtype=np.int64)
 
 
-def count_video_frames(path: Path) -> int:
-    """Number of frames in a video (container metadata, else by demuxing)."""
+def video_info(path: Path) -> tuple[int, int, int]:
+    """(frames, width, height) of a video; frames from the container, else by demuxing."""
     import av
 
     try:
         with av.open(str(path)) as c:
             stream = c.streams.video[0]
-            if stream.frames:
-                return int(stream.frames)
-            return sum(1 for p in c.demux(stream) if p.size)
+            w, h = stream.codec_context.width, stream.codec_context.height
+            n = int(stream.frames) if stream.frames else sum(1 for p in c.demux(stream) if p.size)
+            return n, w, h
     except (av.error.FFmpegError, IndexError, OSError) as e:
         raise Mpi3dhpError(f"{path}: unreadable video ({e})") from None
 
@@ -172,17 +172,14 @@ def prepare_train_camera(seq_dir: Path, subject: int, seq: int, camera: int, out
     video = seq_dir / "imageSequence" / f"video_{camera}.avi"
     if not video.is_file():
         raise Mpi3dhpError(f"{video}: missing (download the camera's video or leave it out with --cameras)")
-    n_video = count_video_frames(video)
+    n_video, vw, vh = video_info(video)
     n = min(len(a2), n_video)
     a2, a3, u3 = a2[:n], a3[:n], u3[:n]
     calib = read_camera_calibration(seq_dir / "camera.calibration")
     if camera not in calib:
         raise Mpi3dhpError(f"{seq_dir / 'camera.calibration'}: no camera {camera}")
     cam = calib[camera]
-    import av
-    with av.open(str(video)) as c:
-        vsize = (c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height)
-    rows = select_frames(u3, a2, vsize, stride, motion_mm)
+    rows = select_frames(u3, a2, (vw, vh), stride, motion_mm)
     name = f"S{subject}/Seq{seq}"
     rel = Path("images") / "train" / f"S{subject}" / f"Seq{seq}"
     tag = "original" if height <= 0 else f"h{height}"
@@ -194,8 +191,9 @@ def prepare_train_camera(seq_dir: Path, subject: int, seq: int, camera: int, out
         paths = np.full(len(rows), "", dtype=object)
         if masks and mvideo.is_file() and len(rows):
             mdir = rel / tag / f"{folder}_{camera}"
-            extract_frames(mvideo, rows, out / mdir, height, suffix=".png")
-            paths[:] = [(mdir / f"img_{r + 1:06d}.png").as_posix() for r in rows]
+            have = rows < video_info(mvideo)[0]  # a shorter mask video leaves the last rows without a mask
+            extract_frames(mvideo, rows[have], out / mdir, height, suffix=".png")
+            paths[have] = [(mdir / f"img_{r + 1:06d}.png").as_posix() for r in rows[have]]
         mask_cols[col] = paths
     good = np.isfinite(a3).all((1, 2)) & (a3[..., 2] > 0).all(1)
     fitted = np.asarray(fit_intrinsics(a3[good], a2[good]), dtype=np.float64)

@@ -42,7 +42,7 @@ def write_video(path, n, size=(W, H), seed=0):
             c.mux(p)
 
 
-def build_sequence(d, n_rows, n_video, rng, masks=True):
+def build_sequence(d, n_rows, n_video, rng, masks=True, short_mask=None):
     """annot.mat (14 cameras), camera.calibration, videos for cameras 0 and 1; returns annot3 (14,N,28,3)."""
     d.mkdir(parents=True)
     rel = rng.normal(0, 200, (n_rows, 28, 3))
@@ -64,7 +64,7 @@ def build_sequence(d, n_rows, n_video, rng, masks=True):
     for c in (0, 1):
         write_video(d / "imageSequence" / f"video_{c}.avi", n_video)
         if masks:
-            write_video(d / "FGmasks" / f"video_{c}.avi", n_video, seed=1)
+            write_video(d / "FGmasks" / f"video_{c}.avi", short_mask if short_mask and c == 1 else n_video, seed=1)
     return a3, u3, a2
 
 
@@ -72,7 +72,7 @@ def build_sequence(d, n_rows, n_video, rng, masks=True):
 def built(tmp_path_factory):
     rng = np.random.default_rng(0)
     src = tmp_path_factory.mktemp("mpi3dhp_train_src")
-    truth = {"S1/Seq1": build_sequence(src / "S1" / "Seq1", 12, 10, rng),  # 2 surplus annotation rows
+    truth = {"S1/Seq1": build_sequence(src / "S1" / "Seq1", 12, 10, rng, short_mask=6),  # 2 surplus annotation rows
              "S4/Seq1": build_sequence(src / "S4" / "Seq1", 8, 8, rng, masks=False)}
     out = tmp_path_factory.mktemp("mpi3dhp_train_out")
     lines: list[str] = []
@@ -110,7 +110,9 @@ def test_images_masks_intrinsics(built):
     from PIL import Image
     assert train["image"][0] == "images/train/S1/Seq1/h32/video_0/img_000001.jpg"
     assert Image.open(out / "mpi3dhp" / train["image"][0]).size == (32, 32)
-    assert all((out / "mpi3dhp" / p).is_file() for p in train["fg_mask"])
+    short = (train["camera"] == 1) & (train["frame"] >= 6)  # camera 1's mask video has 6 frames only
+    assert set(train["fg_mask"][short]) == {""}
+    assert all((out / "mpi3dhp" / p).is_file() for p in train["fg_mask"][~short])
     assert set(val["fg_mask"]) == {""}
     assert train.attrs["intrinsics_ok"] in (True, 1)
     np.testing.assert_allclose(train["intrinsics"][0], np.array([FX, FY, CX, CY]) * 32 / 2048, rtol=1e-4)
