@@ -484,6 +484,8 @@ def write_tree(out: str | os.PathLike, seed: int = 0, full: bool = False, labels
     size = 128 if size is None else int(size)
     if not 16 <= size <= TRAIN_RESOLUTION:
         raise ValueError(f"size must be in 16..{TRAIN_RESOLUTION} px, got {size}")
+    if size % 2 and split != "test":
+        raise ValueError(f"size must be even for the training videos (YUV 4:2:0), got {size}")
     out = Path(out)
     start = time.perf_counter()
     meta: dict = {"dataset": "mpi3dhp", "generator": "posebench.sample.mpi3dhp", "seed": seed, "full": full,

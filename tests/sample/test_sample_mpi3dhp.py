@@ -373,7 +373,7 @@ def test_summary_json_records_the_generation(tree):
 
 
 @pytest.mark.parametrize("kw, msg", [({"labels": "revised"}, "labels"), ({"split": "val"}, "split"),
-                                     ({"size": 4}, "size")])
+                                     ({"size": 4}, "size"), ({"size": 127}, "even")])
 def test_bad_arguments_are_one_line_errors(tmp_path, kw, msg):
     with pytest.raises(ValueError, match=msg):
         M.write_tree(tmp_path, **kw)
