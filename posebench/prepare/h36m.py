@@ -26,7 +26,7 @@ from posebench.data import write_prepared
 from posebench.prepare import h36m_tables as T
 from posebench.prepare.intrinsics import IntrinsicsFitError, fit_intrinsics_report, relative_deviation
 from posebench.prepare.shards import ShardStore
-from posebench.prepare.video import VideoError, extract_jpegs, index_video
+from posebench.prepare.video import VideoError, index_video, iter_frames, save_jpeg
 from posebench.skeleton import from_h36m
 
 TEST_IMAGE_STRIDE = 64  # the h36m protocol's frames (0, 64, 128, ...)
@@ -175,6 +175,40 @@ def _check_calibration(view: View, fitted: tuple[float, ...], size: tuple[int, i
     return report, warning
 
 
+def _write_frames(view: View, video: Path, out_dir: Path, n: int, train_stride: int,
+                  report: dict[str, Any]) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """JPEG the view's wanted frames; returns the image column and the video size (None: no usable video)."""
+    image = np.full(n, "", dtype=object)
+    folder = out_dir / view.image_dir()
+    try:
+        idx = index_video(video)
+    except VideoError as e:
+        report["broken_video"] = str(video)
+        report["warnings"].append(f"{e}; its {n} rows keep their poses with image=''")
+        return image, None
+    report["video_frames"] = idx.frames
+    if 0 < idx.frames < n:
+        report["warnings"].append(f"{video}: {idx.frames} video frames for {n} poses; later rows have no image")
+    wanted = [int(i) for i in image_frames(view.subject, n, train_stride)]
+    if wanted:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+    written = 0
+    try:
+        for i, frame in iter_frames(video, wanted):
+            save_jpeg(frame, folder / f"{i:06d}.jpg")
+            image[i] = f"{view.image_dir()}/{i:06d}.jpg"
+            written += 1
+    except VideoError as e:  # broken part-way: keep the frames written so far
+        report["broken_video"] = str(video)
+        report["warnings"].append(f"{e}; rows from there on keep their poses with image=''")
+    expected = sum(i < idx.frames for i in wanted)
+    if "broken_video" not in report and written < expected:
+        report["warnings"].append(f"{video}: {expected - written} of {expected} wanted frames could not be decoded")
+    return image, (idx.width, idx.height)
+
+
 def prepare_view(src: str | os.PathLike, out_dir: str | os.PathLike, view: View,
                  train_stride: int = DEFAULT_TRAIN_STRIDE) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Columns of one view (one row per pose frame) and its report; writes its JPEG frames."""
@@ -196,33 +230,7 @@ def prepare_view(src: str | os.PathLike, out_dir: str | os.PathLike, view: View,
     report["intrinsics_fit"] = {"fx": fit.fx, "fy": fit.fy, "cx": fit.cx, "cy": fit.cy, "k1": fit.k1, "k2": fit.k2,
                                 "rms_px": fit.rms_px}
 
-    image = np.full(n, "", dtype=object)
-    video = view.video_path(src)
-    size = None
-    try:
-        idx = index_video(video)
-        size = (idx.width, idx.height)
-        report["video_frames"] = idx.frames
-        if 0 < idx.frames < n:
-            report["warnings"].append(f"{video}: {idx.frames} video frames for {n} poses; later rows have no image")
-        wanted = image_frames(view.subject, n, train_stride)
-        targets = {int(i): out_dir / view.image_dir() / f"{int(i):06d}.jpg" for i in wanted}
-        if targets:
-            (out_dir / view.image_dir()).mkdir(parents=True, exist_ok=True)
-            for stale in (out_dir / view.image_dir()).glob(".*.tmp"):
-                stale.unlink(missing_ok=True)
-        written: list[int] = []
-        try:
-            written = extract_jpegs(video, targets)
-        finally:
-            for i in written:
-                image[i] = f"{view.image_dir()}/{i:06d}.jpg"
-        missing = len(targets) - len(written)
-        if missing and idx.frames >= n:
-            report["warnings"].append(f"{video}: {missing} of {len(targets)} wanted frames could not be decoded")
-    except VideoError as e:
-        report["broken_video"] = str(video)
-        report["warnings"].append(f"{e}; its {n} rows keep their poses with image=''")
+    image, size = _write_frames(view, view.video_path(src), out_dir, n, train_stride, report)
     report["video_size"] = list(size) if size else None
     check, warning = _check_calibration(view, fit.intrinsics, size)
     report["calibration_check"] = check
