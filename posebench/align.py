@@ -44,7 +44,8 @@ def _fit_index(fit_joints: Sequence[int] | None, n_joints: int) -> np.ndarray:
     return np.unique(idx)
 
 
-def _blocks(n: int, size: int = CHUNK) -> Iterator[slice]:
+def _blocks(n: int, size: int | None = None) -> Iterator[slice]:
+    size = size or CHUNK
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
 
@@ -63,19 +64,20 @@ def _as_batch(pred: np.ndarray, gt: np.ndarray | None = None) -> tuple[np.ndarra
 
 
 # --- optimal rotation -----------------------------------------------------------------------------
+# Everything here works on component lists: c[3a+b] is the (n,) array of M_ab, so every operation runs over
+# contiguous memory (strided views of (n,3,3) arrays are several times slower).
 
-def _det3(m: np.ndarray) -> np.ndarray:
-    return (m[:, 0, 0] * (m[:, 1, 1] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 1])
-            - m[:, 0, 1] * (m[:, 1, 0] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 0])
-            + m[:, 0, 2] * (m[:, 1, 0] * m[:, 2, 1] - m[:, 1, 1] * m[:, 2, 0]))
+def _det3(c: np.ndarray) -> np.ndarray:
+    return (c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6])
+            + c[2] * (c[3] * c[7] - c[4] * c[6]))
 
 
-def _horn_matrix(mn: np.ndarray) -> list[list[np.ndarray]]:
-    """Horn's symmetric 4x4 matrix whose top eigenvector is the rotation quaternion, for M = sum g p^T."""
-    # Horn writes S_xy = sum p_x g_y, i.e. S_ab = M_ba.
-    sxx, sxy, sxz = mn[:, 0, 0], mn[:, 1, 0], mn[:, 2, 0]
-    syx, syy, syz = mn[:, 0, 1], mn[:, 1, 1], mn[:, 2, 1]
-    szx, szy, szz = mn[:, 0, 2], mn[:, 1, 2], mn[:, 2, 2]
+def _horn_matrix(c: np.ndarray) -> list[list[np.ndarray]]:
+    """Horn's symmetric 4x4 matrix (entry-wise) whose top eigenvector is the rotation quaternion.
+
+    For M = sum_k g_k p_k^T (c its components); Horn writes S_xy = sum p_x g_y, i.e. S_ab = M_ba.
+    """
+    sxx, syx, szx, sxy, syy, szy, sxz, syz, szz = c
     n01, n02, n03 = syz - szy, szx - sxz, sxy - syx
     n12, n13, n23 = sxy + syx, szx + sxz, syz + szy
     return [[sxx + syy + szz, n01, n02, n03],
@@ -84,51 +86,78 @@ def _horn_matrix(mn: np.ndarray) -> list[list[np.ndarray]]:
             [n03, n13, n23, szz - sxx - syy]]
 
 
-def _adjugate4(a: list[list[np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Adjugate (n, 4, 4) and determinant (n,) of a batch of 4x4 matrices given entry-wise, via 2x2 minors."""
-    s0 = a[0][0] * a[1][1] - a[1][0] * a[0][1]
-    s1 = a[0][0] * a[1][2] - a[1][0] * a[0][2]
-    s2 = a[0][0] * a[1][3] - a[1][0] * a[0][3]
-    s3 = a[0][1] * a[1][2] - a[1][1] * a[0][2]
-    s4 = a[0][1] * a[1][3] - a[1][1] * a[0][3]
-    s5 = a[0][2] * a[1][3] - a[1][2] * a[0][3]
-    c5 = a[2][2] * a[3][3] - a[3][2] * a[2][3]
-    c4 = a[2][1] * a[3][3] - a[3][1] * a[2][3]
-    c3 = a[2][1] * a[3][2] - a[3][1] * a[2][2]
-    c2 = a[2][0] * a[3][3] - a[3][0] * a[2][3]
-    c1 = a[2][0] * a[3][2] - a[3][0] * a[2][2]
-    c0 = a[2][0] * a[3][1] - a[3][0] * a[2][1]
-    det = s0 * c5 - s1 * c4 + s2 * c3 + s3 * c2 - s4 * c1 + s5 * c0
-    adj = np.stack([
-        a[1][1] * c5 - a[1][2] * c4 + a[1][3] * c3, -a[0][1] * c5 + a[0][2] * c4 - a[0][3] * c3,
-        a[3][1] * s5 - a[3][2] * s4 + a[3][3] * s3, -a[2][1] * s5 + a[2][2] * s4 - a[2][3] * s3,
-        -a[1][0] * c5 + a[1][2] * c2 - a[1][3] * c1, a[0][0] * c5 - a[0][2] * c2 + a[0][3] * c1,
-        -a[3][0] * s5 + a[3][2] * s2 - a[3][3] * s1, a[2][0] * s5 - a[2][2] * s2 + a[2][3] * s1,
-        a[1][0] * c4 - a[1][1] * c2 + a[1][3] * c0, -a[0][0] * c4 + a[0][1] * c2 - a[0][3] * c0,
-        a[3][0] * s4 - a[3][1] * s2 + a[3][3] * s0, -a[2][0] * s4 + a[2][1] * s2 - a[2][3] * s0,
-        -a[1][0] * c3 + a[1][1] * c1 - a[1][2] * c0, a[0][0] * c3 - a[0][1] * c1 + a[0][2] * c0,
-        -a[3][0] * s3 + a[3][1] * s1 - a[3][2] * s0, a[2][0] * s3 - a[2][1] * s1 + a[2][2] * s0,
-    ], axis=-1).reshape(-1, 4, 4)
-    return adj, det
+def _adj_col0(a: list[list[np.ndarray]]) -> tuple[np.ndarray, ...]:
+    """First column of the adjugate of symmetric 4x4 matrices given entry-wise (cofactors via 2x2 minors)."""
+    c5 = a[2][2] * a[3][3] - a[2][3] * a[2][3]
+    c4 = a[1][2] * a[3][3] - a[1][3] * a[2][3]
+    c3 = a[1][2] * a[2][3] - a[1][3] * a[2][2]
+    c2 = a[0][2] * a[3][3] - a[0][3] * a[2][3]
+    c1 = a[0][2] * a[2][3] - a[0][3] * a[2][2]
+    c0 = a[0][2] * a[1][3] - a[0][3] * a[1][2]
+    return (a[1][1] * c5 - a[1][2] * c4 + a[1][3] * c3, a[1][2] * c2 - a[0][1] * c5 - a[1][3] * c1,
+            a[0][1] * c4 - a[1][1] * c2 + a[1][3] * c0, a[1][1] * c1 - a[0][1] * c3 - a[1][2] * c0)
 
 
-def _top_eigvec(nm: list[list[np.ndarray]], lam: np.ndarray) -> np.ndarray:
-    """Unit eigenvector (n, 4) of the symmetric matrices for eigenvalue lam: the largest adjugate column."""
+def _det4(a: list[list[np.ndarray]]) -> np.ndarray:
+    """Determinant of symmetric 4x4 matrices given entry-wise (expansion along the first column)."""
+    k = _adj_col0(a)
+    return a[0][0] * k[0] + a[0][1] * k[1] + a[0][2] * k[2] + a[0][3] * k[3]
+
+
+def _permuted(a: list[list[np.ndarray]], first: int) -> tuple[list[list[np.ndarray]], list[int]]:
+    order = [first] + [i for i in range(4) if i != first]
+    return [[a[i][j] for j in order] for i in order], order
+
+
+def _top_eigvec(nm: list[list[np.ndarray]], lam: np.ndarray, gaps: np.ndarray) -> list[np.ndarray]:
+    """Unit eigenvector (4 arrays) of the symmetric matrices for their simple eigenvalue lam.
+
+    The adjugate of N - lam I is gaps q q^T (gaps: the product of eigen-gaps, |P'(lam)|), so column i has
+    norm gaps |q_i|. Column 0 is used unless |q_0| < 1/4 (rotations near 180 degrees); on those samples,
+    the column with the largest diagonal (norm >= gaps / 2).
+    """
     shifted = [[nm[i][j] - lam if i == j else nm[i][j] for j in range(4)] for i in range(4)]
-    adj, _ = _adjugate4(shifted)
-    diag = np.abs(np.diagonal(adj, axis1=1, axis2=2))
-    col = np.take_along_axis(adj, diag.argmax(axis=1)[:, None, None], axis=2)[:, :, 0]
-    norm = np.sqrt(np.einsum("ni,ni->n", col, col))
-    return col / np.where(norm > 0, norm, 1.0)[:, None]
+    q = list(_adj_col0(shifted))
+    norm = np.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
+    weak = np.flatnonzero(~(norm >= 0.25 * gaps))
+    if weak.size:
+        sub = [[x[weak] for x in row] for row in shifted]
+        cols = []
+        for i in range(4):
+            perm, order = _permuted(sub, i)
+            col = _adj_col0(perm)
+            cols.append([col[order.index(j)] for j in range(4)])
+        best = np.argmax(np.abs(np.stack([cols[i][i] for i in range(4)])), axis=0)
+        for j in range(4):
+            q[j][weak] = np.choose(best, [cols[i][j] for i in range(4)])
+        norm[weak] = np.sqrt(sum(q[j][weak] ** 2 for j in range(4)))
+    inv = 1.0 / np.where(norm > 0, norm, 1.0)
+    return [x * inv for x in q]
 
 
-def _quat_to_rot(q: np.ndarray) -> np.ndarray:
-    w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
-    return np.stack([
-        w * w + x * x - y * y - z * z, 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z,
-    ], axis=-1).reshape(-1, 3, 3)
+def _rayleigh(nm: list[list[np.ndarray]], q: list[np.ndarray]) -> np.ndarray:
+    """q^T N q for unit q: the eigenvalue estimate with error quadratic in q's."""
+    out = nm[0][0] * q[0] * q[0] + nm[1][1] * q[1] * q[1] + nm[2][2] * q[2] * q[2] + nm[3][3] * q[3] * q[3]
+    for i, j in ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)):
+        out += 2.0 * nm[i][j] * q[i] * q[j]
+    return out
+
+
+def _quat_to_rot(q: list[np.ndarray], out: np.ndarray) -> np.ndarray:
+    """Rotation matrices (n, 3, 3) of unit quaternions (w, x, y, z), written into ``out``."""
+    w, x, y, z = q
+    ww, xx, yy, zz = w * w, x * x, y * y, z * z
+    xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z
+    out[:, 0, 0] = ww + xx - yy - zz
+    out[:, 0, 1] = 2.0 * (xy - wz)
+    out[:, 0, 2] = 2.0 * (xz + wy)
+    out[:, 1, 0] = 2.0 * (xy + wz)
+    out[:, 1, 1] = ww - xx + yy - zz
+    out[:, 1, 2] = 2.0 * (yz - wx)
+    out[:, 2, 0] = 2.0 * (xz - wy)
+    out[:, 2, 1] = 2.0 * (yz + wx)
+    out[:, 2, 2] = ww - xx - yy + zz
+    return out
 
 
 def _svd_rotation(m: np.ndarray, reflection: bool) -> np.ndarray:
@@ -141,98 +170,152 @@ def _svd_rotation(m: np.ndarray, reflection: bool) -> np.ndarray:
     return u @ vt
 
 
-def optimal_rotation(m: np.ndarray, reflection: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _largest_root(c1: np.ndarray, c0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest root of lam^4 - 2 lam^2 + c1 lam + c0 (the characteristic polynomial of N for |M|_F = 1).
+
+    Newton from sqrt(3) (>= the nuclear norm of M >= the root) descends monotonically onto it. Returns the
+    root and a flag of samples that converged to machine precision.
+    """
+    lam = np.full(len(c1), np.sqrt(3.0) * (1 + 8 * _EPS))
+    tol = 8 * _EPS
+    step = np.zeros_like(lam)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(7):  # enough for nearly all samples; the rest continue alone below
+            l2 = lam * lam
+            p = ((l2 - 2.0) * lam + c1) * lam + c0
+            dp = (4.0 * l2 - 4.0) * lam + c1
+            np.divide(p, dp, out=step)
+            lam -= step
+        idx = np.flatnonzero(np.abs(step) > tol)
+        for _ in range(60):  # the few slow ones (close roots converge linearly): iterate on them alone
+            if idx.size == 0:
+                break
+            x, b1, b0 = lam[idx], c1[idx], c0[idx]
+            l2 = x * x
+            s = (((l2 - 2.0) * x + b1) * x + b0) / ((4.0 * l2 - 4.0) * x + b1)
+            lam[idx] = x - s
+            step[idx] = s
+            idx = idx[np.abs(s) > tol]
+    return lam, (np.abs(step) <= tol) & np.isfinite(lam)
+
+
+def optimal_rotation(m: np.ndarray, reflection: bool = False) -> tuple[np.ndarray, int]:
     """R (n,3,3) maximising tr(R^T M) for M = sum_k g_k p_k^T (so g ~ R p), and how many samples used SVD.
 
     Rotations only unless ``reflection``; an all-zero M gives the identity.
     """
     m = np.asarray(m, dtype=np.float64)
-    n = len(m)
-    sign = np.ones(n)
-    if reflection:  # the best orthogonal matrix of M with det M < 0 is minus the best rotation of -M
-        sign = np.where(_det3(m) < 0, -1.0, 1.0)
-    mm = m * sign[:, None, None]
-    f = np.sqrt(np.einsum("nij,nij->n", mm, mm))
+    c = np.ascontiguousarray(m.reshape(len(m), 9).T)
+    rot = np.empty((len(m), 3, 3))
+    return rot, _rotations(c, m, reflection, rot)
+
+
+def _rotations(c: np.ndarray, m: np.ndarray, reflection: bool, rot: np.ndarray) -> int:
+    """optimal_rotation's work: M as components c (9, n) (overwritten) and as m (n, 3, 3); R into rot."""
+    sign = None
+    if reflection:  # the best orthogonal matrix for det M < 0 is minus the best rotation for -M
+        sign = np.where(_det3(c) < 0, -1.0, 1.0)
+        c *= sign
+    f = np.sqrt(np.einsum("kn,kn->n", c, c))
     zero = ~(f > 0)
-    mn = mm / np.where(zero, 1.0, f)[:, None, None]
-    nm = _horn_matrix(mn)
-    c2 = -2.0 * np.einsum("nij,nij->n", mn, mn)
-    c1 = -8.0 * _det3(mn)
-    _, c0 = _adjugate4(nm)
-    # Newton from above sqrt(3) >= nuclear norm of mn >= lambda_max: monotone descent onto the largest root.
-    lam = np.full(n, np.sqrt(3.0) * (1 + 4 * _EPS))
-    converged = np.zeros(n, dtype=bool)
-    for _ in range(40):
-        p = ((lam * lam + c2) * lam + c1) * lam + c0
-        dp = (4.0 * lam * lam + 2.0 * c2) * lam + c1
-        step = np.divide(p, dp, out=np.zeros(n), where=dp > 0)
-        lam = lam - step
-        converged = np.abs(step) <= 8 * _EPS
-        if converged.all():
-            break
-    dp = (4.0 * lam * lam + 2.0 * c2) * lam + c1
-    q = _top_eigvec(nm, lam)
-    lam = _rayleigh(nm, q)
-    q = _top_eigvec(nm, lam)
-    rot = _quat_to_rot(q) * sign[:, None, None]
-    bad = ~zero & ~(converged & (dp > _GAP_TOL))
+    c *= 1.0 / np.where(zero, 1.0, f)
+    nm = _horn_matrix(c)
+    c1 = -8.0 * _det3(c)
+    lam, converged = _largest_root(c1, _det4(nm))
+    gaps = (4.0 * lam * lam - 4.0) * lam + c1  # P'(lam) = product of the gaps to the other eigenvalues
+    q = _top_eigvec(nm, lam, gaps)
+    # The eigenvector's error is ~ (error of lam) / gaps: where gaps < 1, refine lam by the Rayleigh
+    # quotient (error quadratic in q's) and recompute q, on those samples only.
+    weak = np.flatnonzero(~(gaps >= 1.0) & (gaps > _GAP_TOL))
+    if weak.size:
+        sub = [[x[weak] for x in row] for row in nm]
+        q_sub = _top_eigvec(sub, _rayleigh(sub, [x[weak] for x in q]), gaps[weak])
+        for x, y in zip(q, q_sub):
+            x[weak] = y
+    _quat_to_rot(q, rot)
+    if sign is not None:
+        rot *= sign[:, None, None]
+    bad = ~zero & ~(converged & (gaps > _GAP_TOL))
     if bad.any():
         rot[bad] = _svd_rotation(m[bad], reflection)
     rot[zero] = np.eye(3)
-    return rot, int(bad.sum())
-
-
-def _rayleigh(nm: list[list[np.ndarray]], q: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(q))
-    for i in range(4):
-        for j in range(4):
-            out += q[:, i] * nm[i][j] * q[:, j]
-    return out
+    return int(bad.sum())
 
 
 # --- similarity fit on (n, 3, J) blocks ----------------------------------------------------------
 
-def _block_cm(a: np.ndarray) -> np.ndarray:
-    """(n, J, 3) slice -> contiguous float64 (n, 3, J): coordinate-major, so per-sample ops run over joints."""
-    return np.array(np.asarray(a).transpose(0, 2, 1), dtype=np.float64, order="C", copy=True)
+class _Workspace:
+    """Reusable float64 buffers for one call: blocks allocate no large temporaries (page faults dominate
+    otherwise).
+
+    ``b`` is coordinate-major (n, 7, J): rows 0-2 the centred prediction, 3-5 the ground truth (not
+    centred: the fit needs only one side centred), 6 ones, so one matmul applies s R, subtracts the
+    ground truth and adds its centroid.
+    """
+
+    def __init__(self, n_joints: int, fit: np.ndarray, n: int) -> None:
+        size = min(CHUNK, max(n, 1))
+        self.b = np.empty((size, 7, n_joints))
+        self.b[:, 6] = 1.0
+        self.out = np.empty((size, 3, n_joints))
+        self.a = np.zeros((size, 3, 7))
+        self.x = np.empty((size, 6, 3))
+        self.c = np.empty((9, size))
+        self.rot = np.empty((size, 3, 3))
+        self.mu = np.empty((size, 6))
+        self.fit = fit
+        self.all_fit = len(fit) == n_joints
+        self.w = np.zeros(n_joints)
+        self.w[fit] = 1.0 / len(fit)
 
 
 class _Fit:
-    """Similarity fit of one block: pred p and gt g centred on their fit-joint centroids, A = s R, mu_g."""
+    """Similarity fit of one block: rotation, scale and the centroids of the fit joints."""
 
-    def __init__(self, p: np.ndarray, g: np.ndarray, fit: np.ndarray, reflection: bool) -> None:
-        n, _, nj = p.shape
-        k = len(fit)
-        w = np.zeros(nj)
-        w[fit] = 1.0 / k
-        mu_p = (p.reshape(-1, nj) @ w).reshape(n, 3)
-        mu_g = (g.reshape(-1, nj) @ w).reshape(n, 3)
+    def __init__(self, pred: np.ndarray, gt: np.ndarray, ws: _Workspace, reflection: bool) -> None:
+        n = len(pred)
+        b = ws.b[:n]
+        p = b[:, 0:3]
+        np.copyto(p, pred.transpose(0, 2, 1), casting="unsafe")
+        np.copyto(b[:, 3:6], gt.transpose(0, 2, 1), casting="unsafe")
+        mu = np.matmul(b[:, :6], ws.w, out=ws.mu[:n])
+        mu_p, mu_g = mu[:, :3], mu[:, 3:]
         p -= mu_p[:, :, None]
-        g -= mu_g[:, :, None]
-        all_fit = k == nj
-        pf = p if all_fit else p[:, :, fit]
-        gf = g if all_fit else g[:, :, fit]
-        ssp = np.einsum("nij,nij->n", pf, pf)
+        bf = b[:, :6] if ws.all_fit else b[:, :6, ws.fit]
+        # rows 0-2: P P^T (its trace is sum |p|^2); rows 3-5: M = sum g p^T = sum (g - mu_g) p^T.
+        x = np.matmul(bf, bf[:, :3].transpose(0, 2, 1), out=ws.x[:n])
+        ssp = x[:, 0, 0] + x[:, 1, 1] + x[:, 2, 2]
+        m = x[:, 3:]
         # A prediction whose fit joints coincide up to rounding is collapsed: its limit is scale 0.
-        collapsed = ssp <= k * (64 * _EPS) ** 2 * np.einsum("ni,ni->n", mu_p, mu_p)
-        m = gf @ pf.transpose(0, 2, 1)
-        rot, self.n_svd = optimal_rotation(m, reflection)
+        collapsed = ssp <= len(ws.fit) * (64 * _EPS) ** 2 * np.einsum("ni,ni->n", mu_p, mu_p)
+        c = ws.c[:, :n]
+        np.copyto(c.reshape(3, 3, n), m.transpose(1, 2, 0))
+        rot = ws.rot[:n]
+        self.n_svd = _rotations(c, m, reflection, rot)
         trace = np.einsum("nij,nij->n", rot, m)
         ok = ~collapsed & (ssp > 0)
         self.scale = np.where(ok, trace / np.where(ok, ssp, 1.0), 0.0)
-        self.rot, self.p, self.g, self.mu_p, self.mu_g = rot, p, g, mu_p, mu_g
+        self.rot, self.b, self.mu_p, self.mu_g, self.ws = rot, b, mu_p, mu_g, ws
+
+    def _apply(self, subtract_gt: bool) -> np.ndarray:
+        n = len(self.b)
+        a = self.ws.a[:n]
+        np.multiply(self.rot, self.scale[:, None, None], out=a[:, :, :3])
+        if subtract_gt:  # s R p0 - (g - mu_g)
+            a[:, :, 3:6] = -np.eye(3)
+            a[:, :, 6] = self.mu_g
+        else:  # s R p0 + mu_g
+            a[:, :, 3:6] = 0.0
+            a[:, :, 6] = self.mu_g
+        return np.matmul(a, self.b, out=self.ws.out[:n])
 
     def residual(self) -> np.ndarray:
-        """(n, 3, J) aligned prediction minus ground truth."""
-        out = (self.rot * self.scale[:, None, None]) @ self.p
-        out -= self.g
-        return out
+        """(n, 3, J) aligned prediction minus ground truth (a view of the workspace)."""
+        return self._apply(True)
 
     def aligned(self) -> np.ndarray:
-        """(n, J, 3) aligned prediction."""
-        out = (self.rot * self.scale[:, None, None]) @ self.p
-        out += self.mu_g[:, :, None]
-        return out.transpose(0, 2, 1)
+        """(n, J, 3) aligned prediction (a view of the workspace)."""
+        return self._apply(False).transpose(0, 2, 1)
 
 
 def similarity_transform(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[int] | None = None,
@@ -242,11 +325,11 @@ def similarity_transform(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[
     Reflections are excluded unless ``reflection`` (then R may have det -1, as SciPy's procrustes).
     """
     p, g = _as_batch(pred, gt)
-    fit = _fit_index(fit_joints, p.shape[1])
-    n = len(p)
+    n, nj = p.shape[:2]
+    ws = _Workspace(nj, _fit_index(fit_joints, nj), n)
     rot, scale, trans = np.empty((n, 3, 3)), np.empty(n), np.empty((n, 3))
     for sl in _blocks(n):
-        fb = _Fit(_block_cm(p[sl]), _block_cm(g[sl]), fit, reflection)
+        fb = _Fit(p[sl], g[sl], ws, reflection)
         rot[sl], scale[sl] = fb.rot, fb.scale
         trans[sl] = fb.mu_g - fb.scale[:, None] * np.einsum("nij,nj->ni", fb.rot, fb.mu_p)
     return rot, scale, trans
@@ -256,10 +339,11 @@ def procrustes(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[int] | Non
                reflection: bool = False) -> np.ndarray:
     """pred (N,J,3) after the similarity fitted on ``fit_joints`` (all joints are transformed)."""
     p, g = _as_batch(pred, gt)
-    fit = _fit_index(fit_joints, p.shape[1])
+    n, nj = p.shape[:2]
+    ws = _Workspace(nj, _fit_index(fit_joints, nj), n)
     out = np.empty(p.shape)
-    for sl in _blocks(len(p)):
-        out[sl] = _Fit(_block_cm(p[sl]), _block_cm(g[sl]), fit, reflection).aligned()
+    for sl in _blocks(n):
+        out[sl] = _Fit(p[sl], g[sl], ws, reflection).aligned()
     return out
 
 
@@ -267,18 +351,19 @@ def procrustes_errors(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[int
                       reflection: bool = False, joints: Sequence[int] | None = None) -> np.ndarray:
     """Per-joint distances (N, len(joints)) after the similarity fit, without building the aligned poses."""
     p, g = _as_batch(pred, gt)
-    fit = _fit_index(fit_joints, p.shape[1])
+    n, nj = p.shape[:2]
+    ws = _Workspace(nj, _fit_index(fit_joints, nj), n)
     cols = None if joints is None else np.asarray(list(joints), dtype=np.int64)
-    out = np.empty((len(p), p.shape[1] if cols is None else len(cols)))
-    for sl in _blocks(len(p)):
-        r = _Fit(_block_cm(p[sl]), _block_cm(g[sl]), fit, reflection).residual()
+    out = np.empty((n, nj if cols is None else len(cols)))
+    for sl in _blocks(n):
+        r = _Fit(p[sl], g[sl], ws, reflection).residual()
         if cols is not None:
             r = r[:, :, cols]
         r *= r
-        d = r[:, 0]
-        d += r[:, 1]
+        d = out[sl]
+        np.add(r[:, 0], r[:, 1], out=d)
         d += r[:, 2]
-        np.sqrt(d, out=out[sl])
+        np.sqrt(d, out=d)
     return out
 
 
