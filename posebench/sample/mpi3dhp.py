@@ -8,6 +8,7 @@ World coordinates of the calibration files are y-up (as the real rigs'); the pos
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -472,6 +473,21 @@ def _write_test_sequence(root: Path, seq: dict, labels: str, seed: int) -> dict:
 
 
 # --- The tree ---------------------------------------------------------------------------------------
+def _clear_previous(out: Path, split: str) -> None:
+    """Remove what an earlier look-alike run wrote where this run writes (its posebench-sample.json marks
+    the tree as generated), so that a default tree over a --full one leaves no stale sequences or frames."""
+    if not (out / "posebench-sample.json").is_file():
+        return
+    targets = []
+    if split in ("all", "train"):
+        targets += [p.parent for p in out.glob("S[1-8]/Seq[12]/annot.mat")]
+    if split in ("all", "test"):
+        troot = out / "mpi_inf_3dhp_test_set"
+        targets += [p for p in troot.glob("TS[1-6]") if p.is_dir()] + [troot / CALIB_DIR]
+    for path in targets:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def write_tree(out: str | os.PathLike, seed: int = 0, full: bool = False, labels: str = "original", split: str = "all",
                knee_neck: float | None = None, rigid_spine: bool = False, size: int | None = None) -> dict:
     """Write a look-alike MPI-INF-3DHP tree under ``out`` and return what was written (also saved as
@@ -488,6 +504,7 @@ def write_tree(out: str | os.PathLike, seed: int = 0, full: bool = False, labels
         raise ValueError(f"size must be even for the training videos (YUV 4:2:0), got {size}")
     out = Path(out)
     start = time.perf_counter()
+    _clear_previous(out, split)
     meta: dict = {"dataset": "mpi3dhp", "generator": "posebench.sample.mpi3dhp", "seed": seed, "full": full,
                   "split": split, "labels": labels, "size": size, "rigid_spine": rigid_spine,
                   "knee_neck": poses.DEFAULT_KNEE_NECK if knee_neck is None else float(knee_neck),

@@ -200,6 +200,9 @@ def write_tree(out: str | os.PathLike, seed: int = 0, full: bool = False, size: 
         kinds = ["single", "multi", "truncated", "single", "multi", "boxonly", "single", "single"] * 8 \
             + ["single", "rotations", "multi", "empty"] * 5 + ["missing"]
         n_train = 64
+    if (out / "posebench-sample.json").is_file():  # an earlier look-alike tree: drop its images
+        for old in (out / "images").glob("[0-9]" * 9 + ".jpg"):
+            old.unlink()
     rng = np.random.default_rng([seed, 2014])
     entries, metas, acts, single = [], [], [], []
     for idx, kind in enumerate(kinds):

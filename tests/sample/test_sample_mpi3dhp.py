@@ -397,3 +397,17 @@ def test_full_tree_quirks_short_video_and_swapped_labels(tmp_path):
         assert np.linalg.norm(a3[edge, left] - a3[edge - 1, right]) < jump / 2
     inside = np.linalg.norm(a3[lo + 1:hi, left] - a3[lo:hi - 1, left], axis=-1)
     assert inside.max() < jump / 2  # ... and moves smoothly in between
+
+
+def test_rewriting_a_tree_leaves_no_stale_files(tmp_path):
+    M.write_tree(tmp_path, seed=4, split="test")
+    stale = [tmp_path / "mpi_inf_3dhp_test_set/TS1/imageSequence/img_000999.jpg", tmp_path / "S5/Seq1/annot.mat"]
+    for p in stale:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"old")
+    keep = tmp_path / "notes.txt"
+    keep.write_text("mine")
+    M.write_tree(tmp_path, seed=4, split="all")
+    assert not any(p.exists() for p in stale) and keep.read_text() == "mine"
+    assert sorted(p.parent.relative_to(tmp_path).as_posix() for p in tmp_path.glob("S*/Seq*/annot.mat")) == \
+        ["S3/Seq1", "S4/Seq1"]

@@ -194,3 +194,11 @@ def test_deterministic_for_a_seed(tree, tmp_path):
 def test_bad_size_is_a_one_line_error(tmp_path):
     with pytest.raises(ValueError, match="size"):
         W.write_tree(tmp_path, size=8)
+
+
+def test_rewriting_a_tree_drops_old_images(tmp_path):
+    W.write_tree(tmp_path, seed=1)
+    W.write_tree(tmp_path, seed=2)
+    meta = json.loads((tmp_path / "posebench-sample.json").read_text())
+    expect = {m["name"] for m in meta["images"] if m["kind"] != "missing"}
+    assert {p.name for p in (tmp_path / "images").iterdir()} == expect
