@@ -174,3 +174,25 @@ def test_lookalike_mpii_round_trip(lookalike_mpii):
             assert both["single_person"][r] == (p + 1 in m["single_person"])
             assert both["image"][r] == f"images/{m['name']}" and (out / "mpii" / both["image"][r]).is_file()
     assert seen == len(by_key)
+
+
+def test_missing_fields_are_counted_not_guessed(tmp_path):
+    no_pos = person(FULL)
+    del no_pos["objpos"]
+    no_scale = person(FULL)
+    no_scale["scale"] = EMPTY
+    annolist = [{"image": {"name": f"{i:09d}.jpg"}, "annorect": struct_array([r])}
+                for i, r in enumerate([no_pos, no_scale, person(FULL)])]
+    p = tmp_path / "m.mat"
+    scipy.io.savemat(p, {"RELEASE": {"annolist": struct_array(annolist), "img_train": np.array([[1, 1, 1]])}})
+    ann = read_annotations(p)
+    assert ann["skipped"]["no_scale_or_objpos"] == 2 and ann["index"].tolist() == [2]
+    scipy.io.savemat(p, {"RELEASE": {"annolist": struct_array(annolist[:2]), "img_train": np.array([[1, 1]])}})
+    with pytest.raises(MatFileError, match="no annotated training person"):
+        read_annotations(p)
+    bad_id = person([point(17, 1.0, 2.0, np.array([[1]], np.uint8))])
+    scipy.io.savemat(p, {"RELEASE": {"annolist": struct_array([{"image": {"name": "a.jpg"},
+                                                                 "annorect": struct_array([bad_id])}]),
+                                     "img_train": np.array([[1]])}})
+    with pytest.raises(MatFileError, match="joint id 17"):
+        read_annotations(p)
