@@ -332,3 +332,23 @@ def test_interrupted_run_resumes_from_shards(built, tmp_path, monkeypatch):
     assert calls == ["TS6"]  # only the missing sequence was redone
     assert read_prepared(path).content_hash == built[3].content_hash
     assert not (tmp_path / "out" / "mpi3dhp" / ".shards").exists()
+
+
+def test_names_follow_the_official_scripts(testdata):
+    import csv
+
+    from posebench import names
+    folder = testdata / "mpi3dhp-official-scoring"
+
+    def first_block_rows(path):
+        with open(path, newline="") as f:
+            rows = [r[0] for r in csv.reader(f) if r]
+        return rows[1:rows.index("PCK")]
+
+    assert first_block_rows(folder / "official_activitywise.csv") == list(names.ACTIVITIES.values()) + [names.ALL_ROW]
+    assert first_block_rows(folder / "official_sequencewise.csv") == list(names.SEQUENCES.values())
+    assert [names.display_name("activity", k) for k in names.row_order("activity")] == list(names.ACTIVITIES.values())
+    assert [names.scene_of(s) for s in names.SEQUENCES] == ["green_screen"] * 2 + ["studio"] * 2 + ["outdoor"] * 2
+    assert names.sequence_name("TS4") == "TestSeq4" and names.display_name("sequence", "TS4") == "TestSeq4"
+    with pytest.raises(ValueError, match="1..7"):
+        names.activity_name(0)
