@@ -53,15 +53,21 @@ def _test_mat_bytes() -> bytes:
     return _v73_bytes(_test_arrays())
 
 
+def _cells(rng: np.random.Generator, cameras: int, cols: int) -> np.ndarray:
+    """A cameras x 1 MATLAB cell array of (N, cols) doubles, as annot.mat holds."""
+    c = np.empty((cameras, 1), dtype=object)
+    for i in range(cameras):
+        c[i, 0] = rng.normal(0, 100, (N, cols))
+    return c
+
+
+def _train_cells(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {name: _cells(rng, 14, 28 * k) for name, k in (("annot2", 2), ("annot3", 3), ("univ_annot3", 3))}
+
+
 @functools.lru_cache
 def _train_mat_bytes() -> bytes:
-    rng = np.random.default_rng(1)
-    cells = {}
-    for name, k in (("annot2", 2), ("annot3", 3), ("univ_annot3", 3)):
-        c = np.empty((14, 1), dtype=object)
-        for i in range(14):
-            c[i, 0] = rng.normal(0, 100, (N, 28 * k))
-        cells[name] = c
+    cells = _train_cells(np.random.default_rng(1))
     buf = io.BytesIO()
     scipy.io.savemat(buf, cells | {"cameras": np.arange(14)[None], "frames": np.arange(N)[:, None]})
     return buf.getvalue()
@@ -158,16 +164,7 @@ def test_misshapen_train_cells(name, cams, cols):
     if cams == 14 and cols == 28 * k:
         return
     rng = np.random.default_rng(2)
-    arrays = {}
-    for n, kk in (("annot2", 2), ("annot3", 3), ("univ_annot3", 3)):
-        c = np.empty((14, 1), dtype=object)
-        for i in range(14):
-            c[i, 0] = rng.normal(0, 1, (N, 28 * kk))
-        arrays[n] = c
-    c = np.empty((cams, 1), dtype=object)
-    for i in range(cams):
-        c[i, 0] = rng.normal(0, 1, (N, cols))
-    arrays[name] = c
+    arrays = _train_cells(rng) | {name: _cells(rng, cams, cols)}
     buf = io.BytesIO()
     scipy.io.savemat(buf, arrays)
     _check(read_train_annotations, buf.getvalue(), None, _never)
