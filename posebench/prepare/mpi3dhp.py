@@ -27,8 +27,8 @@ from posebench.io_utils import file_sha256
 from posebench.names import SEQUENCE_SCENE, SEQUENCES
 from posebench.prepare.calibration import CalibrationError, TcCamera, read_tc_calibration
 from posebench.prepare.matfile import MatFileError, open_v73, read_v73
-from posebench.prepare.mpi_common import (PrepareError, concat_columns, knee_neck_summary, remove_shards, run_sharded,
-                                          store_image)
+from posebench.prepare.mpi_common import (PrepareError, compare_intrinsics, concat_columns, knee_neck_summary,
+                                          remove_shards, run_sharded, store_image)
 
 SEQS: tuple[str, ...] = tuple(SEQUENCES)  # TS1..TS6
 # Valid frames per sequence published with the original label release (official test README).
@@ -149,13 +149,7 @@ def find_calibration(src: Path, seq: str, calib_dir: str | os.PathLike | None = 
 
 def check_intrinsics(fitted: Sequence[float], camera: TcCamera, size: tuple[int, int], seq: str) -> dict[str, Any]:
     """Compare fitted (fx, fy, cx, cy) with the calibration at image ``size``; tolerance per TOLERANCE."""
-    calib = camera.intrinsics(*size)
-    f_tol, c_tol = TOLERANCE[seq]
-    f_err = max(abs(fitted[i] - calib[i]) / calib[i] for i in (0, 1))
-    c_err = max(abs(fitted[2] - calib[2]) / size[0], abs(fitted[3] - calib[3]) / size[1])
-    return {"fitted": [round(float(v), 4) for v in fitted], "calibration": [round(float(v), 4) for v in calib],
-            "focal_rel_error": round(float(f_err), 6), "centre_rel_error": round(float(c_err), 6),
-            "tolerance": [f_tol, c_tol], "ok": bool(f_err <= f_tol and c_err <= c_tol)}
+    return compare_intrinsics(fitted, camera.intrinsics(*size), size, *TOLERANCE[seq])
 
 
 def prepare_test_sequence(root: Path, seq: str, out: Path, height: int, images: bool,

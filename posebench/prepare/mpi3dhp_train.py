@@ -27,7 +27,7 @@ from posebench.io_utils import atomic_path, file_sha256
 from posebench.prepare.calibration import CalibrationError, read_camera_calibration
 from posebench.prepare.matfile import MatFileError, load_v5
 from posebench.prepare.mpi3dhp import Mpi3dhpError
-from posebench.prepare.mpi_common import concat_columns, knee_neck_summary, remove_shards, run_sharded
+from posebench.prepare.mpi_common import compare_intrinsics, concat_columns, knee_neck_summary, remove_shards, run_sharded
 from posebench.skeleton import JOINT_INDEX, ROOT, from_mpi3dhp
 
 SUBJECTS = tuple(range(1, 9))
@@ -197,10 +197,9 @@ def prepare_train_camera(seq_dir: Path, subject: int, seq: int, camera: int, out
         mask_cols[col] = paths
     good = np.isfinite(a3).all((1, 2)) & (a3[..., 2] > 0).all(1)
     fitted = np.asarray(fit_intrinsics(a3[good], a2[good]), dtype=np.float64)
-    cs = (w / cam.size[0], h / cam.size[1])
-    calib_px = np.array(cam.intrinsics) * [cs[0], cs[1], cs[0], cs[1]]
-    f_err = float(np.max(np.abs(fitted[:2] - calib_px[:2]) / calib_px[:2]))
-    c_err = float(max(abs(fitted[2] - calib_px[2]) / w, abs(fitted[3] - calib_px[3]) / h))
+    cs = (w / cam.size[0], h / cam.size[1])  # the calibration's pixels -> the video's
+    check = compare_intrinsics(fitted, np.array(cam.intrinsics) * [cs[0], cs[1], cs[0], cs[1]], (w, h),
+                               CALIB_TOLERANCE, CALIB_TOLERANCE)
     sx, sy = sw / w, sh / h
     k = len(rows)
     cols = {
@@ -214,9 +213,7 @@ def prepare_train_camera(seq_dir: Path, subject: int, seq: int, camera: int, out
     }
     report = {"rows": int(len(ann["annot2"][camera])), "video_frames": n_video, "used_rows": n, "kept": k,
               "extra_annotation_rows": max(0, len(ann["annot2"][camera]) - n_video),
-              "intrinsics_check": {"fitted": fitted.round(4).tolist(), "calibration": calib_px.round(4).tolist(),
-                                   "focal_rel_error": round(f_err, 6), "centre_rel_error": round(c_err, 6),
-                                   "ok": bool(f_err <= CALIB_TOLERANCE and c_err <= CALIB_TOLERANCE)}}
+              "intrinsics_check": check}
     return {"columns": cols, "report": report}
 
 

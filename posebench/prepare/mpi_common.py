@@ -89,6 +89,17 @@ def _run_one(key: str, fn: Any, args: tuple, store: Any, fingerprint: str) -> st
     return key
 
 
+def compare_intrinsics(fitted: Sequence[float], calibration: Sequence[float], size: tuple[int, int],
+                       focal_tol: float, centre_tol: float) -> dict[str, Any]:
+    """Fitted vs calibrated (fx, fy, cx, cy): focal error relative, centre error as a fraction of the image size."""
+    f, c = np.asarray(fitted, dtype=np.float64), np.asarray(calibration, dtype=np.float64)
+    f_err = float(np.max(np.abs(f[:2] - c[:2]) / c[:2]))
+    c_err = float(np.max(np.abs(f[2:] - c[2:]) / np.asarray(size, dtype=np.float64)))
+    return {"fitted": f.round(4).tolist(), "calibration": c.round(4).tolist(), "focal_rel_error": round(f_err, 6),
+            "centre_rel_error": round(c_err, 6), "tolerance": [focal_tol, centre_tol],
+            "ok": bool(f_err <= focal_tol and c_err <= centre_tol)}
+
+
 def concat_columns(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Concatenate per-sequence column dicts (same keys) in the given order."""
     parts = [p for p in parts if p and len(next(iter(p.values())))]
