@@ -31,7 +31,6 @@ def store_image(src: Path, dst: Path, height: int) -> tuple[int, int, int, int]:
         with Image.open(src) as im:
             w, h = im.size
             if height <= 0 or h <= height:  # never upscale: small images are copied as they are
-                out = (w, h)
                 if not dst.is_file():
                     with atomic_path(dst) as tmp:
                         shutil.copyfile(src, tmp)
