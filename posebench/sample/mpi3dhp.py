@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 from PIL import Image
+from scipy.spatial import Delaunay, QhullError
 
 from posebench.io_utils import atomic_path, write_json_atomic, write_text_atomic
 from posebench.sample import poses
@@ -311,6 +312,44 @@ def body_masks(joints_cam: np.ndarray, intrinsics, size: tuple[int, int]) -> tup
     return out[0], out[1]
 
 
+_CHAIR_COLOURS = np.array([[112, 84, 62], [88, 66, 50]], dtype=np.uint8)  # seat, backrest
+
+
+def chair_boxes(joints28: np.ndarray) -> np.ndarray | None:
+    """Corners (2, 8, 3) in z-up world mm of a chair (seat, backrest) under a seated sequence of 28-joint
+    poses, facing where the thighs point; None when the pelvis is too low for a chair."""
+    pelvis = joints28[:, 4].mean(0)
+    knees = joints28[:, [19, 24]].mean((0, 1))
+    fwd = np.array([knees[0] - pelvis[0], knees[1] - pelvis[1], 0.0])
+    if pelvis[2] < 300 or np.linalg.norm(fwd) < 1:
+        return None
+    fwd /= np.linalg.norm(fwd)
+    right = np.cross(fwd, [0.0, 0.0, 1.0])
+    seat = pelvis[2] - 90.0
+    boxes = []
+    for (y0, y1), (z0, z1) in (((-200.0, 260.0), (0.0, seat)), ((-260.0, -215.0), (seat, seat + 450.0))):
+        corners = np.array([[x, y, z] for x in (-230.0, 230.0) for y in (y0, y1) for z in (z0, z1)])
+        boxes.append(pelvis * [1, 1, 0] + corners[:, :1] * right + corners[:, 1:2] * fwd + corners[:, 2:] * [0, 0, 1])
+    return np.stack(boxes)
+
+
+def chair_pixels(boxes_cam: np.ndarray, intrinsics, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) int8: index of the chair box covering each pixel (the backrest over the seat), -1 for none."""
+    w, h = size
+    out = np.full((h, w), -1, dtype=np.int8)
+    ys, xs = np.mgrid[0:h, 0:w]
+    pix = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], 1)
+    for k, box in enumerate(boxes_cam):
+        if (box[:, 2] < 100).any():
+            continue
+        try:
+            hull = Delaunay(poses.project(box, *intrinsics))
+        except QhullError:
+            continue
+        out.ravel()[hull.find_simplex(pix) >= 0] = k
+    return out
+
+
 # --- Training tree -----------------------------------------------------------------------------
 def _write_train_sequence(root: Path, subject: int, seq: int, rng: np.random.Generator, size: int, n_frames: int,
                           cameras: tuple[int, ...], knee_neck: float | None, rigid_spine: bool, seed: int) -> dict:
@@ -319,7 +358,9 @@ def _write_train_sequence(root: Path, subject: int, seq: int, rng: np.random.Gen
     body = poses.random_body(np.random.default_rng([seed, subject]), SKELETON)
     rig = _rig(np.random.default_rng([seed, subject, 14]), size)
     acts = tuple(int(a) for a in rng.choice(np.arange(1, 8), 2, replace=False))
-    truth, _ = _activity_motion(rng, body, acts, rows, fps)
+    truth, activity = _activity_motion(rng, body, acts, rows, fps)
+    seated = activity[:n_frames] == 3  # "Sitting" segments get a chair
+    chair = chair_boxes(truth[:n_frames][seated]) if seated.any() else None
     scale = univ_scales(truth, knee_neck, rigid_spine)
     world = truth.copy()
     swapped = None
@@ -348,18 +389,25 @@ def _write_train_sequence(root: Path, subject: int, seq: int, rng: np.random.Gen
         j3 = _cam_points(truth, cam["R"], cam["t"])[:n_frames]
         frames = render_frames(j3[:n_img], SKELETON, intr, (size, size),
                                seed=seed * 1000 + subject * 100 + seq * 20 + c)
-        write_video(sdir / "imageSequence" / f"video_{c}.avi", frames, fps)
         upper, lower = body_masks(j3, intr, (size, size))
         person = upper | lower
+        on_chair = np.zeros_like(person)
+        if chair is not None:  # the chair stands behind the person: drawn where the body is not
+            px = chair_pixels(_cam_points(chair.reshape(-1, 3), cam["R"], cam["t"]).reshape(2, 8, 3), intr, (size, size))
+            on_chair[seated] = (px >= 0) & ~person[seated]
+            shown = on_chair[:n_img]
+            frames[shown] = _CHAIR_COLOURS[np.broadcast_to(px, shown.shape)[shown]]
+        write_video(sdir / "imageSequence" / f"video_{c}.avi", frames, fps)
         fg = np.stack([~person, ~upper, ~lower], -1).astype(np.uint8) * 255
         write_video(sdir / "FGmasks" / f"video_{c}.avi", fg, fps)
-        chair = np.zeros_like(fg)
-        chair[..., 0] = 255  # no chair in the look-alike scenes (the raw mask is dark where a chair is)
-        write_video(sdir / "ChairMasks" / f"video_{c}.avi", chair, fps)
+        chair_mask = np.zeros_like(fg)
+        chair_mask[..., 0] = np.where(on_chair, 0, 255)  # the raw mask is dark where the chair is
+        write_video(sdir / "ChairMasks" / f"video_{c}.avi", chair_mask, fps)
         video_frames[str(c)] = n_img
     return {
         "subject": subject, "sequence": seq, "fps": fps, "rows": rows, "video_frames": video_frames,
         "mask_frames": n_frames, "size": [size, size], "activities": list(acts), "lr_swapped_rows": swapped,
+        "chair_frames": int(seated.sum()) if chair is not None else 0,
         "univ_scale": float(scale.mean()), "univ_scale_per_frame": bool(rigid_spine),
         "cameras": {str(c): {"fx": cam["fx"], "fy": cam["fy"], "cx": cam["cx"], "cy": cam["cy"], "distortion": None,
                              "R": cam["R"].tolist(), "t": cam["t"].tolist()} for c, cam in enumerate(rig)},

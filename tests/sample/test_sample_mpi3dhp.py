@@ -411,3 +411,20 @@ def test_rewriting_a_tree_leaves_no_stale_files(tmp_path):
     assert not any(p.exists() for p in stale) and keep.read_text() == "mine"
     assert sorted(p.parent.relative_to(tmp_path).as_posix() for p in tmp_path.glob("S*/Seq*/annot.mat")) == \
         ["S3/Seq1", "S4/Seq1"]
+
+
+def test_sitting_segments_get_a_chair_in_frames_and_chair_masks(tmp_path):
+    rng = np.random.default_rng([1, 1, 1])  # this draw gives S1/Seq1 a "Sitting" segment then "Sports"
+    m = M._write_train_sequence(tmp_path, 1, 1, rng, 64, 24, (0, 2), None, False, 1)
+    assert 3 in m["activities"] and 0 < m["chair_frames"] < 24
+    seq = tmp_path / "S1/Seq1"
+    chair_any = np.zeros(24, bool)
+    for c in (0, 2):
+        chair = _decode(seq / "ChairMasks" / f"video_{c}.avi")[..., 0] < 128
+        fg_person = _decode(seq / "FGmasks" / f"video_{c}.avi")[..., 0] < 128
+        frames = _decode(seq / "imageSequence" / f"video_{c}.avi").astype(float)
+        chair_any |= chair.any((1, 2))
+        assert (chair & fg_person).sum() < 0.1 * chair.sum()  # the chair shows where the person does not
+        shown = frames[chair]
+        assert np.abs(shown.mean(0) - M._CHAIR_COLOURS.mean(0)).max() < 25  # chair-brown pixels in the frames
+    assert chair_any.sum() == m["chair_frames"]
