@@ -352,3 +352,15 @@ def test_names_follow_the_official_scripts(testdata):
     assert names.sequence_name("TS4") == "TestSeq4" and names.display_name("sequence", "TS4") == "TestSeq4"
     with pytest.raises(ValueError, match="1..7"):
         names.activity_name(0)
+
+
+def test_labels_only_and_a_failing_calibration_check(built, tmp_path):
+    # Without images the official sizes (2048^2, 1920x1080) are assumed; the hand-built tree's labels are in
+    # 64 px images, so the fitted intrinsics disagree with the calibration and the check must say so.
+    with pytest.warns(UserWarning, match="disagree with the official calibration"):
+        path = prepare_test(built[0], tmp_path, "corrected", images=False, progress=False, echo=lambda s: None)
+    data = read_prepared(path)
+    assert set(data["image"]) == {""} and data.attrs["intrinsics_ok"] in (False, 0)
+    assert not data.attrs["intrinsics_check"]["TS1"]["ok"]
+    truth = built[2]
+    np.testing.assert_allclose(data["joints2d"], np.concatenate([truth[s]["annot2"] for s in SEQS]), rtol=1e-6, atol=1e-4)
