@@ -156,11 +156,11 @@ def validate_columns(columns: Mapping[str, np.ndarray], attrs: Mapping[str, Any]
             raise PreparedFileError(f"column {name!r} must be boolean, got {arr.dtype}")
         if dkind == "U" and arr.dtype.kind not in "OUS":
             raise PreparedFileError(f"column {name!r} must hold strings, got {arr.dtype}")
-    for name in ("image",):
+    for name in ("image", "fg_mask", "chair_mask"):
         if name in columns:
             bad = [p for p in np.asarray(columns[name]).ravel()[:100000] if not _safe_relpath(str(p))]
             if bad:
-                raise PreparedFileError(f"column 'image' has {len(bad)} paths that leave the data folder, e.g. {bad[0]!r}")
+                raise PreparedFileError(f"column {name!r} has {len(bad)} paths that leave the data folder, e.g. {bad[0]!r}")
 
 
 def _safe_relpath(p: str) -> bool:
