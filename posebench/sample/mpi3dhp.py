@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 from PIL import Image
-from scipy.spatial import Delaunay, QhullError
+from scipy.spatial import ConvexHull, QhullError
 
 from posebench.io_utils import atomic_path, write_json_atomic, write_text_atomic
 from posebench.sample import poses
@@ -337,16 +337,22 @@ def chair_pixels(boxes_cam: np.ndarray, intrinsics, size: tuple[int, int]) -> np
     """(H, W) int8: index of the chair box covering each pixel (the backrest over the seat), -1 for none."""
     w, h = size
     out = np.full((h, w), -1, dtype=np.int8)
-    ys, xs = np.mgrid[0:h, 0:w]
-    pix = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], 1)
     for k, box in enumerate(boxes_cam):
         if (box[:, 2] < 100).any():
             continue
+        uv = poses.project(box, *intrinsics)
+        x0, y0 = np.clip(np.floor(uv.min(0)).astype(int), 0, [w, h])
+        x1, y1 = np.clip(np.ceil(uv.max(0)).astype(int) + 1, 0, [w, h])
+        if x1 <= x0 or y1 <= y0:
+            continue
         try:
-            hull = Delaunay(poses.project(box, *intrinsics))
+            eq = ConvexHull(uv).equations  # the projected box is the convex hull of its corners
         except QhullError:
             continue
-        out.ravel()[hull.find_simplex(pix) >= 0] = k
+        ys, xs = np.mgrid[y0:y1, x0:x1]
+        pix = np.stack([xs + 0.5, ys + 0.5, np.ones_like(xs, dtype=float)], -1)
+        inside = (pix @ eq.T <= 0).all(-1)
+        out[y0:y1, x0:x1][inside] = k
     return out
 
 
