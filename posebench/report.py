@@ -237,18 +237,24 @@ def _cluster_key(result: Any) -> str | None:
     return next((k for k in ("take", "sequence") if k in result.groups), None)
 
 
-def headline_interval(result: Any, n_boot: int = 2000, seed: int = 0):
-    """Cluster-bootstrap interval of a run's headline metric (with the protocol's aggregation)."""
+def _units(result: Any, metric: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """What a metric resamples: cluster ids (the protocol's cluster column, else one per row) and the groups an
+    `actions` aggregate averages over (None when frames are pooled)."""
+    key = _cluster_key(result)
+    clusters = result.groups[key] if key else np.arange(len(result.index))
+    m = result.protocol.metric(metric)
+    return clusters, (result.groups.get(m.group_by) if m.aggregate == "actions" else None)
+
+
+def metric_interval(result: Any, metric: str, n_boot: int = 2000, seed: int = 0):
+    """Cluster-bootstrap interval of one of a run's metrics, with the protocol's aggregation (no warning raised:
+    the returned Interval carries it)."""
     from posebench.stats import FewClustersWarning, cluster_bootstrap
 
-    metric = result.protocol.metric(result.protocol.headline)
-    values = result.per_sample(metric.name)
-    key = _cluster_key(result)
-    clusters = result.groups[key] if key else np.arange(len(values))
-    groups = result.groups.get(metric.group_by) if metric.aggregate == "actions" else None
+    clusters, groups = _units(result, metric)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FewClustersWarning)
-        return cluster_bootstrap(values, clusters, groups, n_boot=n_boot, seed=seed), key
+        return cluster_bootstrap(result.per_sample(metric), clusters, groups, n_boot=n_boot, seed=seed)
 
 
 def _protocol_changes(result: Any, current: Any) -> list[str]:
@@ -271,6 +277,36 @@ def stale_reasons(result: Any, current: Any, reference_hash: str | None) -> list
     if reference_hash and data_hash != reference_hash:
         reasons.append(f"data hash {str(data_hash)[:10]} is not the current {reference_hash[:10]}")
     return reasons
+
+
+def current_data(runs: list[Any], current: Any) -> tuple[str | None, str]:
+    """The data hash runs are judged against when no data folder is given, and how it was chosen.
+
+    The prepared file at the newest run's recorded path, if it is still there; else the hash most runs of the
+    current protocol version scored (ties: the newest run's).
+    """
+    from collections import Counter
+
+    from posebench.data import PreparedFileError, read_attrs
+
+    fresh = sorted((r for r in runs if int(r.meta["protocol"].get("version", 0)) == current.version),
+                   key=lambda r: str(r.meta.get("created", "")), reverse=True)
+    for r in fresh:
+        path = (r.meta.get("data") or {}).get("path")
+        if path and Path(path).is_file():
+            try:
+                h = read_attrs(path).get("content_hash")
+            except PreparedFileError:
+                continue
+            if h:
+                return str(h), f"current data: {path} (hash {str(h)[:10]})"
+    hashes = [(r.meta.get("data") or {}).get("content_hash") for r in fresh]
+    counts = Counter(h for h in hashes if h)
+    if not counts:
+        return None, ""
+    top = max(counts.values())
+    h = next(h for h in hashes if counts.get(h) == top)
+    return h, f"current data: hash {h[:10]}, scored by {top} of {len(fresh)} runs of v{current.version}"
 
 
 def _board_key(result: Any) -> tuple[str, str | None]:
@@ -316,12 +352,9 @@ def _board(current: Any, labels: str | None, runs: list[Any], published: pd.Data
     head = current.metric(current.headline)
     notes = []
     if reference_hash is None:
-        fresh_version = [r for r in runs if int(r.meta["protocol"].get("version", 0)) == current.version]
-        if fresh_version:
-            newest = max(fresh_version, key=lambda r: str(r.meta.get("created", "")))
-            reference_hash = (newest.meta.get("data") or {}).get("content_hash")
-            if reference_hash:
-                notes.append(f"current data: hash {reference_hash[:10]} of the newest run ({newest.run_id})")
+        reference_hash, why = current_data(runs, current)
+        if reference_hash:
+            notes.append(why)
     lookalike = any((r.meta.get("data") or {}).get("lookalike") and (r.meta.get("data") or {}).get("content_hash")
                     == reference_hash for r in runs)
     if lookalike:
@@ -338,10 +371,11 @@ def _board(current: Any, labels: str | None, runs: list[Any], published: pd.Data
         diff = [] if reasons else differences(comparability(r.protocol, head.name, labels, multicrop),
                                               comparability(current, head.name, labels))
         if not reasons:
-            iv, key = headline_interval(r, n_boot=n_boot)
+            iv = metric_interval(r, head.name, n_boot=n_boot)
             row["ci"] = f"[{iv.low:.1f}, {iv.high:.1f}]"
             if iv.warning:
-                notes.append(f"{row['method']}: interval over {iv.n_clusters} {key or 'row'} clusters is indicative only")
+                notes.append(f"{row['method']}: interval over {iv.n_clusters} {_cluster_key(r) or 'row'} clusters "
+                             "is indicative only")
         row["status"] = "stale" if reasons else "unranked" if diff else "ranked"
         row["note"] = "; ".join(reasons or diff)
         rows.append(row)
@@ -487,16 +521,16 @@ def compare_runs(a: Any, b: Any, metrics: list[str] | None = None, n_boot: int =
     if len(shared) < max(len(a.index), len(b.index)):
         notes.append(f"compared on the {len(shared)} shared rows (A has {len(a.index)}, B has {len(b.index)})")
     key = _cluster_key(a)
-    clusters = a.groups[key][ia] if key else np.arange(len(shared))
     if key is None:
         notes.append("no cluster column: rows treated as independent")
     out = {}
     for m in metrics or list(a.protocol.metric_names):
         md = a.protocol.metric(m)
-        groups = a.groups.get(md.group_by)[ia] if md.aggregate == "actions" else None
+        clusters, groups = _units(a, m)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", FewClustersWarning)
-            c = paired_test(a.per_sample(m)[ia], b.per_sample(m)[ib], clusters, groups, n_boot=n_boot, seed=seed)
+            c = paired_test(a.per_sample(m)[ia], b.per_sample(m)[ib], clusters[ia],
+                            None if groups is None else groups[ia], n_boot=n_boot, seed=seed)
         if caught and not any("clusters" in n for n in notes):
             notes.append(f"only {c.n_clusters} {key} clusters: intervals and p-values are indicative only")
         better = "A" if (c.difference > 0) == md.higher_is_better else "B"
@@ -512,16 +546,9 @@ def compare_runs(a: Any, b: Any, metrics: list[str] | None = None, n_boot: int =
 
 def summary_table(result: Any, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Each metric with its unit and cluster-bootstrap interval."""
-    from posebench.stats import FewClustersWarning, cluster_bootstrap
-
-    key = _cluster_key(result)
-    clusters = result.groups[key] if key else np.arange(len(result.index))
     rows = {}
     for m in result.protocol.metrics:
-        groups = result.groups.get(m.group_by) if m.aggregate == "actions" else None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FewClustersWarning)
-            iv = cluster_bootstrap(result.per_sample(m.name), clusters, groups, n_boot=n_boot, seed=seed)
+        iv = metric_interval(result, m.name, n_boot=n_boot, seed=seed)
         rows[m.name] = {"value": float(result.meta["summary"][m.name]), "unit": m.unit, "ci_low": iv.low,
                         "ci_high": iv.high, "clusters": iv.n_clusters, "rows": iv.n_rows}
     df = pd.DataFrame.from_dict(rows, orient="index")

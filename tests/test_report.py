@@ -53,8 +53,9 @@ def store(tmp_path_factory):
     old.meta["protocol"]["version"] = 0
     old.save(results)
     other = PreparedData.from_arrays("h36m", "test", **{k: v + 1.0 if k == "joints3d" else v for k, v in cols.items()})
-    evaluate(gt + rng.normal(0, 5, gt.shape), "h36m", other, results_dir=results, save=True,
-             model={"name": "other-data", **MODEL})
+    newest = evaluate(gt + rng.normal(0, 5, gt.shape), "h36m", other, model={"name": "other-data", **MODEL})
+    newest.meta["created"] = "2099-01-01T00:00:00+00:00"  # newest, but its data is not the file on disk
+    newest.save(results)
     return {"root": root, "results": results, "data": data_path, "good": good, "weak": weak}
 
 
@@ -115,6 +116,7 @@ def test_leaderboard_ranks_fresh_runs_and_flags_the_rest(boards, store):
     assert rows.loc["good", "mpjpe"] == pytest.approx(store["good"].summary["mpjpe"])
     assert rows.loc["old", "status"] == "stale" and "protocol v0, current is v1" in rows.loc["old", "note"]
     assert rows.loc["other-data", "status"] == "stale" and "data hash" in rows.loc["other-data", "note"]
+    assert board.notes[0] == f"current data: {store['data']} (hash {store['good'].meta['data']['content_hash'][:10]})"
     mp = rows.loc["MargiPose"]
     assert mp["status"] == "unranked" and "paper-era file subset" in mp["note"]
     assert "pa_mpjpe: reflections allowed vs excluded" in mp["note"]
