@@ -119,7 +119,7 @@ def demo_plots(runs: list[Any], folder: Path, n_worst: int = 5) -> list[Path]:
     import pandas as pd
 
     from posebench import plots
-    from posebench.report import group_names, load_poses, run_label
+    from posebench.report import group_names, run_label, worst_case_figure
 
     written: list[Path] = []
     by_protocol: dict[str, list[Any]] = {}
@@ -139,15 +139,9 @@ def demo_plots(runs: list[Any], folder: Path, n_worst: int = 5) -> list[Path]:
             fig = plots.group_bars(table, f"{head.name} ({head.unit})", f"{name}: {head.name} by {key} (look-alike data)")
             written += plots.save_figure(fig, folder / f"{name}-by-{key}")
         best = sorted(group, key=lambda r: r.summary[head.name] * (-1 if head.higher_is_better else 1))[0]
-        poses = load_poses(best)
-        if not isinstance(poses, str):
-            per = best.per_sample(head.name)
-            worst = plots.worst_indices(per, n_worst, higher_is_worse=not head.higher_is_better)
-            titles = [f"{best.groups['take'][i] if 'take' in best.groups else best.index[i]}\n{per[i]:.0f} {head.unit}"
-                      for i in worst]
-            fig = plots.skeleton_overlays(poses[0][worst], poses[1][worst], titles,
-                                          suptitle=f"{name}, {run_label(best)}: worst {head.name} "
-                                                   "(prediction in colour, ground truth dashed; look-alike data)")
+        fig = worst_case_figure(best, n_worst, suptitle=f"{name}, {run_label(best)}: worst {head.name} "
+                                "(prediction in colour, ground truth dashed; look-alike data)")
+        if not isinstance(fig, str):
             written += plots.save_figure(fig, folder / f"{name}-worst-{run_label(best)}")
     return written
 

@@ -87,10 +87,19 @@ def group_bars(table: pd.DataFrame, ylabel: str, title: str,
     return fig
 
 
-def worst_indices(per_sample: np.ndarray, k: int, higher_is_worse: bool = True) -> np.ndarray:
-    """Positions of the ``k`` worst rows (largest error, or smallest PCK), worst first."""
+def worst_indices(per_sample: np.ndarray, k: int, higher_is_worse: bool = True,
+                  distinct: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the ``k`` worst rows (largest error, or smallest PCK), worst first.
+
+    With ``distinct`` (e.g. the take of each row), the worst row of each distinct value comes first, so one
+    bad take does not fill every panel; the rest follow in order of badness.
+    """
     v = np.asarray(per_sample, dtype=np.float64)
     order = np.argsort(-v if higher_is_worse else v, kind="stable")
+    if distinct is not None:
+        _, first = np.unique(np.asarray(distinct)[order], return_index=True)
+        leaders = order[np.sort(first)]
+        order = np.concatenate([leaders, order[~np.isin(order, leaders)]])
     return order[:k]
 
 

@@ -582,10 +582,9 @@ def _write_table(df: pd.DataFrame, stem: Path, digits: int = 2) -> list[Path]:
 def load_poses(result: Any, data: str | os.PathLike | None = None,
                predictions: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray] | str:
     """Ground truth and prediction (root-centred, rescaled as the protocol does) for a run's rows, or why not."""
-    from posebench import align
     from posebench.data import PreparedFileError, read_attrs, read_prepared
+    from posebench.evaluation import _prepare_poses
     from posebench.predictions import PredictionsError, match_index, read_predictions
-    from posebench.skeleton import ROOT
 
     pred_path = predictions or (result.meta.get("predictions") or {}).get("path")
     data_path = data or (result.meta.get("data") or {}).get("path")
@@ -601,10 +600,28 @@ def load_poses(result: Any, data: str | os.PathLike | None = None,
         where = match_index(idx, result.index, len(gt))
     except (PreparedFileError, PredictionsError) as e:
         return str(e)
-    pred = align.root_centre(joints[where], ROOT)
-    if result.protocol.rescale == "knee_neck_920":
-        pred = align.knee_neck_rescale(pred, 920.0)
-    return align.root_centre(gt[result.index], ROOT), pred
+    pred, gt = _prepare_poses(result.protocol, joints[where], gt[result.index])  # exactly as they were scored
+    return gt, pred
+
+
+def worst_case_figure(result: Any, n: int = 6, data: str | os.PathLike | None = None,
+                      predictions: str | os.PathLike | None = None, suptitle: str | None = None):
+    """Skeleton overlays of a run's ``n`` worst rows by its headline metric, or the reason they cannot be drawn."""
+    from posebench import plots
+
+    poses = load_poses(result, data, predictions)
+    if isinstance(poses, str):
+        return poses
+    head = result.protocol.metric(result.protocol.headline)
+    per = result.per_sample(head.name)
+    label_key = _cluster_key(result)
+    worst = plots.worst_indices(per, n, higher_is_worse=not head.higher_is_better,
+                                distinct=result.groups[label_key] if label_key else None)
+    titles = [(f"{result.groups[label_key][i]}\n" if label_key else "") + f"row {int(result.index[i])}: "
+              f"{per[i]:.0f} {head.unit}" for i in worst]
+    suptitle = suptitle or (f"{run_label(result)} on {result.protocol.name}: worst {head.name} "
+                            "(prediction in colour, ground truth dashed)")
+    return plots.skeleton_overlays(poses[0][worst], poses[1][worst], titles, suptitle=suptitle)
 
 
 def write_report(result: Any, out: str | os.PathLike, *, data: str | os.PathLike | None = None,
@@ -645,17 +662,10 @@ def write_report(result: Any, out: str | os.PathLike, *, data: str | os.PathLike
                               title=f"3D PCK vs threshold ({curve_metric.name} errors, {p.name})")
         written += plots.save_figure(fig, out / "pck-curve")
         md.append("\n## PCK vs threshold\n\n![PCK curve](pck-curve.png)\n")
-    poses = load_poses(result, data, predictions)
-    if isinstance(poses, str):
-        md.append(f"\n## Worst cases\n\nNot drawn: {poses}.\n")
+    fig = worst_case_figure(result, n_worst, data, predictions)
+    if isinstance(fig, str):
+        md.append(f"\n## Worst cases\n\nNot drawn: {fig}.\n")
     else:
-        gt, pred = poses
-        per = result.per_sample(head.name)
-        worst = plots.worst_indices(per, n_worst, higher_is_worse=not head.higher_is_better)
-        label_key = next((k for k in ("take", "sequence") if k in result.groups), None)
-        titles = [f"row {int(result.index[i])}: {per[i]:.0f}{head.unit}"
-                  + (f"\n{result.groups[label_key][i]}" if label_key else "") for i in worst]
-        fig = plots.skeleton_overlays(gt[worst], pred[worst], titles)
         written += plots.save_figure(fig, out / "worst-cases")
         md.append(f"\n## Worst cases by {head.name}\n\n![worst cases](worst-cases.png)\n")
     index = out / "index.md"

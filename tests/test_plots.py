@@ -54,6 +54,8 @@ def test_worst_indices():
     v = np.array([3.0, 9.0, 1.0, 7.0])
     assert plots.worst_indices(v, 2).tolist() == [1, 3]
     assert plots.worst_indices(v, 2, higher_is_worse=False).tolist() == [2, 0]
+    takes = np.array(["a", "a", "b", "a"])
+    assert plots.worst_indices(v, 3, distinct=takes).tolist() == [1, 2, 3]  # b's worst before a's second
 
 
 def test_skeleton_overlays(poses, tmp_path):
