@@ -113,7 +113,7 @@ def _top_eigvec(nm: list[list[np.ndarray]], lam: np.ndarray, gaps: np.ndarray) -
     """Unit eigenvector (4 arrays) of the symmetric matrices for their simple eigenvalue lam.
 
     The adjugate of N - lam I is gaps q q^T (gaps: the product of eigen-gaps, |P'(lam)|), so column i has
-    norm gaps |q_i|. Column 0 is used unless |q_0| < 1/4 (rotations near 180 degrees); on those samples,
+    norm gaps |q_i|. Column 0 is used unless |q_0| < 1/4 (rotations beyond ~150 degrees); on those samples,
     the column with the largest diagonal (norm >= gaps / 2).
     """
     shifted = [[nm[i][j] - lam if i == j else nm[i][j] for j in range(4)] for i in range(4)]
@@ -259,6 +259,7 @@ class _Workspace:
         self.b[:, 6] = 1.0
         self.out = np.empty((size, 3, n_joints))
         self.a = np.zeros((size, 3, 7))
+        self.subtracts = False  # whether a[:, :, 3:6] holds -I
         self.x = np.empty((size, 6, 3))
         self.c = np.empty((9, size))
         self.rot = np.empty((size, 3, 3))
@@ -276,10 +277,11 @@ class _Fit:
         n = len(pred)
         b = ws.b[:n]
         p = b[:, 0:3]
+        mu = ws.mu[:n]
+        mu_p, mu_g = mu[:, :3], mu[:, 3:]
         np.copyto(p, pred.transpose(0, 2, 1), casting="unsafe")
         np.copyto(b[:, 3:6], gt.transpose(0, 2, 1), casting="unsafe")
-        mu = np.matmul(b[:, :6], ws.w, out=ws.mu[:n])
-        mu_p, mu_g = mu[:, :3], mu[:, 3:]
+        np.einsum("naj,j->na", b[:, :6], ws.w, out=mu)  # no BLAS: its threads stall on a busy machine
         p -= mu_p[:, :, None]
         bf = b[:, :6] if ws.all_fit else b[:, :6, ws.fit]
         # rows 0-2: P P^T (its trace is sum |p|^2); rows 3-5: M = sum g p^T = sum (g - mu_g) p^T.
@@ -301,12 +303,10 @@ class _Fit:
         n = len(self.b)
         a = self.ws.a[:n]
         np.multiply(self.rot, self.scale[:, None, None], out=a[:, :, :3])
-        if subtract_gt:  # s R p0 - (g - mu_g)
-            a[:, :, 3:6] = -np.eye(3)
-            a[:, :, 6] = self.mu_g
-        else:  # s R p0 + mu_g
-            a[:, :, 3:6] = 0.0
-            a[:, :, 6] = self.mu_g
+        if subtract_gt != self.ws.subtracts:  # columns 3-5: -I gives s R p0 + mu_g - g; 0 gives s R p0 + mu_g
+            a[:, :, 3:6] = -np.eye(3) if subtract_gt else 0.0
+            self.ws.subtracts = subtract_gt
+        a[:, :, 6] = self.mu_g
         return np.matmul(a, self.b, out=self.ws.out[:n])
 
     def residual(self) -> np.ndarray:
@@ -374,14 +374,17 @@ def scale_factors(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[int] | 
     p, g = _as_batch(pred, gt)
     fit = _fit_index(fit_joints, p.shape[1])
     n, nj = p.shape[:2]
-    mask = np.zeros(nj * 3)
-    mask.reshape(nj, 3)[fit] = 1.0
+    cols = None if len(fit) == nj else fit
     s = np.empty(n)
     for sl in _blocks(n):
-        pb = np.asarray(p[sl], dtype=np.float64).reshape(-1, nj * 3)
-        gb = np.asarray(g[sl], dtype=np.float64).reshape(-1, nj * 3)
-        pp = (pb * pb) @ mask
-        s[sl] = np.where(pp > 0, ((pb * gb) @ mask) / np.where(pp > 0, pp, 1.0), 0.0)
+        pb, gb = p[sl], g[sl]
+        if cols is not None:
+            pb, gb = pb[:, cols], gb[:, cols]
+        pb = pb.reshape(len(pb), -1)
+        gb = gb.reshape(len(gb), -1)
+        pp = np.einsum("ij,ij->i", pb, pb, dtype=np.float64)
+        pg = np.einsum("ij,ij->i", pb, gb, dtype=np.float64)
+        s[sl] = np.where(pp > 0, pg / np.where(pp > 0, pp, 1.0), 0.0)
     return s
 
 

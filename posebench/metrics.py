@@ -85,21 +85,26 @@ def _joint_index(joints: Sequence[int] | None, n_joints: int, what: str) -> np.n
 
 
 def _plain_errors(pred: np.ndarray, gt: np.ndarray, cols: np.ndarray | None, scale: np.ndarray | None) -> np.ndarray:
-    """Per-joint distances of (optionally scaled) pred to gt, block by block."""
+    """Per-joint distances of (optionally scaled) pred to gt, block by block in one reused buffer."""
     n, nj = pred.shape[:2]
-    out = np.empty((n, nj if cols is None else len(cols)))
-    ones = np.ones(3)
+    nc = nj if cols is None else len(cols)
+    out = np.empty((n, nc))
+    buf = np.empty((min(_BLOCK, max(n, 1)), nc, 3))
     for sl in _align._blocks(n, _BLOCK):
         p, g = pred[sl], gt[sl]
         if cols is not None:
             p, g = p[:, cols], g[:, cols]
+        d = buf[:len(p)]
         if scale is None:
-            d = np.subtract(p, g, dtype=np.float64)
+            np.subtract(p, g, out=d, casting="unsafe")
         else:
-            d = np.multiply(p, scale[sl, None, None], dtype=np.float64)
+            np.multiply(p, scale[sl, None, None], out=d, casting="unsafe")
             d -= g
         d *= d
-        np.sqrt(d.reshape(-1, 3) @ ones, out=out[sl].reshape(-1))
+        o = out[sl]
+        np.add(d[:, :, 0], d[:, :, 1], out=o)
+        o += d[:, :, 2]
+        np.sqrt(o, out=o)
     return out
 
 
@@ -128,20 +133,48 @@ def per_sample(errors: np.ndarray, kind: str, threshold: float = PCK_THRESHOLD,
         raise PoseArrayError(f"per-joint errors have shape {e.shape}; expected (N, J) with J >= 1")
     nj = e.shape[1]
     if kind == "mean":
-        return e @ np.full(nj, 1.0 / nj)
+        return np.einsum("nj->n", e) / nj
     if kind == "pck":
         return np.count_nonzero(e < threshold, axis=1) / nj
     if kind == "auc":
         t = np.sort(np.asarray(thresholds, dtype=np.float64).reshape(-1))
         if t.size == 0:
             raise PoseArrayError("AUC needs at least one threshold")
-        out = np.empty(len(e))
-        for sl in _align._blocks(len(e), _BLOCK):
-            # thresholds above an error count as hits: len(t) - #(t <= e)
-            below = np.searchsorted(t, e[sl], side="right")
-            out[sl] = (t.size - below).sum(axis=1) / (nj * t.size)
-        return out
+        return _auc(e, t)
     raise PoseArrayError(f"unknown metric kind {kind!r}; known: {', '.join(KINDS)}")
+
+
+def _auc(e: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Mean over joints and thresholds t (sorted) of [e < t], per row of e (N, J); exact at the thresholds."""
+    n, nj = e.shape
+    out = np.empty(n)
+    h = t[1] - t[0] if t.size > 1 else 1.0
+    uniform = h > 0 and np.array_equal(t, t[0] + np.arange(t.size) * h)
+    buf = np.empty((min(_BLOCK, max(n, 1)), nj))
+    fix = np.empty_like(buf)
+    for sl in _align._blocks(n, _BLOCK):
+        eb = e[sl]
+        if not uniform:
+            out[sl] = (t.size - np.searchsorted(t, eb, side="right")).sum(axis=1)
+            continue
+        # k = number of thresholds <= e, minus one: floor((e - t0) / h), then corrected by one exact
+        # comparison each way (the division may round across a threshold).
+        k = buf[:len(eb)]
+        f = fix[:len(eb)]
+        np.subtract(eb, t[0], out=k)
+        k /= h
+        np.floor(k, out=k)
+        np.multiply(k, h, out=f)
+        f += t[0]
+        k -= f > eb
+        np.add(k, 1.0, out=f)
+        f *= h
+        f += t[0]
+        k += f <= eb
+        k += 1.0
+        np.clip(k, 0.0, t.size, out=k)
+        out[sl] = t.size * nj - k.sum(axis=1)
+    return out / (nj * t.size)
 
 
 def mpjpe(pred: np.ndarray, gt: np.ndarray, *, joints: Sequence[int] | None = None,
