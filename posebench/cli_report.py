@@ -51,17 +51,22 @@ Examples:
 @click.option("--n-boot", default=2000, show_default=True, help="Bootstrap resamples for the headline interval.")
 def leaderboard(protocol, fmt, results_dir, data, published, n_boot):
     """Print the leaderboard and rewrite RESULTS/leaderboard.md (runs + published figures)."""
+    from posebench.protocols import load_protocol
     from posebench.report import build_leaderboard, load_published, render_leaderboard, write_leaderboard
     from posebench.results import list_runs, results_root
 
     try:
+        wanted = load_protocol(protocol).name if protocol else None
         runs = list_runs(results_dir)
-        boards = build_leaderboard(runs, load_published(published), protocol=protocol,
-                                   data_hashes=current_data_hashes(data), n_boot=n_boot)
-        click.echo(render_leaderboard(boards, fmt), nl=False)
-        path = write_leaderboard(boards, results_root(results_dir))
+        boards = build_leaderboard(runs, load_published(published), data_hashes=current_data_hashes(data),
+                                   n_boot=n_boot)
+        shown = [b for b in boards if wanted in (None, b.protocol.name)]
+        click.echo(render_leaderboard(shown, fmt), nl=False)
+        path = write_leaderboard(boards, results_root(results_dir))  # always every protocol
     except (ValueError, LookupError, OSError) as e:
         _fail(e)
+    if not shown:
+        click.echo(f"no runs or published figures for protocol {wanted!r}", err=True)
     click.echo(f"{len(runs)} runs; wrote {path}", err=True)
 
 

@@ -32,6 +32,7 @@ def test_leaderboard_prints_each_format_and_rewrites_leaderboard_md(results):
         assert "wrote" in res.stderr
     md = (results / "leaderboard.md").read_text()
     assert md.startswith("# Leaderboard") and "Do not edit by hand" in md and "| 1 | good-model |" in md
+    assert "## mpi3dhp-corrected v1" in md  # the file holds every protocol whatever --protocol printed
 
 
 def test_leaderboard_flags_runs_on_other_data(results, tmp_path):
