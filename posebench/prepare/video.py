@@ -2,8 +2,9 @@
 
 Frame i is the i-th frame in presentation order, as a full decode from the start yields it. The packet
 index (demuxed, not decoded) gives every frame's timestamp and the key frames; for each wanted frame the
-reader seeks to its key frame unless the decoder is already between that key frame and the target, and
-converts only wanted frames to pixels. Streams without timestamps fall back to a full sequential decode.
+reader seeks to its key frame unless the decoder is already between that key frame and the target, skips
+non-reference frames it does not need (nothing depends on them), and converts only wanted frames to pixels.
+Streams without timestamps fall back to a full sequential decode.
 """
 from __future__ import annotations
 
@@ -113,15 +114,17 @@ def _sequential(container: av.container.InputContainer, wanted: list[int]) -> It
 def _seeking(container: av.container.InputContainer, idx: VideoIndex,
              wanted: list[int]) -> Iterator[tuple[int, av.VideoFrame]]:
     stream = container.streams.video[0]
+    targets = [int(idx.pts[i]) for i in wanted]
+    wanted_pts = set(targets)
+    keyframes = idx.keyframes.tolist()
     decoder: Iterator[av.VideoFrame] | None = None
     position: int | None = None  # pts of the last decoded frame
-    keyframes = idx.keyframes.tolist()
-    for i in wanted:
-        target = int(idx.pts[i])
-        key = int(idx.keyframes[max(bisect.bisect_right(keyframes, target) - 1, 0)])
+    for i, target in zip(wanted, targets):
+        key = int(keyframes[max(bisect.bisect_right(keyframes, target) - 1, 0)])
         if decoder is None or position is None or position >= target or key > position:
             container.seek(key, stream=stream, backward=True, any_frame=False)
-            decoder = container.decode(stream)
+            stream.codec_context.flush_buffers()
+            decoder = _decode(container, stream, wanted_pts)
             position = None
         for frame in decoder:
             if frame.pts is None:
@@ -133,6 +136,19 @@ def _seeking(container: av.container.InputContainer, idx: VideoIndex,
             return  # the stream ended early (truncated file): no more frames to give
         if position == target:
             yield i, frame
+
+
+def _decode(container: av.container.InputContainer, stream: av.VideoStream,
+            wanted_pts: set[int]) -> Iterator[av.VideoFrame]:
+    """Decode from the current position, skipping non-reference frames that are not wanted.
+
+    A non-reference frame is, by definition, used by no other frame, so skipping it changes no other
+    frame's pixels; wanted frames are always decoded in full.
+    """
+    ctx = stream.codec_context
+    for packet in container.demux(stream):
+        ctx.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in wanted_pts else "NONREF"
+        yield from ctx.decode(packet)
 
 
 def read_frames(path: str | os.PathLike, frames: Iterable[int]) -> dict[int, np.ndarray]:

@@ -81,3 +81,16 @@ def test_missing_or_garbage_video_is_a_clear_error(tmp_path, content):
         p.write_bytes(content)
     with pytest.raises(VideoError, match="Directions.54138969.mp4"):
         read_frames(p, [0])
+
+
+@pytest.mark.parametrize("gop", [8, 250])
+def test_every_frame_and_stride_alone_equals_full_decode(videos, gop):
+    """Each frame asked for on its own (a seek each time, non-reference frames skipped) and several strides."""
+    full = decode_all(videos[gop])
+    for i in range(N_FRAMES):
+        np.testing.assert_array_equal(read_frames(videos[gop], [i])[i], full[i], err_msg=f"frame {i}")
+    for stride in (2, 3, 5, 64):
+        got = read_frames(videos[gop], range(0, N_FRAMES, stride))
+        assert sorted(got) == list(range(0, N_FRAMES, stride))
+        for i, img in got.items():
+            np.testing.assert_array_equal(img, full[i], err_msg=f"stride {stride} frame {i}")
