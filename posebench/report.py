@@ -644,10 +644,10 @@ def write_report(result: Any, out: str | os.PathLike, *, data: str | os.PathLike
     if summary["clusters"].min() < 20:
         md.append(f"\nOnly {int(summary['clusters'].min())} independent clusters: the intervals are indicative only.\n")
     for key in [k for k in p.breakdowns if k in result.groups]:
-        table = result.table(key)
+        table = group_names(result.table(key), key)
         written += _write_table(table, out / f"by-{key}")
         md += [f"\n## By {key}\n", to_markdown(table, digits=2)]
-        bars = group_names(table.drop(index="All")[[head.name]].rename(columns={head.name: run_label(result)}), key)
+        bars = table.drop(index="All")[[head.name]].rename(columns={head.name: run_label(result)})
         fig = plots.group_bars(bars, f"{head.name} ({head.unit})", f"{head.name} by {key}: {result.run_id}")
         written += plots.save_figure(fig, out / f"bars-{key}")
         md.append(f"\n![{head.name} by {key}](bars-{key}.png)\n")
