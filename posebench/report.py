@@ -653,9 +653,11 @@ def write_report(result: Any, out: str | os.PathLike, *, data: str | os.PathLike
         md.append(f"\n![{head.name} by {key}](bars-{key}.png)\n")
     for m in [head] + [x for x in p.metrics if x.name == "mpjpe" and x is not head]:
         groups = joint_groups_for(m)
-        table = result.joint_table(m.name, by=None, joint_groups=groups)
+        by = next((k for k in p.breakdowns if k in result.groups), None)
+        table = result.joint_table(m.name, by=by, joint_groups=groups)
+        table = group_names(table, by) if by else table.rename_axis("rows")
         written += _write_table(table, out / f"joints-{m.name}")
-        md += [f"\n## {m.name} per {'joint group' if groups else 'joint'}\n", to_markdown(table.T, digits=2)]
+        md += [f"\n## {m.name} ({m.unit}) per {'joint group' if groups else 'joint'}\n", to_markdown(table, digits=1)]
     curve_metric = next((m for m in p.metrics if m.align == "none" and m.name in result.errors), None)
     if curve_metric is not None:
         fig = plots.pck_curve({run_label(result): result.errors[curve_metric.name]},
