@@ -64,8 +64,9 @@ def check_poses(pred: np.ndarray, gt: np.ndarray) -> None:
 def _check_finite(name: str, a: np.ndarray) -> None:
     # A block sum is finite iff the block is (barring overflow of huge values, which the exact check clears).
     for sl in _align._blocks(len(a), _BLOCK):
-        if np.isfinite(np.add.reduce(a[sl], axis=None, dtype=np.float64)):
-            continue
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(np.add.reduce(a[sl], axis=None, dtype=np.float64)):
+                continue
         bad = ~np.isfinite(a.reshape(len(a), -1)).all(axis=1)
         if bad.any():
             rows = np.flatnonzero(bad)
