@@ -6,7 +6,7 @@
    64th). Both write JPEGs with the same settings and check the same frames come out.
 2. Wall time of the whole preparation with --jobs 2 vs --jobs 1 on the same tree.
 
-    python benchmarks/bench_prepare_h36m.py [--size 256] [--frames 384] [--short-gop 16]
+    python benchmarks/bench_prepare_h36m.py [--size 256] [--frames 384] [--short-gop 16] [--video-width 1000]
 """
 from __future__ import annotations
 
@@ -26,12 +26,18 @@ from posebench.sample.h36m import write_tree, write_video
 STRIDE = 64
 
 
-def reencode(videos: list[Path], out_dir: Path, gop: int) -> list[Path]:
-    """The same frames encoded again with another key-frame spacing."""
+def reencode(videos: list[Path], out_dir: Path, gop: int, width: int = 0) -> list[Path]:
+    """The same frames encoded again with another key-frame spacing (and, if ``width``, resized to it)."""
+    from PIL import Image
+
     out = []
     for v in videos:
+        frames = decode_all(v)
+        if width:
+            h = int(round(frames[0].shape[0] * width / frames[0].shape[1] / 2)) * 2
+            frames = [np.asarray(Image.fromarray(f).resize((width, h), Image.BILINEAR)) for f in frames]
         target = out_dir / v.name
-        write_video(target, np.stack(decode_all(v)), gop=gop)
+        write_video(target, np.stack(frames), gop=gop)
         out.append(target)
     return out
 
@@ -81,6 +87,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256, help="video width in px (official: 1000)")
     ap.add_argument("--frames", type=int, default=384, help="pose frames per sequence")
     ap.add_argument("--short-gop", type=int, default=16)
+    ap.add_argument("--video-width", type=int, default=0,
+                    help="for part 1, resize 4 of the rendered videos to this width (e.g. 1000, official)")
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp folder, removed)")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-h36m-"))
@@ -89,6 +97,8 @@ def main() -> None:
         raw = work / "raw"
         write_tree(raw, seed=0, subjects=[9], size=args.size, gop=250, n_frames=args.frames, corrupt_video=False)
         videos = sorted((raw / "S9" / "Videos").glob("*.mp4"))
+        if args.video_width:  # official-size videos without the cost of rendering at that size
+            videos = reencode(videos[:4], work / "gop250", 250, args.video_width)
         short = reencode(videos, work / f"gop{args.short_gop}", args.short_gop)
         idx = index_video(videos[0])
         print(f"videos: {len(videos)} x ~{idx.frames} frames at {idx.width}x{idx.height} (made in "
