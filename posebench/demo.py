@@ -136,7 +136,8 @@ def demo_plots(runs: list[Any], folder: Path, n_worst: int = 5) -> list[Path]:
         if key:
             table = group_names(pd.concat({run_label(r): r.table(key)[head.name].drop("All") for r in group}, axis=1),
                                 key)
-            fig = plots.group_bars(table, f"{head.name} ({head.unit})", f"{name}: {head.name} by {key} (look-alike data)")
+            fig = plots.group_bars(table, f"{head.name} ({head.unit})",
+                                   f"{name}: {head.name} by {key} (look-alike data)")
             written += plots.save_figure(fig, folder / f"{name}-by-{key}")
         best = sorted(group, key=lambda r: r.summary[head.name] * (-1 if head.higher_is_better else 1))[0]
         fig = worst_case_figure(best, n_worst, suptitle=f"{name}, {run_label(best)}: worst {head.name} "

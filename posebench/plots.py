@@ -79,7 +79,8 @@ def group_bars(table: pd.DataFrame, ylabel: str, title: str,
             yerr = np.vstack([values - low[col].to_numpy(dtype=np.float64),
                               high[col].to_numpy(dtype=np.float64) - values])
         ax.bar(x + (k - (n_runs - 1) / 2) * width, values, width, label=str(col), yerr=yerr, capsize=2)
-    ax.set_xticks(x, [str(i) for i in table.index], rotation=35 if n_groups > 6 else 0, ha="right" if n_groups > 6 else "center")
+    crowded = n_groups > 6
+    ax.set_xticks(x, [str(i) for i in table.index], rotation=35 if crowded else 0, ha="right" if crowded else "center")
     ax.set(ylabel=ylabel, title=title)
     ax.grid(axis="y", alpha=0.3)
     if n_runs > 1:

@@ -26,7 +26,8 @@ def _run(*args: str):
 def test_leaderboard_prints_each_format_and_rewrites_leaderboard_md(results):
     for fmt, probe in (("md", "| rank | method |"), ("latex", "\\begin{tabular}"), ("csv", "rank,method,"),
                        ("json", '"headline": "mpjpe"')):
-        res = _run("leaderboard", "--results-dir", str(results), "--protocol", "h36m", "--format", fmt, "--n-boot", "100")
+        res = _run("leaderboard", "--results-dir", str(results), "--protocol", "h36m", "--format", fmt,
+                   "--n-boot", "100")
         assert res.exit_code == 0, res.output + res.stderr
         assert probe in res.stdout
         assert "wrote" in res.stderr
@@ -67,7 +68,8 @@ def test_report_and_compare(results, tmp_path):
 
 def test_errors_are_one_line(results):
     res = _run("compare", "h36m--good", "mpi3dhp", "--results-dir", str(results))
-    assert res.exit_code == 1 and res.stderr.strip() == "Error: runs use different protocols: h36m v1 vs mpi3dhp-corrected v1"
+    assert res.exit_code == 1
+    assert res.stderr.strip() == "Error: runs use different protocols: h36m v1 vs mpi3dhp-corrected v1"
     res = _run("report", "missing-run", "--results-dir", str(results))
     assert res.exit_code == 1 and len(res.stderr.strip().splitlines()) == 1 and "no run 'missing-run'" in res.stderr
     bad = results / "bad.csv"

@@ -28,7 +28,8 @@ def _h36m_columns(rng: np.random.Generator) -> dict[str, np.ndarray]:
     take = {(s, q): rng.normal(0, 250, (17, 3)) for s, q, _, _ in rows}
     gt = np.array([take[(s, q)] for s, q, _, _ in rows]) + np.array([0.0, 0.0, 4500.0])
     n = len(rows)
-    return {"joints3d": gt, "joints2d": gt[..., :2] / 4.5 + 500, "intrinsics": np.tile([1145.0, 1144.0, 512, 515], (n, 1)),
+    return {"joints3d": gt, "joints2d": gt[..., :2] / 4.5 + 500,
+            "intrinsics": np.tile([1145.0, 1144.0, 512, 515], (n, 1)),
             "subject": np.array([r[0] for r in rows]), "camera": np.array([r[3] for r in rows]),
             "frame": np.zeros(n, np.int64), "action": np.array([r[2] for r in rows]),
             "sequence": np.array([r[1] for r in rows]), "image": np.full(n, "")}
