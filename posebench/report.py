@@ -258,9 +258,11 @@ def metric_interval(result: Any, metric: str, n_boot: int = 2000, seed: int = 0)
 
 
 def _protocol_changes(result: Any, current: Any) -> list[str]:
-    old = {k: v for k, v in result.meta["protocol"].items() if k not in PROSE_KEYS}
-    new = {k: v for k, v in json.loads(json.dumps(current.to_dict())).items() if k not in PROSE_KEYS}
-    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    """Keys whose value differs between a run's protocol echo and the current protocol (prose and keys only one
+    side has are ignored: a field added to Protocol later changes no old run's meaning)."""
+    old = result.meta["protocol"]
+    new = json.loads(json.dumps(current.to_dict()))
+    return sorted(k for k in (set(old) & set(new)) - set(PROSE_KEYS) if old[k] != new[k])
 
 
 def stale_reasons(result: Any, current: Any, reference_hash: str | None) -> list[str]:
@@ -400,7 +402,7 @@ def _board(current: Any, labels: str | None, runs: list[Any], published: pd.Data
             head_diff = [f"no {head.name} reported"]
         if lookalike:
             head_diff = ["data: the official release vs look-alike"] + head_diff
-        named = [x for x in head_diff]
+        named = list(head_diff)
         for d, metrics in extra.items():
             rest = [x for x in d if x not in head_diff]
             if rest:

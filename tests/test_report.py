@@ -204,3 +204,16 @@ def test_report_without_predictions_says_why(tmp_path):
     run = list_runs(tmp_path / "r")[0]
     report.write_report(run, tmp_path / "out", n_boot=100)
     assert "Not drawn: no predictions file" in (tmp_path / "out" / "index.md").read_text()
+
+
+def test_changed_protocol_definition_without_version_bump_is_stale():
+    run = list_runs(FIXTURE)[0]
+    current = load_protocol("h36m")
+    assert report.stale_reasons(run, current, None) == []
+    run.meta["protocol"]["selection"]["frame_stride"] = 32
+    assert report.stale_reasons(run, current, None) == \
+        ["protocol definition changed without a version bump (selection)"]
+    run.meta["protocol"]["selection"]["frame_stride"] = 64
+    run.meta["protocol"].pop("cluster")  # a key an older echo lacks is not a change of meaning
+    assert report.stale_reasons(run, current, None) == []
+    assert "data hash" in report.stale_reasons(run, current, "f" * 64)[0]
