@@ -144,19 +144,19 @@ def _rayleigh(nm: list[list[np.ndarray]], q: list[np.ndarray]) -> np.ndarray:
 
 
 def _quat_to_rot(q: list[np.ndarray], out: np.ndarray) -> np.ndarray:
-    """Rotation matrices (n, 3, 3) of unit quaternions (w, x, y, z), written into ``out``."""
+    """Rotation matrices of unit quaternions (w, x, y, z) as components (9, n), written into ``out``."""
     w, x, y, z = q
     ww, xx, yy, zz = w * w, x * x, y * y, z * z
     xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z
-    out[:, 0, 0] = ww + xx - yy - zz
-    out[:, 0, 1] = 2.0 * (xy - wz)
-    out[:, 0, 2] = 2.0 * (xz + wy)
-    out[:, 1, 0] = 2.0 * (xy + wz)
-    out[:, 1, 1] = ww - xx + yy - zz
-    out[:, 1, 2] = 2.0 * (yz - wx)
-    out[:, 2, 0] = 2.0 * (xz - wy)
-    out[:, 2, 1] = 2.0 * (yz + wx)
-    out[:, 2, 2] = ww - xx - yy + zz
+    np.subtract(ww + xx, yy + zz, out=out[0])
+    np.multiply(xy - wz, 2.0, out=out[1])
+    np.multiply(xz + wy, 2.0, out=out[2])
+    np.multiply(xy + wz, 2.0, out=out[3])
+    np.subtract(ww + yy, xx + zz, out=out[4])
+    np.multiply(yz - wx, 2.0, out=out[5])
+    np.multiply(xz - wy, 2.0, out=out[6])
+    np.multiply(yz + wx, 2.0, out=out[7])
+    np.subtract(ww + zz, xx + yy, out=out[8])
     return out
 
 
@@ -206,12 +206,16 @@ def optimal_rotation(m: np.ndarray, reflection: bool = False) -> tuple[np.ndarra
     """
     m = np.asarray(m, dtype=np.float64)
     c = np.ascontiguousarray(m.reshape(len(m), 9).T)
-    rot = np.empty((len(m), 3, 3))
-    return rot, _rotations(c, m, reflection, rot)
+    rot = np.empty_like(c)
+    _, n_svd = _rotations(c, reflection, rot)
+    return np.ascontiguousarray(rot.T).reshape(-1, 3, 3), n_svd
 
 
-def _rotations(c: np.ndarray, m: np.ndarray, reflection: bool, rot: np.ndarray) -> int:
-    """optimal_rotation's work: M as components c (9, n) (overwritten) and as m (n, 3, 3); R into rot."""
+def _rotations(c: np.ndarray, reflection: bool, rot: np.ndarray) -> tuple[np.ndarray, int]:
+    """optimal_rotation on components: M as c (9, n) (overwritten), R into rot (9, n).
+
+    Returns tr(R^T M) (n,) and the number of samples solved by SVD.
+    """
     sign = None
     if reflection:  # the best orthogonal matrix for det M < 0 is minus the best rotation for -M
         sign = np.where(_det3(c) < 0, -1.0, 1.0)
@@ -233,37 +237,35 @@ def _rotations(c: np.ndarray, m: np.ndarray, reflection: bool, rot: np.ndarray) 
         for x, y in zip(q, q_sub):
             x[weak] = y
     _quat_to_rot(q, rot)
+    bad = np.flatnonzero(~zero & ~(converged & (gaps > _GAP_TOL)))
+    if bad.size:  # exact SVD of the normalised (and, for reflections, sign-flipped) M: a rotation
+        mb = np.ascontiguousarray(c[:, bad].T).reshape(-1, 3, 3)
+        rot[:, bad] = _svd_rotation(mb, False).reshape(-1, 9).T
+    rot[:, zero] = np.eye(3).reshape(9, 1)
+    trace = f * np.einsum("kn,kn->n", rot, c)
     if sign is not None:
-        rot *= sign[:, None, None]
-    bad = ~zero & ~(converged & (gaps > _GAP_TOL))
-    if bad.any():
-        rot[bad] = _svd_rotation(m[bad], reflection)
-    rot[zero] = np.eye(3)
-    return int(bad.sum())
+        rot *= sign
+    return trace, int(bad.size)
 
 
-# --- similarity fit on (n, 3, J) blocks ----------------------------------------------------------
+# --- similarity fit, block by block in a components-major layout ---------------------------------
 
 class _Workspace:
-    """Reusable float64 buffers for one call: blocks allocate no large temporaries (page faults dominate
-    otherwise).
+    """Reusable float64 buffers for one call, so blocks allocate no large temporaries.
 
-    ``b`` is coordinate-major (n, 7, J): rows 0-2 the centred prediction, 3-5 the ground truth (not
-    centred: the fit needs only one side centred), 6 ones, so one matmul applies s R, subtracts the
-    ground truth and adds its centroid.
+    ``x`` is (6, J, n): coordinates 0-2 of the prediction (centred on its fit-joint centroid), 3-5 of the
+    ground truth (not centred: the fit needs only one side centred). With samples on the last axis every
+    operation runs over long contiguous rows, and the cross-covariance is one einsum.
     """
 
     def __init__(self, n_joints: int, fit: np.ndarray, n: int) -> None:
         size = min(CHUNK, max(n, 1))
-        self.b = np.empty((size, 7, n_joints))
-        self.b[:, 6] = 1.0
-        self.out = np.empty((size, 3, n_joints))
-        self.a = np.zeros((size, 3, 7))
-        self.subtracts = False  # whether a[:, :, 3:6] holds -I
-        self.x = np.empty((size, 6, 3))
+        self.x = np.empty((6, n_joints, size))
+        self.e = np.empty((3, n_joints, size))
+        self.tmp = np.empty((n_joints, size))
         self.c = np.empty((9, size))
-        self.rot = np.empty((size, 3, 3))
-        self.mu = np.empty((size, 6))
+        self.rot = np.empty((9, size))
+        self.mu = np.empty((6, size))
         self.fit = fit
         self.all_fit = len(fit) == n_joints
         self.w = np.zeros(n_joints)
@@ -271,51 +273,60 @@ class _Workspace:
 
 
 class _Fit:
-    """Similarity fit of one block: rotation, scale and the centroids of the fit joints."""
+    """Similarity fit of one block: rotation and scale (components (9, n), (n,)) and fit-joint centroids."""
 
     def __init__(self, pred: np.ndarray, gt: np.ndarray, ws: _Workspace, reflection: bool) -> None:
         n = len(pred)
-        b = ws.b[:n]
-        p = b[:, 0:3]
-        mu = ws.mu[:n]
-        mu_p, mu_g = mu[:, :3], mu[:, 3:]
-        np.copyto(p, pred.transpose(0, 2, 1), casting="unsafe")
-        np.copyto(b[:, 3:6], gt.transpose(0, 2, 1), casting="unsafe")
-        np.einsum("naj,j->na", b[:, :6], ws.w, out=mu)  # no BLAS: its threads stall on a busy machine
-        p -= mu_p[:, :, None]
-        bf = b[:, :6] if ws.all_fit else b[:, :6, ws.fit]
-        # rows 0-2: P P^T (its trace is sum |p|^2); rows 3-5: M = sum g p^T = sum (g - mu_g) p^T.
-        x = np.matmul(bf, bf[:, :3].transpose(0, 2, 1), out=ws.x[:n])
-        ssp = x[:, 0, 0] + x[:, 1, 1] + x[:, 2, 2]
-        m = x[:, 3:]
-        # A prediction whose fit joints coincide up to rounding is collapsed: its limit is scale 0.
-        collapsed = ssp <= len(ws.fit) * (64 * _EPS) ** 2 * np.einsum("ni,ni->n", mu_p, mu_p)
+        x = ws.x[:, :, :n]
+        np.copyto(x[0:3], pred.transpose(2, 1, 0), casting="unsafe")
+        np.copyto(x[3:6], gt.transpose(2, 1, 0), casting="unsafe")
+        mu = np.einsum("ajn,j->an", x, ws.w, out=ws.mu[:, :n])
+        mu_p, mu_g = mu[0:3], mu[3:6]
+        x[0:3] -= mu_p[:, None, :]
+        xf = x if ws.all_fit else x[:, ws.fit]
+        ssp = np.einsum("ajn,ajn->n", xf[0:3], xf[0:3])
+        # M = sum g p^T = sum (g - mu_g) p^T over the fit joints, as components c[3a+b] = M_ab
         c = ws.c[:, :n]
-        np.copyto(c.reshape(3, 3, n), m.transpose(1, 2, 0))
-        rot = ws.rot[:n]
-        self.n_svd = _rotations(c, m, reflection, rot)
-        trace = np.einsum("nij,nij->n", rot, m)
+        np.einsum("ajn,bjn->abn", xf[3:6], xf[0:3], out=c.reshape(3, 3, n))
+        # A prediction whose fit joints coincide up to rounding is collapsed: its limit is scale 0.
+        collapsed = ssp <= len(ws.fit) * (64 * _EPS) ** 2 * np.einsum("an,an->n", mu_p, mu_p)
+        rot = ws.rot[:, :n]
+        trace, self.n_svd = _rotations(c, reflection, rot)
         ok = ~collapsed & (ssp > 0)
         self.scale = np.where(ok, trace / np.where(ok, ssp, 1.0), 0.0)
-        self.rot, self.b, self.mu_p, self.mu_g, self.ws = rot, b, mu_p, mu_g, ws
+        self.rot, self.x, self.mu_p, self.mu_g, self.ws = rot, x, mu_p, mu_g, ws
+
+    def rotations(self) -> np.ndarray:
+        """(n, 3, 3) rotations."""
+        return self.rot.T.reshape(-1, 3, 3)
 
     def _apply(self, subtract_gt: bool) -> np.ndarray:
-        n = len(self.b)
-        a = self.ws.a[:n]
-        np.multiply(self.rot, self.scale[:, None, None], out=a[:, :, :3])
-        if subtract_gt != self.ws.subtracts:  # columns 3-5: -I gives s R p0 + mu_g - g; 0 gives s R p0 + mu_g
-            a[:, :, 3:6] = -np.eye(3) if subtract_gt else 0.0
-            self.ws.subtracts = subtract_gt
-        a[:, :, 6] = self.mu_g
-        return np.matmul(a, self.b, out=self.ws.out[:n])
+        """(3, J, n): s R p0 + mu_g, minus the ground truth if ``subtract_gt``."""
+        n = self.x.shape[2]
+        a = self.rot * self.scale
+        e, tmp = self.ws.e[:, :, :n], self.ws.tmp[:, :n]
+        for i in range(3):
+            out = e[i]
+            np.multiply(a[3 * i], self.x[0], out=out)
+            for j in (1, 2):
+                np.multiply(a[3 * i + j], self.x[j], out=tmp)
+                out += tmp
+            if subtract_gt:
+                out -= self.x[3 + i]
+            out += self.mu_g[i]
+        return e
 
-    def residual(self) -> np.ndarray:
-        """(n, 3, J) aligned prediction minus ground truth (a view of the workspace)."""
-        return self._apply(True)
+    def errors(self, cols: np.ndarray | None) -> np.ndarray:
+        """(J', n) distances of the aligned prediction to the ground truth (a view of the workspace)."""
+        e = self._apply(True)
+        if cols is not None:
+            e = e[:, cols]
+        d = np.einsum("ajn,ajn->jn", e, e, out=self.ws.tmp[:e.shape[1], :e.shape[2]])
+        return np.sqrt(d, out=d)
 
     def aligned(self) -> np.ndarray:
         """(n, J, 3) aligned prediction (a view of the workspace)."""
-        return self._apply(False).transpose(0, 2, 1)
+        return self._apply(False).transpose(2, 1, 0)
 
 
 def similarity_transform(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[int] | None = None,
@@ -330,8 +341,8 @@ def similarity_transform(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[
     rot, scale, trans = np.empty((n, 3, 3)), np.empty(n), np.empty((n, 3))
     for sl in _blocks(n):
         fb = _Fit(p[sl], g[sl], ws, reflection)
-        rot[sl], scale[sl] = fb.rot, fb.scale
-        trans[sl] = fb.mu_g - fb.scale[:, None] * np.einsum("nij,nj->ni", fb.rot, fb.mu_p)
+        rot[sl], scale[sl] = fb.rotations(), fb.scale
+        trans[sl] = fb.mu_g.T - fb.scale[:, None] * np.einsum("nij,jn->ni", rot[sl], fb.mu_p)
     return rot, scale, trans
 
 
@@ -356,14 +367,7 @@ def procrustes_errors(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[int
     cols = None if joints is None else np.asarray(list(joints), dtype=np.int64)
     out = np.empty((n, nj if cols is None else len(cols)))
     for sl in _blocks(n):
-        r = _Fit(p[sl], g[sl], ws, reflection).residual()
-        if cols is not None:
-            r = r[:, :, cols]
-        r *= r
-        d = out[sl]
-        np.add(r[:, 0], r[:, 1], out=d)
-        d += r[:, 2]
-        np.sqrt(d, out=d)
+        out[sl] = _Fit(p[sl], g[sl], ws, reflection).errors(cols).T
     return out
 
 
