@@ -262,7 +262,7 @@ class _Workspace:
         size = min(CHUNK, max(n, 1))
         self.x = np.empty((6, n_joints, size))
         self.e = np.empty((3, n_joints, size))
-        self.tmp = np.empty((n_joints, size))
+        self.d = np.empty((n_joints, size))
         self.c = np.empty((9, size))
         self.rot = np.empty((9, size))
         self.mu = np.empty((6, size))
@@ -303,17 +303,11 @@ class _Fit:
     def _apply(self, subtract_gt: bool) -> np.ndarray:
         """(3, J, n): s R p0 + mu_g, minus the ground truth if ``subtract_gt``."""
         n = self.x.shape[2]
-        a = self.rot * self.scale
-        e, tmp = self.ws.e[:, :, :n], self.ws.tmp[:, :n]
-        for i in range(3):
-            out = e[i]
-            np.multiply(a[3 * i], self.x[0], out=out)
-            for j in (1, 2):
-                np.multiply(a[3 * i + j], self.x[j], out=tmp)
-                out += tmp
-            if subtract_gt:
-                out -= self.x[3 + i]
-            out += self.mu_g[i]
+        a = (self.rot * self.scale).reshape(3, 3, n)
+        e = np.einsum("abn,bjn->ajn", a, self.x[0:3], out=self.ws.e[:, :, :n])
+        if subtract_gt:
+            e -= self.x[3:6]
+        e += self.mu_g[:, None, :]
         return e
 
     def errors(self, cols: np.ndarray | None) -> np.ndarray:
@@ -321,7 +315,7 @@ class _Fit:
         e = self._apply(True)
         if cols is not None:
             e = e[:, cols]
-        d = np.einsum("ajn,ajn->jn", e, e, out=self.ws.tmp[:e.shape[1], :e.shape[2]])
+        d = np.einsum("ajn,ajn->jn", e, e, out=self.ws.d[:e.shape[1], :e.shape[2]])
         return np.sqrt(d, out=d)
 
     def aligned(self) -> np.ndarray:
