@@ -53,7 +53,8 @@ def test_counts_images_hash_and_knee_neck(files):
     assert k["median"] == pytest.approx(925)
     assert info["sources"] == {"release": "test"}
     ku = info_dict(univ)["knee_neck_mm"]
-    assert ku["column"] == "joints3d_univ" and ku["mean"] == pytest.approx(920) and ku["sd"] == pytest.approx(0, abs=1e-6)
+    assert ku["column"] == "joints3d_univ" and ku["mean"] == pytest.approx(920)
+    assert ku["sd"] == pytest.approx(0, abs=1e-6)
 
 
 def test_cli_text_and_json(files):

@@ -61,10 +61,12 @@ def h36m(src: str, out: str, jobs: int, subjects: tuple[str, ...], image_stride:
             status = verify_archives(verify)
             bad = sorted(k for k, v in status.items() if v == "mismatch")
             found = sorted(k for k, v in status.items() if v != "missing")
-            click.echo(f"archives: {len(found)} found in {verify}, {len(found) - len(bad)} match the published MD5 sums")
+            click.echo(f"archives: {len(found)} found in {verify}, "
+                       f"{len(found) - len(bad)} match the published MD5 sums")
             if not found:
-                raise click.ClickException(f"{verify}: none of the {len(status)} published archives found "
-                                           "(Poses_<kind>_S<n>.tgz, Videos_S<n>.tgz or Poses/<kind>/SubjectSpecific_<k>.tgz)")
+                raise click.ClickException(
+                    f"{verify}: none of the {len(status)} published archives found (Poses_<kind>_S<n>.tgz, "
+                    "Videos_S<n>.tgz or Poses/<kind>/SubjectSpecific_<k>.tgz)")
             if bad:
                 raise click.ClickException(f"{verify}: MD5 mismatch for {', '.join(bad)}")
         summary = prepare_h36m(src, out, jobs=jobs, subjects=parse_subjects(subjects), image_stride=image_stride,
@@ -74,7 +76,8 @@ def h36m(src: str, out: str, jobs: int, subjects: tuple[str, ...], image_stride:
     for w in summary.warnings:
         click.echo(f"warning: {w}", err=True)
     for split, o in summary.outputs.items():
-        click.echo(f"{split}: {o['path']}  rows {o['rows']}  with images {o['images']}  content {o['content_hash'][:16]}")
+        click.echo(f"{split}: {o['path']}  rows {o['rows']}  with images {o['images']}  "
+                   f"content {o['content_hash'][:16]}")
     click.echo(f"views: {summary.views} ({summary.reused} reused from an interrupted run)")
     if summary.broken_videos:
         click.echo(f"broken videos ({len(summary.broken_videos)}), rows kept with image='':")

@@ -118,7 +118,8 @@ def plan_views(src: str | os.PathLike, subjects: Iterable[int]) -> tuple[list[Vi
     table = T.sequence_table()
     for s in subjects:
         if s not in T.SUBJECTS:
-            raise H36MError(f"S{s} is not a released Human3.6M subject (released: {', '.join(f'S{x}' for x in T.SUBJECTS)})")
+            released = ", ".join(f"S{x}" for x in T.SUBJECTS)
+            raise H36MError(f"S{s} is not a released Human3.6M subject (released: {released})")
         if not (src / f"S{s}").is_dir():
             raise H36MError(f"{src / f'S{s}'}: missing subject folder (asked for S{s})\n{LAYOUT.format(src=src)}")
         for kind in ("mono", "d2"):
@@ -139,7 +140,8 @@ def plan_views(src: str | os.PathLike, subjects: Iterable[int]) -> tuple[list[Vi
                          f"{', ...' if len(absent) > 3 else ''})")
         partial = sorted({v.stem for v in subject_views if v not in present and v.sequence not in absent})
         if partial:
-            notes.append(f"S{s}: {len(partial)} views absent ({', '.join(partial[:3])}{', ...' if len(partial) > 3 else ''})")
+            notes.append(f"S{s}: {len(partial)} views absent ({', '.join(partial[:3])}"
+                         f"{', ...' if len(partial) > 3 else ''})")
         views.extend(present)
     missing = [str(v.pose_path(src, "d2")) for v in views if not v.pose_path(src, "d2").is_file()]
     if missing:
@@ -383,6 +385,7 @@ def verify_archives(folder: str | os.PathLike) -> dict[str, str]:
     server = T.server_names()
     out: dict[str, str] = {}
     for name, expected in T.ARCHIVE_MD5.items():
-        found = next((p for p in (folder / name, folder / "archives" / name, folder / server[name]) if p.is_file()), None)
+        places = (folder / name, folder / "archives" / name, folder / server[name])
+        found = next((p for p in places if p.is_file()), None)
         out[name] = "missing" if found is None else ("ok" if _md5(found) == expected else "mismatch")
     return out

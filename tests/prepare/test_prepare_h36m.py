@@ -149,8 +149,9 @@ def test_joints3d_are_the_cdf_values_at_the_documented_indices(prepared, tree):
     out, _ = prepared
     data = read_prepared(out / "h36m" / "test.h5")
     for name, cam in (("Phoning 3", 55011271), ("Directions", 54138969)):
-        raw = cdflib.CDF(str(tree / "S11" / "MyPoseFeatures" / "D3_Positions_mono" / f"{name}.{cam}.cdf")).varget("Pose")
-        raw = np.asarray(raw).reshape(-1, 32, 3)
+        feats = tree / "S11" / "MyPoseFeatures"
+        raw = np.asarray(cdflib.CDF(str(feats / "D3_Positions_mono" / f"{name}.{cam}.cdf")).varget("Pose"))
+        raw = raw.reshape(-1, 32, 3)
         m = (data["subject"] == 11) & (data["sequence"] == name) & (data["camera"] == cam)
         np.testing.assert_array_equal(data["joints3d"][m], raw[:, DOCUMENTED].astype(np.float32))
         d2 = np.asarray(cdflib.CDF(str(tree / "S11" / "MyPoseFeatures" / "D2_Positions" / f"{name}.{cam}.cdf"))
@@ -239,7 +240,8 @@ def test_layout_errors_show_the_expected_layout(tree, tmp_path):
         plan_views(broken, [9])
     with pytest.raises(H36MError, match="not a released"):
         plan_views(tree, [2])
-    res = CliRunner().invoke(main, ["prepare", "h36m", "--src", str(broken), "--out", str(tmp_path / "o"), "--subjects", "9"])
+    res = CliRunner().invoke(main, ["prepare", "h36m", "--src", str(broken), "--out", str(tmp_path / "o"),
+                                    "--subjects", "9"])
     assert res.exit_code == 1 and "Traceback" not in res.output and "expected the official layout" in res.output
 
 
@@ -268,7 +270,7 @@ def test_corrupt_cdf_is_a_clear_error(tree, tmp_path, damage):
 
 def test_verify_archives(tmp_path):
     (tmp_path / "Poses_D2_Positions_S9.tgz").write_bytes(b"not the real archive")
-    (tmp_path / "Videos" ).mkdir()
+    (tmp_path / "Videos").mkdir()
     (tmp_path / "Videos" / "SubjectSpecific_5.tgz").write_bytes(b"S11 videos, damaged")
     status = verify_archives(tmp_path)
     assert status["Poses_D2_Positions_S9.tgz"] == "mismatch" and status["Videos_S11.tgz"] == "mismatch"
