@@ -339,3 +339,21 @@ def test_short_and_missing_videos_keep_their_rows(tree, tmp_path):
     gone = (data["sequence"] == "Directions 1") & (data["camera"] == 60457274)
     assert gone.sum() > 64 and (data["image"][gone] == "").all()
     assert summary.broken_videos == [str(videos / "Directions 1.60457274.mp4")]
+
+
+def test_matching_archive_passes_verify(tmp_path, monkeypatch):
+    archive = tmp_path / "Poses" / "D3_Positions_mono" / "SubjectSpecific_4.tgz"  # the server's name for S9
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"stand-in archive bytes")
+    monkeypatch.setitem(T.ARCHIVE_MD5, "Poses_D3_Positions_mono_S9.tgz", hashlib.md5(archive.read_bytes()).hexdigest())
+    status = verify_archives(tmp_path)
+    assert status["Poses_D3_Positions_mono_S9.tgz"] == "ok"
+    assert sum(v == "missing" for v in status.values()) == len(status) - 1
+
+
+def test_prepare_group_lists_every_dataset():
+    res = CliRunner().invoke(main, ["prepare", "--help"])
+    assert res.exit_code == 0 and all(name in res.output for name in ("h36m", "mpi3dhp", "mpii"))
+    for name in ("h36m", "mpi3dhp", "mpii"):
+        res = CliRunner().invoke(main, ["prepare", name, "--help"])
+        assert res.exit_code == 0 and "unavailable" not in res.output, res.output
