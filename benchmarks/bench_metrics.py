@@ -1,8 +1,9 @@
 """Throughput and peak memory of posebench.metrics on many 17-joint poses, against baselines run here.
 
 Prints poses/s per metric; the ratio of pa_mpjpe's speed to (a) VideoPose3D's P-MPJPE vectorised with a
-batched np.linalg.svd and (b) a per-sample loop over scipy.linalg.svd (timed on a subset, extrapolated);
-the largest PA difference to baseline (a); and each metric's peak traced memory as a multiple of the input.
+batched np.linalg.svd and (b) a per-sample loop over scipy.linalg.svd (timed on a subset, extrapolated),
+both run here on the same poses; the largest PA difference to each baseline; and each metric's peak
+traced memory as a multiple of the input.
 
     python benchmarks/bench_metrics.py            # 1,000,000 poses
     python benchmarks/bench_metrics.py --n 100000 --repeat 1
@@ -78,14 +79,16 @@ def scipy_loop(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return out
 
 
-def best_time(fn, repeat: int) -> float:
-    """Best CPU time of this process over ``repeat`` runs (the machine may be shared: wall time is noisy)."""
-    times = []
+def best_time(fn, repeat: int) -> tuple[float, float]:
+    """Best CPU time of this process and best wall time over ``repeat`` runs (CPU time is the steadier
+    figure on a shared machine; both are printed)."""
+    cpu, wall = [], []
     for _ in range(repeat):
-        t0 = time.process_time()
+        c0, w0 = time.process_time(), time.perf_counter()
         fn()
-        times.append(time.process_time() - t0)
-    return min(times)
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    return min(cpu), min(wall)
 
 
 def peak_memory(fn) -> int:
@@ -109,26 +112,27 @@ def main() -> None:
     print(f"{args.n:,} poses x 17 joints, float64; input {input_bytes / 2**20:.0f} MiB (pred + gt); "
           f"CPU seconds of this process, best of {args.repeat}")
     funcs = {name: getattr(metrics, name) for name in metrics.METRICS}
-    print(f"{'metric':<10} {'seconds':>8} {'poses/s':>14} {'peak mem / input':>17}")
+    print(f"{'metric':<10} {'cpu s':>7} {'wall s':>7} {'poses/s (cpu)':>14} {'extra peak / input':>19}")
     times = {}
     for name, fn in funcs.items():
-        times[name] = best_time(lambda: fn(pred, gt), args.repeat)
+        times[name], wall = best_time(lambda: fn(pred, gt), args.repeat)
         peak = peak_memory(lambda: fn(pred, gt))
-        print(f"{name:<10} {times[name]:8.3f} {args.n / times[name]:14,.0f} {peak / input_bytes:17.2f}")
+        print(f"{name:<10} {times[name]:7.3f} {wall:7.3f} {args.n / times[name]:14,.0f} {peak / input_bytes:19.2f}")
 
-    t_a = best_time(lambda: vp3d_batched(pred, gt), args.repeat)
+    t_a, w_a = best_time(lambda: vp3d_batched(pred, gt), args.repeat)
     sub = min(args.scipy_subset, args.n)
-    t_b = best_time(lambda: scipy_loop(pred[:sub], gt[:sub]), 1) * args.n / sub
+    t_b = best_time(lambda: scipy_loop(pred[:sub], gt[:sub]), 1)[0] * args.n / sub
     ours = metrics.pa_mpjpe(pred, gt)
     ref_a = vp3d_batched(pred, gt)
     ref_b = scipy_loop(pred[:sub], gt[:sub])
     rel_a = np.max(np.abs(ours - ref_a) / ref_a)
     rel_b = np.max(np.abs(ours[:sub] - ref_b) / ref_b)
     t_pa = times["pa_mpjpe"]
-    print(f"baseline (a) VideoPose3D P-MPJPE, batched np.linalg.svd: {t_a:.3f} s; "
+    print(f"baseline (a) VideoPose3D P-MPJPE, batched np.linalg.svd: {t_a:.3f} s cpu ({w_a:.3f} s wall); "
           f"pa_mpjpe is {t_a / t_pa:.1f}x faster; max relative difference {rel_a:.1e}")
     print(f"baseline (b) per-sample scipy.linalg.svd loop, timed on {sub:,} poses and extrapolated to "
-          f"{args.n:,}: {t_b:.1f} s; pa_mpjpe is {t_b / t_pa:.0f}x faster; max relative difference {rel_b:.1e}")
+          f"{args.n:,}: {t_b:.1f} s cpu; pa_mpjpe is {t_b / t_pa:.0f}x faster; max relative difference {rel_b:.1e}")
+    print("extra peak: tracemalloc's peak of the arrays allocated by the call (the inputs are not counted)")
 
 
 if __name__ == "__main__":
