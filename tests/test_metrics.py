@@ -9,6 +9,8 @@ import h5py
 import numpy as np
 import pytest
 import scipy.linalg
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.spatial import procrustes as scipy_procrustes
 from scipy.spatial.transform import Rotation
 
@@ -207,6 +209,25 @@ def test_pck_is_strict_at_the_threshold_and_auc_exact_at_every_threshold():
     pred = gt + np.array([150.0, 0.0, 0.0])
     assert metrics.pck(pred, gt)[0] == 0.0
     assert metrics.pck(pred, gt, threshold=150.5)[0] == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.sampled_from([0.0, 0.5, 2.0, -10.0]), step=st.sampled_from([5.0, 0.1, 2.5, 7.0, 1e-3]),
+       count=st.integers(1, 40), seed=st.integers(0, 2**32 - 1))
+def test_auc_is_exact_for_any_uniform_grid(start, step, count, seed):
+    """The fast AUC path (floor then one exact comparison each way) equals the definition, ties included."""
+    t = start + np.arange(count) * step
+    rng = np.random.default_rng(seed)
+    on_grid = rng.choice(t, (20, 5))
+    e = np.abs(np.concatenate([on_grid, np.nextafter(on_grid, -np.inf), np.nextafter(on_grid, np.inf),
+                               rng.uniform(0, abs(t[-1]) + step, (20, 5))]))
+    np.testing.assert_array_equal(metrics.per_sample(e, "auc", thresholds=t), (e[:, :, None] < t).mean(axis=(1, 2)))
+
+
+def test_empty_batches():
+    empty = np.zeros((0, J, 3))
+    for name in METRICS:
+        assert getattr(metrics, name)(empty, empty).shape == (0,)
 
 
 def test_per_sample_from_stored_errors_and_bad_kinds():
