@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ class View:
     subaction: int
     sequence: str
     camera: int
+    univ: bool = True  # read D3_Positions_mono_universal (when every subject of the split has it)
 
     @property
     def key(self) -> tuple[int, int, int, int]:
@@ -115,6 +116,7 @@ def plan_views(src: str | os.PathLike, subjects: Iterable[int]) -> tuple[list[Vi
         raise H36MError(f"{src}: no such folder\n{LAYOUT.format(src=src)}")
     views: list[View] = []
     notes: list[str] = []
+    no_univ: set[int] = set()
     table = T.sequence_table()
     for s in subjects:
         if s not in T.SUBJECTS:
@@ -127,7 +129,7 @@ def plan_views(src: str | os.PathLike, subjects: Iterable[int]) -> tuple[list[Vi
             if not folder.is_dir():
                 raise H36MError(f"{folder}: missing folder\n{LAYOUT.format(src=src)}")
         if not (src / f"S{s}" / "MyPoseFeatures" / POSE_DIRS["univ"]).is_dir():
-            notes.append(f"S{s}: no {POSE_DIRS['univ']} folder; joints3d_univ left out")
+            no_univ.add(s)
         subject_views = [View(s, a, k, table[(s, a, k)], cam)
                          for a in T.ACTIONS for k in T.SUBACTIONS for cam in T.CAMERAS]
         present = [v for v in subject_views if v.pose_path(src, "mono").is_file()]
@@ -147,6 +149,12 @@ def plan_views(src: str | os.PathLike, subjects: Iterable[int]) -> tuple[list[Vi
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise H36MError(f"{missing[0]}: missing pose file{more} (D3_Positions_mono has it)\n{LAYOUT.format(src=src)}")
+    for split, members in (("train", T.TRAIN_SUBJECTS), ("test", T.TEST_SUBJECTS)):
+        lacking = sorted(no_univ & set(members))
+        if lacking:  # a column is present for all rows of a file or for none
+            notes.append(f"{split}: joints3d_univ left out ({', '.join(f'S{x}' for x in lacking)} "
+                         f"without {POSE_DIRS['univ']})")
+            views = [replace(v, univ=False) if v.subject in members else v for v in views]
     return views, notes
 
 
@@ -218,7 +226,7 @@ def prepare_view(src: str | os.PathLike, out_dir: str | os.PathLike, view: View,
     mono = read_pose_cdf(view.pose_path(src, "mono"), 3)
     d2 = read_pose_cdf(view.pose_path(src, "d2"), 2)
     univ_path = view.pose_path(src, "univ")
-    univ = read_pose_cdf(univ_path, 3) if univ_path.parent.is_dir() else None
+    univ = read_pose_cdf(univ_path, 3) if view.univ else None
     n = len(mono)
     for name, arr in (("D2_Positions", d2), ("D3_Positions_mono_universal", univ)):
         if arr is not None and len(arr) != n:
@@ -267,7 +275,7 @@ def prepare_view(src: str | os.PathLike, out_dir: str | os.PathLike, view: View,
 # --- the run -------------------------------------------------------------------------------------
 
 def _fingerprint(src: Path, view: View, train_stride: int) -> str:
-    parts: list[Any] = [__version__, list(view.key), view.sequence, train_stride, TEST_IMAGE_STRIDE]
+    parts: list[Any] = [__version__, list(view.key), view.sequence, view.univ, train_stride, TEST_IMAGE_STRIDE]
     for p in [view.pose_path(src, k) for k in POSE_DIRS] + [view.video_path(src)]:
         st = p.stat() if p.exists() else None
         parts.append([p.name, st.st_size, st.st_mtime_ns] if st else [p.name, None])
@@ -333,10 +341,6 @@ def prepare_h36m(src: str | os.PathLike, out: str | os.PathLike, jobs: int = 1,
             summary.warnings.extend(r["warnings"])
             if "broken_video" in r:
                 summary.broken_videos.append(r["broken_video"])
-        has_univ = [("intrinsics_univ_fit" in r) for r in reports]
-        if any(has_univ) and not all(has_univ):
-            raise H36MError(f"{src}: D3_Positions_mono_universal is present for some {split} subjects only; "
-                            "give --subjects with or without it throughout")
         attrs = {"dataset": "h36m", "split": split, "sources": _sources(split, subjects, image_stride, reports)}
         path = out_dir / f"{split}.h5"
         content_hash = write_prepared(path, cols, attrs)

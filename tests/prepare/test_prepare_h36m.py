@@ -357,3 +357,17 @@ def test_prepare_group_lists_every_dataset():
     for name in ("h36m", "mpi3dhp", "mpii"):
         res = CliRunner().invoke(main, ["prepare", name, "--help"])
         assert res.exit_code == 0 and "unavailable" not in res.output, res.output
+
+
+def test_universal_poses_are_optional_per_split(tree, tmp_path):
+    import shutil
+
+    src = tmp_path / "raw"
+    for s in ("S1", "S9", "S11"):
+        shutil.copytree(tree / s / "MyPoseFeatures", src / s / "MyPoseFeatures")
+    shutil.rmtree(src / "S11" / "MyPoseFeatures" / "D3_Positions_mono_universal")
+    summary = prepare_h36m(src, tmp_path / "out", subjects=SUBJECTS, progress=False)
+    assert any("test: joints3d_univ left out (S11" in w for w in summary.warnings)
+    assert "joints3d_univ" not in read_prepared(tmp_path / "out" / "h36m" / "test.h5")
+    assert "joints3d_univ" in read_prepared(tmp_path / "out" / "h36m" / "train.h5")
+    assert len(summary.broken_videos) == 36  # no Videos folder at all: every view named, rows kept
