@@ -51,7 +51,12 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
             raise VideoError(f"{path}: no video stream")
         return container
     except (av.FFmpegError, OSError) as e:
-        raise VideoError(f"{path}: unreadable video ({e})") from None
+        raise VideoError(f"{path}: unreadable video ({_reason(e)})") from None
+
+
+def _reason(e: Exception) -> str:
+    """FFmpeg's own words, without the path it repeats."""
+    return str(getattr(e, "strerror", None) or e)
 
 
 def index_video(path: str | os.PathLike) -> VideoIndex:
@@ -74,7 +79,7 @@ def _index(container: av.container.InputContainer, path: str | os.PathLike) -> V
             if packet.is_keyframe:
                 keys.append(packet.pts)
     except (av.FFmpegError, OSError) as e:
-        raise VideoError(f"{path}: corrupt video ({e})") from None
+        raise VideoError(f"{path}: corrupt video ({_reason(e)})") from None
     width, height = stream.codec_context.width, stream.codec_context.height
     if any(p is None for p in pts) or not keys:
         return VideoIndex(width, height, np.zeros(0, np.int64), np.zeros(0, np.int64))  # no timestamps
@@ -97,7 +102,7 @@ def iter_frames(path: str | os.PathLike, frames: Iterable[int]) -> Iterator[tupl
             else:
                 yield from _seeking(container, idx, [i for i in wanted if i < idx.frames])
         except (av.FFmpegError, OSError) as e:
-            raise VideoError(f"{path}: corrupt video ({e})") from None
+            raise VideoError(f"{path}: corrupt video ({_reason(e)})") from None
 
 
 def _sequential(container: av.container.InputContainer, wanted: list[int]) -> Iterator[tuple[int, av.VideoFrame]]:
@@ -162,7 +167,7 @@ def decode_all(path: str | os.PathLike) -> list[np.ndarray]:
         try:
             return [f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[0])]
         except (av.FFmpegError, OSError) as e:
-            raise VideoError(f"{path}: corrupt video ({e})") from None
+            raise VideoError(f"{path}: corrupt video ({_reason(e)})") from None
 
 
 def save_jpeg(frame: av.VideoFrame | np.ndarray, path: str | os.PathLike, quality: int = JPEG_QUALITY) -> None:
