@@ -73,3 +73,16 @@ def test_clear_errors(case):
         args = (p3, _project(p3))
     with pytest.raises(IntrinsicsFitError):
         fit_intrinsics(*args)
+
+
+def test_full_h36m_distortion_stays_within_the_one_percent_check():
+    """Radial k1..k3 and the tangential pair of metadata.xml: no spurious calibration warning on real data."""
+    p3 = _poses(800, seed=2)
+    u, v = p3[..., 0] / p3[..., 2], p3[..., 1] / p3[..., 2]
+    r2 = u * u + v * v
+    radial = 1 + K[0] * r2 + K[1] * r2**2 + K[2] * r2**3
+    pa, pb = -0.00142447157470321, -0.000975698859470499
+    x = u * radial + 2 * pa * u * v + pb * (r2 + 2 * u * u)
+    y = v * radial + pa * (r2 + 2 * v * v) + 2 * pb * u * v
+    p2 = np.stack([CAM[0] * x + CAM[2], CAM[1] * y + CAM[3]], -1)
+    assert relative_deviation(fit_intrinsics(p3, p2), CAM).max() < 0.005
