@@ -1,10 +1,11 @@
 """Alignment of predicted poses to ground truth: root centring, similarity (Procrustes) and scale fits.
 
 All functions take (N, J, 3) arrays, work in float64 and are vectorised over the leading batch axis.
-The similarity fit solves the optimal rotation with Horn's quaternion matrix (largest eigenvalue by Newton
-on its characteristic polynomial, as in QCP; eigenvector from the adjugate, refined once by the Rayleigh
-quotient). Samples whose eigenvalue is not well separated go to an exact LAPACK SVD, so the answer never
-depends on luck. Degenerate inputs (collapsed, zero, rank-deficient) give their limits, never NaN.
+The similarity fit solves the optimal rotation with Horn's quaternion matrix: its largest eigenvalue by Newton
+on the characteristic polynomial (as in QCP), the eigenvector from the adjugate (refined by the Rayleigh
+quotient where the eigen-gaps are small). Samples whose eigenvalue is not well separated go to an exact
+LAPACK SVD, so the answer never depends on luck. Degenerate inputs (collapsed, zero, rank-deficient) give
+their limits, never NaN; NaN inputs give NaN outputs.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from posebench.skeleton import NUM_JOINTS, ROOT, knee_neck_length
 ALIGNMENTS = ("none", "scale", "procrustes", "procrustes_reflect")
 CHUNK = 8192  # samples per block: keeps temporaries in cache and peak memory a small multiple of the input
 # A sample goes to the SVD fallback when |P'(lambda_max)| (the product of the eigen-gaps of the normalised
-# quaternion matrix) is below this: the fast eigenvector is then accurate to ~1e-13, or it is not trusted.
+# quaternion matrix) is below this; above it the eigenvector is accurate to ~1e-12 or better (tests pin it).
 _GAP_TOL = 1e-3
 _EPS = np.finfo(np.float64).eps
 
@@ -160,13 +161,10 @@ def _quat_to_rot(q: list[np.ndarray], out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _svd_rotation(m: np.ndarray, reflection: bool) -> np.ndarray:
-    """Exact optimal orthogonal R (rotation unless reflection) for M = sum g p^T, by SVD (the fallback)."""
+def _svd_rotation(m: np.ndarray) -> np.ndarray:
+    """Exact optimal rotation for M = sum g p^T by SVD, with the determinant fix (the fallback)."""
     u, _, vt = np.linalg.svd(m)
-    if not reflection:
-        d = np.sign(np.linalg.det(u) * np.linalg.det(vt))
-        u = u.copy()
-        u[:, :, 2] *= d[:, None]
+    u[:, :, 2] *= np.sign(np.linalg.det(u) * np.linalg.det(vt))[:, None]
     return u @ vt
 
 
@@ -240,7 +238,7 @@ def _rotations(c: np.ndarray, reflection: bool, rot: np.ndarray) -> tuple[np.nda
     bad = np.flatnonzero(~zero & ~(converged & (gaps > _GAP_TOL)))
     if bad.size:  # exact SVD of the normalised (and, for reflections, sign-flipped) M: a rotation
         mb = np.ascontiguousarray(c[:, bad].T).reshape(-1, 3, 3)
-        rot[:, bad] = _svd_rotation(mb, False).reshape(-1, 9).T
+        rot[:, bad] = _svd_rotation(mb).reshape(-1, 9).T
     rot[:, zero] = np.eye(3).reshape(9, 1)
     trace = f * np.einsum("kn,kn->n", rot, c)
     if sign is not None:
@@ -294,6 +292,7 @@ class _Fit:
         trace, self.n_svd = _rotations(c, reflection, rot)
         ok = ~collapsed & (ssp > 0)
         self.scale = np.where(ok, trace / np.where(ok, ssp, 1.0), 0.0)
+        self.scale[np.isnan(ssp)] = np.nan  # a NaN prediction stays NaN (the collapsed limit is for numbers)
         self.rot, self.x, self.mu_p, self.mu_g, self.ws = rot, x, mu_p, mu_g, ws
 
     def rotations(self) -> np.ndarray:
@@ -382,7 +381,7 @@ def scale_factors(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[int] | 
         gb = gb.reshape(len(gb), -1)
         pp = np.einsum("ij,ij->i", pb, pb, dtype=np.float64)
         pg = np.einsum("ij,ij->i", pb, gb, dtype=np.float64)
-        s[sl] = np.where(pp > 0, pg / np.where(pp > 0, pp, 1.0), 0.0)
+        s[sl] = np.where(pp > 0, pg / np.where(pp > 0, pp, 1.0), np.where(np.isnan(pp), np.nan, 0.0))
     return s
 
 

@@ -246,3 +246,11 @@ def test_procrustes_errors_invariant_under_a_similarity_of_pred(seed, scale, shi
     np.testing.assert_allclose(align.procrustes_errors(moved, gt, reflection=reflection), base,
                                rtol=1e-9, atol=1e-9)
     assert np.all(align.procrustes_errors(gt, gt, reflection=reflection) < 1e-9)
+
+
+def test_nan_inputs_propagate_instead_of_becoming_limits():
+    pred, gt = CASES["noise"]
+    pred = pred[:4].copy()
+    pred[1, 3, 0] = np.nan
+    for out in (align.procrustes(pred, gt[:4]), align.procrustes(gt[:4], pred), align.scale_fit(pred, gt[:4])):
+        np.testing.assert_array_equal(np.isnan(out).any(axis=(1, 2)), [False, True, False, False])
