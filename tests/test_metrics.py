@@ -246,7 +246,8 @@ def test_metric_vocabulary_agrees_with_protocols():
     assert set(METRICS) == set(METRIC_KINDS)
     for name, spec in METRICS.items():
         kind, aligns, higher, unit = METRIC_KINDS[name]
-        assert (spec.name, spec.kind, spec.align, spec.higher_is_better, spec.unit) == (name, kind, aligns[0], higher, unit)
+        fields = (spec.name, spec.kind, spec.align, spec.higher_is_better, spec.unit)
+        assert fields == (name, kind, aligns[0], higher, unit)
     assert len(AUC_THRESHOLDS) == 31 and AUC_THRESHOLDS[0] == 0.0 and AUC_THRESHOLDS[-1] == 150.0
 
 
