@@ -21,6 +21,7 @@ CHUNK = 8192  # samples per block: keeps temporaries in cache and peak memory a 
 # quaternion matrix) is below this; above it the eigenvector is accurate to ~1e-12 or better (tests pin it).
 _GAP_TOL = 1e-3
 _EPS = np.finfo(np.float64).eps
+_TILE = 512  # samples per transposition tile
 
 
 class AlignmentError(ValueError):
@@ -276,8 +277,9 @@ class _Fit:
     def __init__(self, pred: np.ndarray, gt: np.ndarray, ws: _Workspace, reflection: bool) -> None:
         n = len(pred)
         x = ws.x[:, :, :n]
-        np.copyto(x[0:3], pred.transpose(2, 1, 0), casting="unsafe")
-        np.copyto(x[3:6], gt.transpose(2, 1, 0), casting="unsafe")
+        for u in range(0, n, _TILE):  # transpose in tiles whose source stays in cache
+            np.copyto(x[0:3, :, u:u + _TILE], pred[u:u + _TILE].transpose(2, 1, 0), casting="unsafe")
+            np.copyto(x[3:6, :, u:u + _TILE], gt[u:u + _TILE].transpose(2, 1, 0), casting="unsafe")
         mu = np.einsum("ajn,j->an", x, ws.w, out=ws.mu[:, :n])
         mu_p, mu_g = mu[0:3], mu[3:6]
         x[0:3] -= mu_p[:, None, :]
