@@ -73,27 +73,13 @@ def _print_result(result, fmt: str) -> None:
     if fmt == "csv":
         click.echo(frame.to_csv(index_label="metric"), nl=False)
     elif fmt == "md":
-        click.echo(frame.to_markdown() if _has_tabulate() else _markdown(frame))
+        from posebench.report import to_markdown
+
+        click.echo(to_markdown(frame.rename_axis("metric"), digits=3), nl=False)
     else:
         click.echo(f"{result.protocol.name} v{result.protocol.version}: {result.meta['rows_scored']} rows")
         for m, v in summary.items():
             click.echo(f"  {m:<9} {v:10.3f} {result.meta['units'][m]}")
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _markdown(frame) -> str:
-    head = "| metric | " + " | ".join(frame.columns) + " |"
-    sep = "|---|" + "---|" * len(frame.columns)
-    rows = [f"| {i} | " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r) + " |"
-            for i, r in frame.iterrows()]
-    return "\n".join([head, sep, *rows])
 
 
 @click.group()

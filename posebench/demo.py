@@ -87,28 +87,10 @@ def make_data(out: Path, seed: int, say: Callable[[str], None]) -> Path:
 def run_model(name: str, protocol: str, data: Path, out: Path, checkpoint: str | None = None,
               device: str | None = None, batch_size: int = 256) -> Any:
     """Predict with a registered model, keep the predictions file, score it with posebench.evaluate, store the run."""
-    from posebench.evaluation import evaluate, image_root, make_template, resolve_data
-    from posebench.io_utils import file_sha256
-    from posebench.models import create_model
-    from posebench.predictions import write_predictions
-    from posebench.protocols import load_protocol
+    from posebench.evaluation import evaluate_model
 
-    p = load_protocol(protocol)
-    prepared = resolve_data(p, data)
-    template = make_template(p, prepared)
-    model = create_model(name, protocol=p, data=data, checkpoint=checkpoint, device=device)
-    n = len(template["index"])
-    pred = np.empty((n, 17, 3))
-    for s in range(0, n, batch_size):
-        batch = {k: v[s:s + batch_size] for k, v in template.items()}
-        batch["image_root"] = image_root(prepared)
-        pred[s:s + batch_size] = model.predict(batch)
-    pred_path = out / "predictions" / f"{p.name}--{name}.h5"
-    write_predictions(pred_path, pred, template["index"])
-    info = {"name": getattr(model, "name", name), "checkpoint": checkpoint,
-            "checkpoint_hash": getattr(model, "checkpoint_hash", None), "options": {}}
-    result = evaluate(pred, p, prepared, index=template["index"], model=info)
-    result.meta["predictions"] = {"path": str(pred_path), "sha256": file_sha256(pred_path)}
+    result = evaluate_model(name, protocol, data, checkpoint=checkpoint, device=device, batch_size=batch_size,
+                            progress=False, predictions_out=out / "predictions" / f"{protocol}--{name}.h5")
     result.meta["data"]["lookalike"] = True
     result.save(out / "results")
     return result

@@ -111,7 +111,8 @@ def excluded_rows(protocol: Protocol, data: PreparedData) -> dict[str, int]:
     return out
 
 
-def _prepare_poses(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def prepare_poses(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Root-centre both skeletons and apply the protocol's prediction rescaling: the poses exactly as scored."""
     gt = _align.root_centre(np.asarray(gt, dtype=np.float64), ROOT)
     pred = _align.root_centre(np.asarray(pred, dtype=np.float64), ROOT)
     if protocol.rescale == "knee_neck_920":
@@ -121,7 +122,7 @@ def _prepare_poses(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> tupl
 
 def compute_errors(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> dict[str, np.ndarray]:
     """Per-joint errors (N, J_scored) for every metric of the protocol, after its rescaling and alignments."""
-    pred, gt = _prepare_poses(protocol, pred, gt)
+    pred, gt = prepare_poses(protocol, pred, gt)
     cache: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
     out = {}
     for m in protocol.metrics:
@@ -239,29 +240,48 @@ def image_root(data: PreparedData) -> str:
     return str(Path(data.path).parent) if data.path else ""
 
 
-def evaluate_model(name: str, protocol: str | Protocol, data: str | os.PathLike | None = None, *,
-                   checkpoint: str | None = None, device: str | None = None, batch_size: int = 64,
-                   results_dir: str | os.PathLike | None = None, save: bool = False, progress: bool = True,
-                   **options: Any) -> Result:
-    """Run a registered model over the protocol's rows and score it."""
-    from posebench.models import create_model
-
-    protocol = load_protocol(protocol)
-    prepared = resolve_data(protocol, data)
-    template = make_template(protocol, prepared)
-    model = create_model(name, protocol=protocol, data=data_root(data) if not isinstance(data, PreparedData) else data,
-                         checkpoint=checkpoint, device=device, **options)
+def predict_rows(model: Any, template: Mapping[str, np.ndarray], root: str, batch_size: int = 64,
+                 progress: bool = True, desc: str = "predicting") -> np.ndarray:
+    """Run ``model.predict`` over template rows in batches; (M,17,3) camera-space mm."""
     n = len(template["index"])
     out = np.empty((n, 17, 3))
     starts = range(0, n, batch_size)
     if progress:
         from tqdm import tqdm
 
-        starts = tqdm(starts, desc=f"{name} on {protocol.name}", unit="batch", leave=False)
+        starts = tqdm(starts, desc=desc, unit="batch", leave=False)
     for s in starts:
         batch = {k: v[s:s + batch_size] for k, v in template.items()}
-        batch["image_root"] = image_root(prepared)
+        batch["image_root"] = root
         out[s:s + batch_size] = model.predict(batch)
+    return out
+
+
+def evaluate_model(name: str, protocol: str | Protocol, data: str | os.PathLike | None = None, *,
+                   checkpoint: str | None = None, device: str | None = None, batch_size: int = 64,
+                   results_dir: str | os.PathLike | None = None, save: bool = False, progress: bool = True,
+                   predictions_out: str | os.PathLike | None = None, **options: Any) -> Result:
+    """Run a registered model over the protocol's rows and score it.
+
+    With ``predictions_out`` the predictions are also kept as a predictions file (recorded in the run), so
+    reports can draw worst cases and anyone can re-score them.
+    """
+    from posebench.io_utils import file_sha256
+    from posebench.models import create_model
+    from posebench.predictions import write_predictions
+
+    protocol = load_protocol(protocol)
+    prepared = resolve_data(protocol, data)
+    template = make_template(protocol, prepared)
+    model = create_model(name, protocol=protocol, data=data_root(data) if not isinstance(data, PreparedData) else data,
+                         checkpoint=checkpoint, device=device, **options)
+    out = predict_rows(model, template, image_root(prepared), batch_size, progress, f"{name} on {protocol.name}")
     info = {"name": getattr(model, "name", name), "checkpoint": checkpoint,
             "checkpoint_hash": getattr(model, "checkpoint_hash", None), "options": options}
-    return evaluate(out, protocol, prepared, index=template["index"], results_dir=results_dir, save=save, model=info)
+    result = evaluate(out, protocol, prepared, index=template["index"], model=info)
+    if predictions_out is not None:
+        write_predictions(predictions_out, out, template["index"])
+        result.meta["predictions"] = {"path": str(predictions_out), "sha256": file_sha256(predictions_out)}
+    if save:
+        result.save(results_dir)
+    return result

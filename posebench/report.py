@@ -585,7 +585,7 @@ def load_poses(result: Any, data: str | os.PathLike | None = None,
                predictions: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray] | str:
     """Ground truth and prediction (root-centred, rescaled as the protocol does) for a run's rows, or why not."""
     from posebench.data import PreparedFileError, read_attrs, read_prepared
-    from posebench.evaluation import _prepare_poses
+    from posebench.evaluation import prepare_poses
     from posebench.predictions import PredictionsError, match_index, read_predictions
 
     pred_path = predictions or (result.meta.get("predictions") or {}).get("path")
@@ -602,7 +602,7 @@ def load_poses(result: Any, data: str | os.PathLike | None = None,
         where = match_index(idx, result.index, len(gt))
     except (PreparedFileError, PredictionsError) as e:
         return str(e)
-    pred, gt = _prepare_poses(result.protocol, joints[where], gt[result.index])  # exactly as they were scored
+    pred, gt = prepare_poses(result.protocol, joints[where], gt[result.index])  # exactly as they were scored
     return gt, pred
 
 
