@@ -23,13 +23,15 @@ COMMANDS: dict[str, str] = {
 
 
 class LazyGroup(click.Group):
-    """A click group that imports a subcommand's module on first use."""
+    """A click group that imports a subcommand's module on first use (subclasses set ``command_map``)."""
+
+    command_map: dict[str, str] = COMMANDS
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted(self.command_map)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
+        target = self.command_map.get(name)
         if target is None:
             return None
         module, attr = target.split(":")
@@ -38,7 +40,7 @@ class LazyGroup(click.Group):
         except (ImportError, AttributeError) as e:  # a command whose module is not built yet
             @click.command(name=name, help=f"(unavailable: {e})")
             def _missing() -> None:
-                raise click.ClickException(f"command {name!r} is unavailable: {e}")
+                raise click.ClickException(f"command {ctx.command_path} {name} is unavailable: {e}")
 
             return _missing
 

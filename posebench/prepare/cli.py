@@ -1,9 +1,9 @@
 """`posebench prepare`: one subcommand per dataset; each is imported only when invoked."""
 from __future__ import annotations
 
-import importlib
-
 import click
+
+from posebench.cli import LazyGroup
 
 # name -> "module:attribute" of a click command.
 COMMANDS: dict[str, str] = {
@@ -13,23 +13,8 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class _LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
-            return None
-        module, attr = target.split(":")
-        try:
-            return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as e:
-            @click.command(name=name, help=f"(unavailable: {e})")
-            def _missing() -> None:
-                raise click.ClickException(f"command 'prepare {name}' is unavailable: {e}")
-
-            return _missing
+class _LazyGroup(LazyGroup):
+    command_map = COMMANDS
 
 
 @click.group("prepare", cls=_LazyGroup)
