@@ -179,10 +179,18 @@ def _largest_root(c1: np.ndarray, c0: np.ndarray) -> tuple[np.ndarray, np.ndarra
     tol = 8 * _EPS
     step = np.zeros_like(lam)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        p, dp = np.empty_like(lam), np.empty_like(lam)
         for _ in range(7):  # enough for nearly all samples; the rest continue alone below
-            l2 = lam * lam
-            p = ((l2 - 2.0) * lam + c1) * lam + c0
-            dp = (4.0 * l2 - 4.0) * lam + c1
+            np.multiply(lam, lam, out=p)  # p = ((lam^2 - 2) lam + c1) lam + c0, dp = (4 lam^2 - 4) lam + c1
+            np.multiply(p, 4.0, out=dp)
+            dp -= 4.0
+            dp *= lam
+            dp += c1
+            p -= 2.0
+            p *= lam
+            p += c1
+            p *= lam
+            p += c0
             np.divide(p, dp, out=step)
             lam -= step
         idx = np.flatnonzero(np.abs(step) > tol)
