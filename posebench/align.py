@@ -370,7 +370,10 @@ def procrustes_errors(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[int
     cols = None if joints is None else np.asarray(list(joints), dtype=np.int64)
     out = np.empty((n, nj if cols is None else len(cols)))
     for sl in _blocks(n):
-        out[sl] = _Fit(p[sl], g[sl], ws, reflection).errors(cols).T
+        d = _Fit(p[sl], g[sl], ws, reflection).errors(cols)
+        o = out[sl]
+        for u in range(0, len(o), _TILE):  # transposed write, tile by tile
+            o[u:u + _TILE] = d[:, u:u + _TILE].T
     return out
 
 
