@@ -41,7 +41,9 @@ def info_dict(path: str | os.PathLike) -> dict[str, Any]:
         "format_version": a.get("format_version"), "posebench_version": a.get("posebench_version"),
         "columns": sorted(data.columns),
         "rows_with_images": int((np.asarray(data["image"]).astype(str) != "").sum()),
-        "counts": {c: _counts(data[c]) for c in GROUP_COLUMNS if c in data},
+        # A column that is empty on every row (e.g. MPI-INF-3DHP's `action`) says nothing: left out.
+        "counts": {c: _counts(data[c]) for c in GROUP_COLUMNS
+                   if c in data and not (np.asarray(data[c]).astype(str) == "").all()},
     }
     if "valid" in data:
         out["valid_rows"] = int(np.asarray(data["valid"]).sum())
