@@ -11,6 +11,15 @@ from margipose.data import resolve_image
 from margipose.infer import ASSUMED_DEPTH_MM, Predictor
 
 
+def _flag(value: Any) -> bool:
+    """A boolean option that may arrive as text from a command line (true/false/1/0/yes/no)."""
+    if isinstance(value, str):
+        if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"margipose: expected true or false, got {value!r}")
+        return value.lower() in ("true", "1", "yes")
+    return bool(value)
+
+
 class MargiPoseModel:
     """``predict(batch) -> (B,17,3)`` camera-space mm from the template columns (docs/contracts.md).
 
@@ -29,6 +38,7 @@ class MargiPoseModel:
                             f"known: multicrop, batch_size, assumed_depth")
         if checkpoint is None:
             raise CheckpointError("margipose needs a trained checkpoint (--checkpoint FILE); see `margipose train`")
+        multicrop, batch_size, assumed_depth = _flag(multicrop), int(batch_size), float(assumed_depth)
         ckpt = load_checkpoint(checkpoint)
         self.checkpoint_hash = checkpoint_hash(checkpoint)
         self.predictor = Predictor(model_from_checkpoint(ckpt, checkpoint), device, multicrop, batch_size)

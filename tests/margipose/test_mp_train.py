@@ -119,3 +119,11 @@ def test_cli_predict_saves_a_figure(run, data_tree, tmp_path):
 def test_cli_train_reports_errors_in_one_line(tmp_path):
     res = CliRunner().invoke(main, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
     assert res.exit_code == 1 and "no prepared training file" in res.output and "Traceback" not in res.output
+
+
+def test_command_line_flags_are_read_as_booleans():
+    from margipose.adapter import _flag
+
+    assert _flag("true") and _flag("1") and not _flag("False") and not _flag(0)
+    with pytest.raises(ValueError, match="true or false"):
+        _flag("maybe")
