@@ -12,7 +12,6 @@ Facts: research/raw-formats.md §1, eval-anchors.md §4-6, margipose-reference.m
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,7 +24,7 @@ from posebench import __version__
 from posebench.data import write_prepared
 from posebench.prepare import h36m_tables as T
 from posebench.prepare.intrinsics import IntrinsicsFitError, fit_intrinsics_report, relative_deviation
-from posebench.prepare.shards import ShardStore
+from posebench.prepare.shards import ShardStore, input_fingerprint, run_tasks
 from posebench.prepare.video import VideoError, index_video, iter_frames, save_jpeg
 from posebench.skeleton import from_h36m
 
@@ -276,16 +275,7 @@ def prepare_view(src: str | os.PathLike, out_dir: str | os.PathLike, view: View,
 
 def _fingerprint(src: Path, view: View, train_stride: int) -> str:
     parts: list[Any] = [__version__, list(view.key), view.sequence, view.univ, train_stride, TEST_IMAGE_STRIDE]
-    for p in [view.pose_path(src, k) for k in POSE_DIRS] + [view.video_path(src)]:
-        st = p.stat() if p.exists() else None
-        parts.append([p.name, st.st_size, st.st_mtime_ns] if st else [p.name, None])
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-
-
-def _run_view(src: Path, out_dir: Path, view: View, train_stride: int, shard_root: Path, fingerprint: str) -> tuple:
-    cols, report = prepare_view(src, out_dir, view, train_stride)
-    ShardStore(shard_root).write(view.key, cols, fingerprint, meta=report)
-    return view.key
+    return input_fingerprint(parts, [view.pose_path(src, k) for k in POSE_DIRS] + [view.video_path(src)])
 
 
 def parse_subjects(values: Iterable[str | int] | None) -> tuple[int, ...]:
@@ -309,9 +299,6 @@ def prepare_h36m(src: str | os.PathLike, out: str | os.PathLike, jobs: int = 1,
     Views run in parallel (joblib) and land as shards under DATA/h36m/.shards/ first, so an interrupted
     run resumes where it stopped; the split files are merged in sorted order and renamed into place.
     """
-    from joblib import Parallel, delayed
-    from tqdm import tqdm
-
     if image_stride < 0:
         raise H36MError(f"--image-stride must be >= 0 (0: no training images), got {image_stride}")
     src, out_dir = Path(src), Path(out) / "h36m"
@@ -322,15 +309,10 @@ def prepare_h36m(src: str | os.PathLike, out: str | os.PathLike, jobs: int = 1,
     for stale in out_dir.glob(".*.h5.*.tmp"):  # a final file from an interrupted merge
         stale.unlink(missing_ok=True)
     store = ShardStore(out_dir / ".shards")
-    store.clean_temps()
     prints = {v.key: _fingerprint(src, v, image_stride) for v in views}
-    todo = [v for v in views if not store.is_valid(v.key, prints[v.key])]
-    summary.reused = len(views) - len(todo)
-    runner = Parallel(n_jobs=jobs, return_as="generator_unordered")
-    done = runner(delayed(_run_view)(src, out_dir, v, image_stride, store.root, prints[v.key]) for v in todo)
-    for key in tqdm(done, total=len(todo), desc="h36m views", unit="view", disable=not progress):
-        if on_view_done is not None:
-            on_view_done(key)
+    tasks = {v.key: (prepare_view, (src, out_dir, v, image_stride)) for v in views}
+    summary.reused = run_tasks(store, tasks, prints, jobs=jobs, progress=progress, desc="h36m views", unit="view",
+                               on_done=on_view_done)
 
     for split, split_subjects in (("train", T.TRAIN_SUBJECTS), ("test", T.TEST_SUBJECTS)):
         keys = [v.key for v in views if v.subject in split_subjects]

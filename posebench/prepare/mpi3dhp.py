@@ -213,7 +213,7 @@ def prepare_test_sequence(root: Path, seq: str, out: Path, height: int, images: 
     report = {"rows": n, "valid": int(ann.valid.sum()), "missing_images": missing, "images_beyond_labels": extra,
               "source_size": list(src_size), "stored_size": list(stored_size), "intrinsics_check": check,
               "annot_sha256": file_sha256(ann_path)}
-    return {"columns": cols, "report": report}
+    return cols, report
 
 
 def reports_checks(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -214,7 +214,7 @@ def prepare_train_camera(seq_dir: Path, subject: int, seq: int, camera: int, out
     report = {"rows": int(len(ann["annot2"][camera])), "video_frames": n_video, "used_rows": n, "kept": k,
               "extra_annotation_rows": max(0, len(ann["annot2"][camera]) - n_video),
               "intrinsics_check": check}
-    return {"columns": cols, "report": report}
+    return cols, report
 
 
 def find_train_root(src: str | os.PathLike) -> Path:

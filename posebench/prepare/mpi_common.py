@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,39 +51,17 @@ def run_sharded(tasks: dict[str, tuple[Any, tuple, Sequence[Path]]], shard_dir: 
     A valid shard from an interrupted run with the same inputs is reused (posebench.prepare.shards), so a
     re-run only redoes the missing sequences. Returns key -> {'columns', 'report'}.
     """
-    from joblib import Parallel, delayed
-    from tqdm import tqdm
-
-    from posebench.prepare.shards import ShardStore
+    from posebench.prepare.shards import ShardStore, input_fingerprint, run_tasks
 
     store = ShardStore(shard_dir)
-    store.clean_temps()
-    prints = {k: _fingerprint(args, inputs) for k, (_, args, inputs) in tasks.items()}
-    todo = [k for k in tasks if not store.is_valid((k,), prints[k])]
-    runner = Parallel(n_jobs=jobs, return_as="generator_unordered")
-    done = runner(delayed(_run_one)(k, tasks[k][0], tasks[k][1], store, prints[k]) for k in todo)
-    for _ in tqdm(done, total=len(todo), desc=desc, disable=not progress, unit="part"):
-        pass
+    prints = {(k,): input_fingerprint(list(args), inputs) for k, (_, args, inputs) in tasks.items()}
+    run_tasks(store, {(k,): (fn, args) for k, (fn, args, _) in tasks.items()}, prints, jobs=jobs,
+              progress=progress, desc=desc)
     out = {}
     for k in tasks:
         cols, report = store.read((k,))
         out[k] = {"columns": cols, "report": report}
     return out
-
-
-def _fingerprint(args: tuple, inputs: Sequence[Path]) -> str:
-    """What a task's result depends on: its arguments, and size + mtime of its input files."""
-    parts = [str(a) for a in args]
-    for p in inputs:
-        st = p.stat() if p.exists() else None
-        parts.append(f"{p}:{st.st_size}:{st.st_mtime_ns}" if st else f"{p}:absent")
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-
-
-def _run_one(key: str, fn: Any, args: tuple, store: Any, fingerprint: str) -> str:
-    result = fn(*args)
-    store.write((key,), result["columns"], fingerprint, meta=result["report"])
-    return key
 
 
 def compare_intrinsics(fitted: Sequence[float], calibration: Sequence[float], size: tuple[int, int],

@@ -147,3 +147,41 @@ def _store(a: np.ndarray) -> np.ndarray:
     if a.dtype.kind in "OUS":
         return np.array([str(x) for x in a.ravel()], dtype=object).reshape(a.shape)
     return a
+
+
+def input_fingerprint(parts: Sequence[Any], inputs: Iterable[Path] = ()) -> str:
+    """What a shard depends on: the given JSON-able parts, and name, size and mtime of its input files."""
+    import hashlib
+
+    items: list[Any] = [str(p) if isinstance(p, Path) else p for p in parts]
+    for p in inputs:
+        st = p.stat() if p.exists() else None
+        items.append([str(p), st.st_size, st.st_mtime_ns] if st else [str(p), None])
+    return hashlib.sha256(json.dumps(items, default=str).encode()).hexdigest()
+
+
+def _run_task(root: Path, key: Key, fn: Any, args: tuple, fingerprint: str) -> Key:
+    columns, report = fn(*args)
+    ShardStore(root).write(key, columns, fingerprint, meta=report)
+    return key
+
+
+def run_tasks(store: ShardStore, tasks: Mapping[Key, tuple[Any, tuple]], fingerprints: Mapping[Key, str],
+              jobs: int = 1, progress: bool = True, desc: str = "", unit: str = "part",
+              on_done: Any = None) -> int:
+    """Run ``fn(*args) -> (columns, report)`` per key in parallel (joblib), each result an atomic shard.
+
+    Keys whose shard is valid for the same fingerprint are skipped (an interrupted run resumes); returns
+    how many were reused. ``on_done(key)`` is called as each task finishes.
+    """
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    store.clean_temps()
+    todo = [k for k in tasks if not store.is_valid(k, fingerprints[k])]
+    runner = Parallel(n_jobs=jobs, return_as="generator_unordered")
+    done = runner(delayed(_run_task)(store.root, k, tasks[k][0], tasks[k][1], fingerprints[k]) for k in todo)
+    for key in tqdm(done, total=len(todo), desc=desc, unit=unit, disable=not progress):
+        if on_done is not None:
+            on_done(key)
+    return len(tasks) - len(todo)
