@@ -559,12 +559,10 @@ def summary_table(result: Any, n_boot: int = 2000, seed: int = 0) -> pd.DataFram
 
 
 def group_names(table: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Rows renamed to their official display names where there are some (MPI-INF-3DHP activities)."""
-    if key != "activity":
-        return table
-    from posebench.names import ACTIVITIES
+    """Rows renamed to their official display names where there are some (MPI-INF-3DHP activities, TestSeqN)."""
+    from posebench.results import display_names
 
-    return table.rename(index=lambda v: ACTIVITIES.get(int(v), v) if str(v).isdigit() else v)
+    return display_names(table, key)
 
 
 def joint_groups_for(metric: Any) -> dict[str, tuple[int, ...]] | None:

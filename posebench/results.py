@@ -98,7 +98,7 @@ class Result:
         rows["All"] = {"rows": len(g), **{m: float(self.meta["summary"][m]) for m in metrics}}
         df = pd.DataFrame.from_dict(rows, orient="index")
         df.index.name = by
-        return _display(df, by) if names else df
+        return display_names(df, by) if names else df
 
     def joint_table(self, metric: str, by: str | None = None,
                     joint_groups: dict[str, tuple[int, ...]] | None = None, names: bool = False) -> pd.DataFrame:
@@ -133,7 +133,7 @@ class Result:
             out.loc["All"] = frame.mean()
             out.index.name = by
             if names:
-                out = _display(out, by)
+                out = display_names(out, by)
         return out
 
     def save(self, results_dir: str | os.PathLike | None = None) -> Path:
@@ -157,7 +157,7 @@ class Result:
         return json_path
 
 
-def _display(df: pd.DataFrame, by: str) -> pd.DataFrame:
+def display_names(df: pd.DataFrame, by: str) -> pd.DataFrame:
     """Rows relabelled with official display names where the key has them (other labels unchanged)."""
     from posebench import names
 
