@@ -78,8 +78,10 @@ def _distributed() -> tuple[int, int, int]:
 
 
 def _device(requested: str | None, local_rank: int) -> torch.device:
-    if requested:
+    if requested and requested != "cuda":  # plain "cuda" means this process's GPU under torchrun
         return torch.device(requested)
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("--device cuda was asked for but CUDA is not available")
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
