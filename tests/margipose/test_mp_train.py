@@ -7,7 +7,6 @@ from click.testing import CliRunner
 
 from margipose.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
 from margipose.cli import main
-from margipose.model import MargiPose
 from margipose.train import TrainingError, TrainOptions, one_cycle, train
 
 TINY = {"stages": 2, "channels": 16, "mid_channels": 16, "input_size": 64}
