@@ -126,3 +126,20 @@ def test_command_line_flags_are_read_as_booleans():
     assert _flag("true") and _flag("1") and not _flag("False") and not _flag(0)
     with pytest.raises(ValueError, match="true or false"):
         _flag("maybe")
+
+
+def test_without_granted_depth_the_assumed_depth_is_used(run, data_tree):
+    from types import SimpleNamespace
+
+    from margipose.adapter import MargiPoseModel
+    from posebench.data import read_prepared
+    from posebench.evaluation import image_root, make_template
+
+    _, path = run
+    prepared = read_prepared(data_tree / "h36m" / "test.h5")
+    batch = make_template("h36m", prepared)
+    batch["image_root"] = image_root(prepared)
+    batch["root_depth"] = batch["root_depth"] * 0 + 1.0  # would be absurd if it were used
+    model = MargiPoseModel(protocol=SimpleNamespace(granted=()), checkpoint=str(path), assumed_depth=3000)
+    pred = model.predict(batch)
+    assert np.allclose(pred[:, 14, 2], 3000, rtol=0.5)
