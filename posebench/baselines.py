@@ -94,7 +94,7 @@ class MeanPose:
     checkpoint_hash = None
 
     def __init__(self, protocol: Any, data: str | os.PathLike | PreparedData | None = None,
-                 checkpoint: str | None = None, device: str | None = None, train: Any = None, **options: Any):
+                 checkpoint: str | None = None, device: str | None = None, train: Any = None):
         joints = load_training(protocol, data, train)["joints3d"]
         self.pose = (joints.mean(axis=0, dtype=np.float64)
                      - joints[:, ROOT].mean(axis=0, dtype=np.float64)[None, :])
@@ -117,7 +117,7 @@ class NearestNeighbour:
 
     def __init__(self, protocol: Any, data: str | os.PathLike | PreparedData | None = None,
                  checkpoint: str | None = None, device: str | None = None, train: Any = None,
-                 block_rows: int = 1 << 18, **options: Any):
+                 block_rows: int = 1 << 18):
         training = load_training(protocol, data, train)
         self.block_rows = int(block_rows)
         j2d = training["joints2d"]

@@ -20,6 +20,8 @@ Examples:
   posebench evaluate --protocol h36m --predictions preds.h5
   posebench evaluate --protocol mpi3dhp-corrected --predictions p.h5 --format json
   posebench evaluate --protocol mpi3dhp-corrected --model margipose --checkpoint mp.pth
+  posebench evaluate --protocol h36m --model margipose --checkpoint mp.pth --model-option multicrop=true
+  posebench evaluate --protocol h36m --model mean-pose                 # sanity baseline
 """)
 @click.option("--protocol", "-p", required=True, help="Protocol name or alias (see `posebench protocols list`) or a .toml file.")
 @click.option("--data", "-d", type=click.Path(), default=None,
@@ -29,11 +31,14 @@ Examples:
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="Model checkpoint (with --model).")
 @click.option("--device", default=None, help="Torch device for --model (default: cuda if available).")
 @click.option("--batch-size", default=64, show_default=True, help="Rows per model batch (with --model).")
+@click.option("--model-option", "model_options", multiple=True, metavar="KEY=VALUE",
+              help="Option for the model (repeatable), e.g. --model-option multicrop=true.")
 @click.option("--template", type=click.Path(dir_okay=False), help="Write the rows to predict (and model inputs) here, then stop.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md"]), default="table", show_default=True)
 @click.option("--results-dir", type=click.Path(file_okay=False), default=None, help="Where runs are stored (default ./results).")
 @click.option("--save/--no-save", default=True, show_default=True, help="Store the run under RESULTS/runs/.")
-def evaluate(protocol, data, predictions, model_name, checkpoint, device, batch_size, template, fmt, results_dir, save):
+def evaluate(protocol, data, predictions, model_name, checkpoint, device, batch_size, model_options, template, fmt,
+             results_dir, save):
     """Score predictions (or a model) under a protocol and store the run."""
     from posebench.data import PreparedFileError
     from posebench.evaluation import DataMismatchError, evaluate as run, evaluate_model, make_template
@@ -52,12 +57,24 @@ def evaluate(protocol, data, predictions, model_name, checkpoint, device, batch_
             result = run(predictions, protocol, data, results_dir=results_dir, save=save)
         else:
             result = evaluate_model(model_name, protocol, data, checkpoint=checkpoint, device=device,
-                                    batch_size=batch_size, results_dir=results_dir, save=save)
+                                    batch_size=batch_size, results_dir=results_dir, save=save,
+                                    **_parse_options(model_options))
     except errors as e:
         _fail(e)
     _print_result(result, fmt)
     if save:
         click.echo(f"run stored: {result.path}", err=True)
+
+
+def _parse_options(items: tuple[str, ...]) -> dict[str, str]:
+    """KEY=VALUE pairs -> {key: value} (dashes in keys become underscores); values stay text for the model."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--model-option")
+        options[key.replace("-", "_")] = value
+    return options
 
 
 def _print_result(result, fmt: str) -> None:

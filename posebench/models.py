@@ -23,6 +23,23 @@ class Model(TypingProtocol):
         ...
 
 
+class ModelOptionError(ValueError):
+    """A model was given an option it does not take."""
+
+
+def _check_options(name: str, cls: type, kwargs: dict[str, Any]) -> None:
+    import inspect
+
+    params = inspect.signature(cls).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return  # the model validates its own options
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        known = [k for k in params if k not in ("protocol", "data", "checkpoint", "device")]
+        raise ModelOptionError(f"model {name!r} takes no option {', '.join(unknown)} "
+                               f"(its options: {', '.join(known) or 'none'})")
+
+
 class ModelNotFoundError(LookupError):
     """No model is registered under the requested name."""
 
@@ -37,6 +54,7 @@ def create_model(name: str, **kwargs: Any) -> Model:
     for ep in entry_points(group=GROUP):
         if ep.name == name:
             cls = ep.load()
+            _check_options(name, cls, kwargs)
             model = cls(**kwargs)
             if not isinstance(model, Model):
                 raise TypeError(f"model {name!r} ({ep.value}) has no name/predict")

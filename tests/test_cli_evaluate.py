@@ -72,3 +72,13 @@ def test_protocols_commands():
     assert r.exit_code == 0 and r.output.count("ok ") >= 5
     r = CliRunner().invoke(main, ["protocols", "show", "mpi3dhp-corected"])
     assert r.exit_code == 1 and "did you mean 'mpi3dhp-corrected'" in r.output
+
+
+def test_model_options_reach_the_model(data_dir, tmp_path):
+    (data_dir / "h36m" / "train.h5").write_bytes((data_dir / "h36m" / "test.h5").read_bytes())
+    r = CliRunner().invoke(main, ["evaluate", "-p", "h36m", "--data", str(data_dir), "--model", "mean-pose",
+                                  "--model-option", "no-such-option=1", "--no-save"])
+    assert r.exit_code != 0 and "no_such_option" in r.output
+    r = CliRunner().invoke(main, ["evaluate", "-p", "h36m", "--data", str(data_dir), "--model", "mean-pose",
+                                  "--model-option", "oops", "--no-save"])
+    assert r.exit_code == 2 and "expected KEY=VALUE" in r.output
