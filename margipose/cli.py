@@ -39,7 +39,7 @@ def _parse_box(text: str | None, width: int, height: int) -> np.ndarray:
 @click.argument("image", type=click.Path(exists=True, dir_okay=False))
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), required=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Figure path (default IMAGE-pose.png).")
-@click.option("--box", default=None, help="Person box x0,y0,x1,y1 in pixels (default: the whole image).")
+@click.option("--box", default=None, help="Person box x0,y0,x1,y1 in pixels (default: a centred box two thirds of the image).")
 @click.option("--focal", type=float, default=None, help="Focal length in pixels (default 1.2 x image width).")
 @click.option("--depth", type=float, default=None, help="Assumed root depth in mm (default 4500).")
 @click.option("--device", default=None)
@@ -69,3 +69,7 @@ def predict(image, checkpoint, out, box, focal, depth, device) -> None:
     out = Path(out) if out else Path(image).with_name(Path(image).stem + "-pose.png")
     pose_figure(np.asarray(crop), joints, {k: v[0].numpy() for k, v in last.items() if k != "coords"}, out)
     click.echo(str(out))
+
+
+if __name__ == "__main__":
+    main()

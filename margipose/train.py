@@ -213,7 +213,14 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     return ckpt_path
 
 
-@click.command("train")
+@click.command("train", epilog="""\b
+Examples:
+  margipose train --data data --dataset mpi3dhp --out runs/mp                  # the paper's recipe (GPU)
+  margipose train --data data --dataset h36m --out runs/h36m --max-minutes 600 --resume
+  torchrun --nproc-per-node 8 -m margipose.cli train --data data --out runs/mp  # DDP over 8 GPUs
+  margipose train --data data --out runs/tiny --device cpu --stages 2 --channels 32 --mid-channels 32 \\
+      --input-size 64 --epochs 2 --samples-per-epoch 256 --batch-size 8        # a CPU smoke run
+""")
 @click.option("--data", "data", type=click.Path(file_okay=False), required=True, help="Prepared data folder (DATA/<dataset>/<split>.h5).")
 @click.option("--dataset", type=click.Choice(["mpi3dhp", "h36m"]), default="mpi3dhp", show_default=True)
 @click.option("--split", default="train", show_default=True, help="Prepared split to train on (train, trainval...).")
