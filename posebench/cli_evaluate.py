@@ -99,7 +99,12 @@ def _print_result(result, fmt: str) -> None:
             click.echo(f"  {m:<9} {v:10.3f} {result.meta['units'][m]}")
 
 
-@click.group()
+@click.group(epilog="""\b
+Examples:
+  posebench protocols list
+  posebench protocols show mpi3dhp-corrected
+  posebench protocols validate my-protocol.toml     # also: POSEBENCH_PROTOCOLS=folder adds your own
+""")
 def protocols() -> None:
     """List, show and validate evaluation protocols."""
 

@@ -78,7 +78,11 @@ def _format(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command("info")
+@click.command("info", epilog="""\b
+Examples:
+  posebench info data/h36m/test.h5
+  posebench info data/mpi3dhp/test-corrected.h5 --json
+""")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON.")
 def info(file: str, as_json: bool) -> None:

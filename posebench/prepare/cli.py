@@ -22,7 +22,13 @@ def prepare() -> None:
     """Official raw release -> prepared files under DATA/<dataset>/."""
 
 
-@click.command("h36m")
+@click.command("h36m", epilog="""\b
+Examples:
+  posebench prepare h36m --src /data/H36M --out data --jobs 8       # all seven subjects
+  posebench prepare h36m --src /data/H36M --out data --subjects 9,11  # the test subjects only
+  posebench prepare h36m --src /data/H36M --out data --verify /data/archives   # check the downloads first
+  posebench sample h36m --out raw && posebench prepare h36m --src raw --out data --subjects 1,9,11
+""")
 @click.option("--src", type=click.Path(file_okay=False, path_type=str), required=True,
               help="The extracted release (holding S1, S5, ..., S11 with MyPoseFeatures/ and Videos/).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=str), required=True,

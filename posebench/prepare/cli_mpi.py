@@ -37,7 +37,12 @@ def _check_jobs(jobs: int) -> None:
         raise click.BadParameter(f"{jobs} workers: give a positive number, or -1 for all cores", param_hint="--jobs")
 
 
-@click.command("mpi3dhp")
+@click.command("mpi3dhp", epilog="""\b
+Examples:
+  posebench prepare mpi3dhp --split test --labels corrected --src /data/mpi_inf_3dhp --out data
+  posebench prepare mpi3dhp --split test --labels original --src /data/mpi3dhp-2017 --out data --size 0
+  posebench prepare mpi3dhp --split train --src /data/mpi_inf_3dhp --out data --jobs 4
+""")
 @click.option("--split", type=click.Choice(["test", "train"]), required=True,
               help="test: TS1..TS6 -> test-<labels>.h5; train: S1..S8 -> train.h5 + val.h5 (val = S4/Seq1, S8/Seq2).")
 @click.option("--src", type=click.Path(file_okay=False, path_type=str), required=True,
@@ -86,7 +91,11 @@ def mpi3dhp(split: str, src: str, out: str, labels: str | None, size: int, image
                 click.echo(f"wrote {path}")
 
 
-@click.command("mpii")
+@click.command("mpii", epilog="""\b
+Examples:
+  posebench prepare mpii --src /data/mpii --out data
+  posebench prepare mpii --src /data/mpii --out data --val-indices my-val.txt
+""")
 @click.option("--src", type=click.Path(exists=True, path_type=str), required=True,
               help="Folder with mpii_human_pose_v1_u12_1.mat and images/.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=str), required=True,
