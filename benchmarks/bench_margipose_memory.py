@@ -8,6 +8,7 @@ parameter count and checkpoint size.
 
     python benchmarks/bench_margipose_memory.py               # batch 32 (slow on CPU)
     python benchmarks/bench_margipose_memory.py --batch 2     # the CPU run recorded in the report
+    python benchmarks/bench_margipose_memory.py --heatmap 32  # batch 32 where it fits in a 24 GB CPU machine
 """
 from __future__ import annotations
 
@@ -98,6 +99,8 @@ def main() -> None:
     ap.add_argument("--infer-batch", type=int, default=8)
     ap.add_argument("--infer-repeats", type=int, default=2)
     ap.add_argument("--only", choices=["marginal", "volumetric"], default=None)
+    ap.add_argument("--heatmap", type=int, choices=[32, 64], default=None,
+                    help="only this heatmap resolution (e.g. 32: the configurations a 24 GB CPU machine fits at batch 32)")
     args = ap.parse_args()
     import torch
 
@@ -107,7 +110,7 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     rows = []
     for head, hm, depth in CONFIGS:
-        if args.only and head != args.only:
+        if (args.only and head != args.only) or (args.heatmap and hm != args.heatmap):
             continue
         q = ctx.Queue()
         p = ctx.Process(target=_one, args=(head, hm, depth, args.batch, args.device, q))
