@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from margipose.safeload import safe_load
+
 # Input normalisations: ImageNet statistics (the reference's choice) or Inception's 0.5/0.5, which the
 # timm/Cadene Inception-v4 weights expect.
 NORMALISATIONS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
@@ -139,12 +141,7 @@ class Backbone(nn.Module):
     def load_inception_weights(self, path: str | os.PathLike) -> None:
         """Load the stem from a local timm/Cadene Inception-v4 state dict (``torch.load(weights_only=True)``)."""
         path = Path(path)
-        if not path.is_file():
-            raise WeightsError(f"{path}: no such backbone weights file")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - any unreadable file gets one clear line
-            raise WeightsError(f"{path}: not a readable torch state dict ({type(e).__name__}: {e})") from None
+        state = safe_load(path, WeightsError, "backbone weights")
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
             state = state["state_dict"]
         if not isinstance(state, dict):

@@ -11,6 +11,7 @@ import torch
 from posebench.io_utils import atomic_path, file_sha256
 
 from margipose.model import ConfigError, MargiPose, MargiPoseConfig
+from margipose.safeload import safe_load
 
 FORMAT = "margipose-checkpoint"
 VERSION = 1
@@ -31,12 +32,7 @@ def save_checkpoint(path: str | os.PathLike, model: MargiPose, **extra: Any) -> 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint safely (weights only) and check that it is one of ours."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - one clear line for any unreadable file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    ckpt = safe_load(path, CheckpointError, "checkpoint")
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a MargiPose checkpoint (no format={FORMAT!r} key)")
     if int(ckpt.get("version", 0)) > VERSION:
