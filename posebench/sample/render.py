@@ -148,3 +148,19 @@ def render_frames(joints_cam: np.ndarray, skeleton_name: str, intrinsics, size: 
         img += grain[sy:sy + height, sx:sx + width]
         out[i] = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
     return out
+
+
+def part_of(rgb: np.ndarray, min_saturation: float = 0.4, max_distance: float = 0.3) -> np.ndarray:
+    """Index into ``poses.PARTS`` of the body-part colour each (..., 3) pixel shows, or -1 for background.
+
+    Shading scales brightness, so colours compare by chromaticity; unsaturated pixels and colours far from every
+    part colour are background. Tests use it to check that the person is drawn where the 2D joints are.
+    """
+    px = np.asarray(rgb, dtype=np.float64)
+    chroma = px / np.maximum(px.sum(-1, keepdims=True), 1)
+    sat = (px.max(-1) - px.min(-1)) / np.maximum(px.max(-1), 1)
+    cols = np.array([PART_COLOURS[p] for p in PARTS], dtype=np.float64)
+    cols /= cols.sum(-1, keepdims=True)
+    d = np.abs(chroma[..., None, :] - cols).sum(-1)
+    return np.where((sat > min_saturation) & (d.min(-1) < max_distance), d.argmin(-1), -1)
+

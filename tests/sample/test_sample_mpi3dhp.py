@@ -14,20 +14,9 @@ from PIL import Image
 
 from posebench.sample import mpi3dhp as M
 from posebench.sample.poses import PARTS
-from posebench.sample.render import PART_COLOURS
+from posebench.sample.render import part_of
 from posebench.skeleton import knee_neck_length
 
-def _part_of(px: np.ndarray) -> np.ndarray:
-    """Index into PARTS of the body-part colour each (..., 3) pixel shows, or -1 (unsaturated background
-    or no close part colour). Shading scales brightness, so colours compare by chromaticity."""
-    px = np.asarray(px, float)
-    chroma = px / np.maximum(px.sum(-1, keepdims=True), 1)
-    sat = (px.max(-1) - px.min(-1)) / np.maximum(px.max(-1), 1)
-    cols = np.array([PART_COLOURS[p] for p in PARTS], float)
-    cols /= cols.sum(-1, keepdims=True)
-    d = np.abs(chroma[..., None, :] - cols).sum(-1)
-    best = d.argmin(-1)
-    return np.where((sat > 0.4) & (d.min(-1) < 0.3), best, -1)
 
 
 TS = [f"TS{k}" for k in range(1, 7)]
@@ -204,7 +193,7 @@ def _parts_at(img: np.ndarray, uv: np.ndarray) -> np.ndarray:
     inside = (xy[..., 0] >= 0) & (xy[..., 0] < w) & (xy[..., 1] >= 0) & (xy[..., 1] < h)
     xy = np.clip(xy, 0, [w - 1, h - 1])
     idx = np.broadcast_to(np.arange(len(img)).reshape((-1,) + (1,) * (uv.ndim - 2)), uv.shape[:-1])
-    return np.where(inside, _part_of(img[idx, xy[..., 1], xy[..., 0]]), -1)
+    return np.where(inside, part_of(img[idx, xy[..., 1], xy[..., 0]]), -1)
 
 
 # (joint a, joint b, part) in the 28-joint order: the midpoints of these bones lie on that body part.

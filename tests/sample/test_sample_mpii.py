@@ -10,19 +10,8 @@ from PIL import Image
 
 from posebench.sample import mpii as W
 from posebench.sample.poses import PARTS
-from posebench.sample.render import PART_COLOURS
+from posebench.sample.render import part_of
 
-def _part_of(px: np.ndarray) -> np.ndarray:
-    """Index into PARTS of the body-part colour each (..., 3) pixel shows, or -1 (unsaturated background
-    or no close part colour). Shading scales brightness, so colours compare by chromaticity."""
-    px = np.asarray(px, float)
-    chroma = px / np.maximum(px.sum(-1, keepdims=True), 1)
-    sat = (px.max(-1) - px.min(-1)) / np.maximum(px.max(-1), 1)
-    cols = np.array([PART_COLOURS[p] for p in PARTS], float)
-    cols /= cols.sum(-1, keepdims=True)
-    d = np.abs(chroma[..., None, :] - cols).sum(-1)
-    best = d.argmin(-1)
-    return np.where((sat > 0.4) & (d.min(-1) < 0.3), best, -1)
 
 
 
@@ -174,9 +163,9 @@ def test_rendered_people_are_where_their_joints_are(tree):
             for a, b, name in bones:
                 x, y = np.round(0.5 * (j[a] + j[b])).astype(int)
                 if 0 <= x < w and 0 <= y < h:
-                    parts.append((name, int(_part_of(img[0, y, x]))))
+                    parts.append((name, int(part_of(img[0, y, x]))))
         corners = img[0, [0, 0, -1, -1], [0, -1, 0, -1]]  # the people stand clear of the corners
-        bg.extend(_part_of(corners).tolist())
+        bg.extend(part_of(corners).tolist())
     got = np.array([k for _, k in parts])
     want = np.array([PARTS.index(n) for n, _ in parts])
     assert len(parts) >= 20 and (got >= 0).mean() > 0.75 and (got == want).mean() > 0.6
