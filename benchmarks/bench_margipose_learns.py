@@ -132,7 +132,7 @@ def main() -> int:
         losses = [c["loss"] for c in r["curve"]]
         eucl = [sum(v for k, v in c.items() if k.endswith("euclidean")) for c in r["curve"]]
         print(f"\n{label}: {r['seconds']:.0f} s; epoch-mean loss " + " ".join(f"{x:.3f}" for x in losses))
-        print(f"  Euclidean part (NDC, summed over stages) " + " ".join(f"{x:.3f}" for x in eucl))
+        print("  Euclidean part (NDC, summed over stages) " + " ".join(f"{x:.3f}" for x in eucl))
     print("\n# h36m protocol on the held-out look-alike test rows (S9, S11; GT root depth granted)")
     print(f"{'model':<22}{'MPJPE mm':>10}{'PA-MPJPE mm':>13}{'PCK %':>8}")
     rows = [("mean-pose baseline", baseline)] + [(k, v["summary"]) for k, v in results.items()]

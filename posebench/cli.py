@@ -37,10 +37,12 @@ class LazyGroup(click.Group):
         module, attr = target.split(":")
         try:
             return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as e:  # a command whose module is not built yet
+        except (ImportError, AttributeError) as e:  # e.g. an optional dependency missing
+            reason = f"command {ctx.command_path} {name} is unavailable: {e}"
+
             @click.command(name=name, help=f"(unavailable: {e})")
             def _missing() -> None:
-                raise click.ClickException(f"command {ctx.command_path} {name} is unavailable: {e}")
+                raise click.ClickException(reason)
 
             return _missing
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import click
-import numpy as np
 
 MARKER = ".posebench-demo.json"  # what the demo wrote, so a rerun replaces only its own runs
 BASELINES = ("mean-pose", "nearest-neighbour")

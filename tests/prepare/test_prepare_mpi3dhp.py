@@ -297,7 +297,6 @@ def test_intrinsics_match_generator(lookalike):
         f_tol, c_tol = (1e-4, 1e-4) if int(seq[2:]) <= 4 else (5e-3, 2e-3)
         np.testing.assert_allclose(got[:2], expect[:2], rtol=f_tol)
         np.testing.assert_allclose(got[2:], expect[2:], atol=c_tol * max(w, h) * s)
-        from PIL import Image
         assert Image.open(out / "mpi3dhp" / data["image"][rows[0]]).size == (round(w * s), round(h * s))
 
 
