@@ -192,6 +192,7 @@ class MargiPose(nn.Module):
         features = self.backbone(images)
         inp = features
         outputs = []
+        combined = features  # replaced by each stage's heatmaps before the next stage reads it
         for t in range(self.config.stages):
             if t > 0:
                 inp = inp + self.combiners[t - 1](combined.to(inp.dtype))
