@@ -4,7 +4,8 @@ Per sequence: `annot.mat` (MAT v5, 14 x 1 cells: annot2 (N,56), annot3 / univ_an
 `camera.calibration` (Skeletool text), `imageSequence/video_<c>.avi`, optional `FGmasks/` and `ChairMasks/`
 videos of the same frames (kept for background augmentation). Rows are (frame, camera) for the chosen cameras
 (default the 8 VNect cameras), at a stride or where some joint moved >= a threshold since the last kept frame
-(the reference keeps a frame after 200 mm of universal-skeleton motion). Validation = S4/Seq1 and S8/Seq2, as the
+(the reference keeps a frame after 200 mm of universal-skeleton motion); of those, flash frames (more than a
+third of the pixels grey > 250, as the reference drops them) are left out and listed per camera. Validation = S4/Seq1 and S8/Seq2, as the
 reference implementation. Facts: research/raw-formats.md §2, margipose-reference.md §4, §7-8.
 
 Known faults of the release and how they are handled:
@@ -127,13 +128,36 @@ def video_info(path: Path) -> tuple[int, int, int]:
         raise Mpi3dhpError(f"{path}: unreadable video ({e})") from None
 
 
-def extract_frames(video: Path, frames: Iterable[int], out_dir: Path, height: int, suffix: str = ".jpg") -> tuple[int, int, int, int]:
-    """Write the wanted 0-based frames as ``img_%06d`` (1-based, as ffmpeg) files; returns (w, h, stored w, stored h)."""
+FLASH_GREY = 250  # a pixel brighter than this (grey level) is blown out
+FLASH_FRACTION = 1 / 3  # a frame with more blown-out pixels than this is a flash frame (as the reference)
+
+
+def is_flash(grey: np.ndarray) -> bool:
+    """True when more than a third of a frame's pixels are brighter than grey level 250 (a camera flash)."""
+    return bool((np.asarray(grey) > FLASH_GREY).mean() > FLASH_FRACTION)
+
+
+def extract_frames(video: Path, frames: Iterable[int], out_dir: Path, height: int, suffix: str = ".jpg",
+                   drop_flashes: bool = False) -> tuple[int, int, int, int, list[int]]:
+    """Write the wanted 0-based frames as ``img_%06d`` (1-based, as ffmpeg) files.
+
+    Returns (w, h, stored w, stored h, flash frames). With ``drop_flashes`` a wanted frame that is a flash is
+    reported and not written (an earlier run's copy is removed).
+    """
     import av
     from PIL import Image
 
     wanted = sorted(set(int(f) for f in frames))
-    todo = [f for f in wanted if not (out_dir / f"img_{f + 1:06d}{suffix}").is_file()]
+    path_of = lambda i: out_dir / f"img_{i + 1:06d}{suffix}"  # noqa: E731
+    flashes: list[int] = []
+    todo = [f for f in wanted if not path_of(f).is_file()]
+    if drop_flashes:  # frames stored by an interrupted run are checked from their files
+        for f in wanted:
+            if path_of(f).is_file():
+                with Image.open(path_of(f)) as im:
+                    if is_flash(np.asarray(im.convert("L"))):
+                        flashes.append(f)
+                        path_of(f).unlink()
     try:
         with av.open(str(video)) as c:
             stream = c.streams.video[0]
@@ -144,19 +168,22 @@ def extract_frames(video: Path, frames: Iterable[int], out_dir: Path, height: in
                 for i, frame in enumerate(c.decode(stream)):
                     seen = i + 1
                     if i in want:
-                        img = frame.to_image()
-                        if img.size != size:
-                            nearest = suffix == ".png"
-                            img = img.resize(size, Image.Resampling.NEAREST if nearest else Image.Resampling.LANCZOS)
-                        with atomic_path(out_dir / f"img_{i + 1:06d}{suffix}") as tmp:
-                            img.save(tmp, format="PNG" if suffix == ".png" else "JPEG", quality=95)
+                        if drop_flashes and is_flash(frame.to_ndarray(format="gray")):
+                            flashes.append(i)
+                        else:
+                            img = frame.to_image()
+                            if img.size != size:
+                                nearest = suffix == ".png"
+                                img = img.resize(size, Image.Resampling.NEAREST if nearest else Image.Resampling.LANCZOS)
+                            with atomic_path(path_of(i)) as tmp:
+                                img.save(tmp, format="PNG" if suffix == ".png" else "JPEG", quality=95)
                     if i >= last:
                         break
                 if seen <= last:
                     raise Mpi3dhpError(f"{video}: ended after {seen} frames, before frame {last} (short video?)")
     except (av.error.FFmpegError, IndexError, OSError) as e:
         raise Mpi3dhpError(f"{video}: unreadable video ({e})") from None
-    return w, h, size[0], size[1]
+    return w, h, size[0], size[1], sorted(flashes)
 
 
 def prepare_train_camera(seq_dir: Path, subject: int, seq: int, camera: int, out: Path, height: int,
@@ -184,7 +211,8 @@ def prepare_train_camera(seq_dir: Path, subject: int, seq: int, camera: int, out
     rel = Path("images") / "train" / f"S{subject}" / f"Seq{seq}"
     tag = "original" if height <= 0 else f"h{height}"
     vdir = rel / tag / f"video_{camera}"
-    w, h, sw, sh = extract_frames(video, rows, out / vdir, height)
+    w, h, sw, sh, flashes = extract_frames(video, rows, out / vdir, height, drop_flashes=True)
+    rows = rows[~np.isin(rows, flashes)]
     mask_cols = {}
     for folder, col in (("FGmasks", "fg_mask"), ("ChairMasks", "chair_mask")):
         mvideo = seq_dir / folder / f"video_{camera}.avi"
@@ -192,7 +220,7 @@ def prepare_train_camera(seq_dir: Path, subject: int, seq: int, camera: int, out
         if masks and mvideo.is_file() and len(rows):
             mdir = rel / tag / f"{folder}_{camera}"
             have = rows < video_info(mvideo)[0]  # a shorter mask video leaves the last rows without a mask
-            extract_frames(mvideo, rows[have], out / mdir, height, suffix=".png")
+            extract_frames(mvideo, rows[have], out / mdir, height, suffix=".png")  # masks: no flash test
             paths[have] = [(mdir / f"img_{r + 1:06d}.png").as_posix() for r in rows[have]]
         mask_cols[col] = paths
     good = np.isfinite(a3).all((1, 2)) & (a3[..., 2] > 0).all(1)
@@ -213,6 +241,7 @@ def prepare_train_camera(seq_dir: Path, subject: int, seq: int, camera: int, out
     }
     report = {"rows": int(len(ann["annot2"][camera])), "video_frames": n_video, "used_rows": n, "kept": k,
               "extra_annotation_rows": max(0, len(ann["annot2"][camera]) - n_video),
+              "flash_frames_dropped": [int(f) for f in flashes],
               "intrinsics_check": check}
     return cols, report
 
@@ -287,11 +316,13 @@ def prepare_train(src: str | os.PathLike, out: str | os.PathLike, cameras: Seque
         reports = {k: results[k]["report"] for k in keys}
         checks = {k: r["intrinsics_check"] for k, r in reports.items()}
         attrs = {"dataset": "mpi3dhp", "split": split, "kind": "3d", "cameras": list(cameras), "image_height": height,
-                 "frame_selection": {"stride": stride} if stride else {"motion_mm": motion_mm, "inside_image": True},
+                 "frame_selection": {**({"stride": stride} if stride else {"motion_mm": motion_mm}),
+                                     "inside_image": True, "flash_frames_dropped": "more than 1/3 of pixels grey > 250"},
                  "univ_scale": {f"S{s}/Seq{q}": scales[(s, q)] for s, q in members if (s, q) in scales},
                  "sources": {k: v for k, v in sources.items() if any(k.startswith(f"S{s}/Seq{q}/") for s, q in members)},
                  "excluded": excluded, "known_faults": KNOWN_FAULTS,
                  "extra_annotation_rows": {k: r["extra_annotation_rows"] for k, r in reports.items() if r["extra_annotation_rows"]},
+                 "flash_frames": {k: r["flash_frames_dropped"] for k, r in reports.items() if r["flash_frames_dropped"]},
                  "intrinsics_check": checks, "intrinsics_ok": all(c["ok"] for c in checks.values()),
                  "gt_knee_neck_mm": knee_neck_summary(columns["joints3d_univ"])}
         write_prepared(target, columns, attrs)

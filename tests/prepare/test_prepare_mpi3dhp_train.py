@@ -193,3 +193,19 @@ def test_short_s6_seq2_camera2_excluded(tmp_path):
     assert "S4/Seq2" in data.attrs["known_faults"]
     assert any(line.startswith("val: no sequences present") for line in lines)
     assert not (tmp_path / "out" / "mpi3dhp" / ".shards").exists()
+
+
+def test_flash_frames_are_dropped(tmp_path):
+    """A blown-out frame (a camera flash) is not kept, as in the reference preprocessing; its neighbours are."""
+    from posebench.prepare.mpi3dhp_train import is_flash
+
+    assert is_flash(np.full((4, 3), 255)) and not is_flash(np.full((4, 3), 250))
+    src = tmp_path / "src"
+    build_sequence(src / "S2" / "Seq1", 30, 30, np.random.default_rng(3), masks=False)
+    # write_video's frame 25 is grey level 250-254 everywhere: a flash; every other frame is darker.
+    (train,) = prepare_train(src, tmp_path / "out", cameras=(0,), height=0, stride=1, jobs=1, progress=False,
+                             subjects=(2,), echo=lambda *a: None)  # no validation sequence: train.h5 only
+    data = read_prepared(train)
+    assert 25 not in set(data["frame"]) and {24, 26} <= set(data["frame"]) and len(data) == 29
+    assert data.attrs["flash_frames"] == {"S2_Seq1_c0": [25]}
+    assert not (tmp_path / "out" / "mpi3dhp" / data["image"][0]).parent.joinpath("img_000026.jpg").exists()
