@@ -44,22 +44,28 @@ def _batch(device: torch.device, n: int = BATCH, seed: int = 0):
     return x, target, torch.ones(n, 17, dtype=torch.bool, device=device), torch.ones(n, dtype=torch.bool, device=device)
 
 
+def bf16_step(model, opt, x, target, mask, has_depth) -> float:
+    """One SGD step under bf16 autocast; the loss."""
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        outs = model(x)
+    loss, _ = margipose_loss(outs, target, mask, has_depth, jsd=True)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss)
+
+
 def measure(head: str, hm: int, depth: int | None, device: torch.device) -> dict:
     opts = {"head": head, "heatmap_size": hm, **({"depth_size": depth} if depth else {})}
     torch.manual_seed(0)
     model = MargiPose(**opts).to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x, target, mask, has_depth = _batch(device)
+    batch = _batch(device)
 
     def step() -> float:
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            outs = model(x)
-        loss, _ = margipose_loss(outs, target, mask, has_depth, jsd=True)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return float(loss)
+        return bf16_step(model, opt, *batch)
 
+    x = batch[0]
     for _ in range(2):
         step()
     torch.cuda.synchronize()
@@ -103,16 +109,8 @@ def learns_fixed_batch(device: torch.device) -> None:
     torch.manual_seed(2)
     model = MargiPose().to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    x, target, mask, has_depth = _batch(device, 16, seed=2)
-    losses = []
-    for _ in range(30):
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            outs = model(x)
-        loss, _ = margipose_loss(outs, target, mask, has_depth, jsd=True)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss))
+    batch = _batch(device, 16, seed=2)
+    losses = [bf16_step(model, opt, *batch) for _ in range(30)]
     check(np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5]),
           f"paper model fits one batch in bf16: loss {np.mean(losses[:5]):.3f} -> {np.mean(losses[-5:]):.3f}")
 
