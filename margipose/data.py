@@ -88,27 +88,38 @@ def _rows_with_images(data: PreparedData) -> np.ndarray:
     return rows
 
 
-class Pose3DDataset(Dataset):
-    """Rows (with images) of a 3D prepared file -> image crop, NDC target (17,3), mask, has_depth=True."""
+class _ImageRows(Dataset):
+    """The rows with extracted images of a prepared file of one kind, and what both datasets share."""
 
-    def __init__(self, source: str | os.PathLike | PreparedData, image_root: str | os.PathLike | None = None,
-                 input_size: int = 256, augment: bool = False, seed: int = 0) -> None:
+    kind, kind_name = "3d", "3D"
+
+    def _open(self, source: str | os.PathLike | PreparedData, image_root: str | os.PathLike | None,
+              input_size: int, augment: bool, seed: int) -> PreparedData:
         data = _load(source)
-        if data.attrs.get("kind", "3d") != "3d":
-            raise ValueError(f"{data.path}: expected a 3D prepared file, got kind {data.attrs.get('kind')!r}")
+        if data.attrs.get("kind", "3d") != self.kind:
+            raise ValueError(f"{data.path}: expected a {self.kind_name} prepared file, got kind {data.attrs.get('kind')!r}")
         self.path = data.path
         self.content_hash = data.content_hash
         self.root = Path(image_root) if image_root is not None else Path(data.path).parent
         self.rows = _rows_with_images(data)
-        self.joints3d = np.asarray(data["joints3d"], np.float64)[self.rows]
-        self.joints2d = np.asarray(data["joints2d"], np.float64)[self.rows]
-        self.intrinsics = np.asarray(data["intrinsics"], np.float64)[self.rows]
         self.images = np.asarray(data["image"], dtype=object)[self.rows]
         self.size, self.augment, self.seed = input_size, augment, seed
         self.epoch = 0
+        return data
 
     def __len__(self) -> int:
-        return len(self.joints3d)
+        return len(self.rows)
+
+
+class Pose3DDataset(_ImageRows):
+    """Rows (with images) of a 3D prepared file -> image crop, NDC target (17,3), mask, has_depth=True."""
+
+    def __init__(self, source: str | os.PathLike | PreparedData, image_root: str | os.PathLike | None = None,
+                 input_size: int = 256, augment: bool = False, seed: int = 0) -> None:
+        data = self._open(source, image_root, input_size, augment, seed)
+        self.joints3d = np.asarray(data["joints3d"], np.float64)[self.rows]
+        self.joints2d = np.asarray(data["joints2d"], np.float64)[self.rows]
+        self.intrinsics = np.asarray(data["intrinsics"], np.float64)[self.rows]
 
     def _rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng((self.seed, self.epoch, index))
@@ -131,31 +142,21 @@ class Pose3DDataset(Dataset):
                 "mask": torch.ones(len(target), dtype=torch.bool), "has_depth": torch.tensor(True)}
 
 
-class Pose2DDataset(Dataset):
+class Pose2DDataset(_ImageRows):
     """Rows of an MPII prepared file -> image crop, NDC xy target (z = 0), mask, has_depth=False.
 
     The box is centred at centre + (0, 15 s) with side 250 s; the camera is assumed (focal 1.2 x image width,
     principal point at the image centre); joints leaving the crop are masked out."""
 
+    kind, kind_name = "2d", "2D (MPII)"
+
     def __init__(self, source: str | os.PathLike | PreparedData, image_root: str | os.PathLike | None = None,
                  input_size: int = 256, augment: bool = False, seed: int = 0) -> None:
-        data = _load(source)
-        if data.attrs.get("kind") != "2d":
-            raise ValueError(f"{data.path}: expected a 2D (MPII) prepared file, got kind {data.attrs.get('kind')!r}")
-        self.path = data.path
-        self.content_hash = data.content_hash
-        self.root = Path(image_root) if image_root is not None else Path(data.path).parent
-        self.rows = _rows_with_images(data)
+        data = self._open(source, image_root, input_size, augment, seed)
         self.joints2d = np.asarray(data["joints2d"], np.float64)[self.rows]
         self.mask = np.asarray(data["mask"], bool)[self.rows]
         self.centre = np.asarray(data["centre"], np.float64)[self.rows]
         self.scale = np.asarray(data["scale"], np.float64)[self.rows]
-        self.images = np.asarray(data["image"], dtype=object)[self.rows]
-        self.size, self.augment, self.seed = input_size, augment, seed
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return len(self.joints2d)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = np.random.default_rng((self.seed, self.epoch, index, 2))
