@@ -97,20 +97,6 @@ def select_rows(protocol: Protocol, data: PreparedData) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
-def excluded_rows(protocol: Protocol, data: PreparedData) -> dict[str, int]:
-    """How many rows each exclusion removed (after the other selection rules), by reason."""
-    out = {}
-    base = load_protocol(protocol)
-    for ex in base.selection.exclude:
-        hit = np.ones(len(data), dtype=bool)
-        for key in ("subject", "sequence", "camera", "action"):
-            value = getattr(ex, key)
-            if value is not None:
-                hit &= data[key] == value
-        out[ex.reason] = int(hit.sum())
-    return out
-
-
 def prepare_poses(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Root-centre both skeletons and apply the protocol's prediction rescaling: the poses exactly as scored."""
     gt = _align.root_centre(np.asarray(gt, dtype=np.float64), ROOT)

@@ -19,9 +19,8 @@ import numpy as np
 import pandas as pd
 
 from posebench import __version__
-from posebench import metrics as _metrics
 from posebench.io_utils import atomic_path, write_json_atomic
-from posebench.protocols import MetricDef, Protocol
+from posebench.protocols import Protocol
 from posebench.skeleton import JOINTS
 
 FORMAT_VERSION = 1
@@ -64,8 +63,10 @@ class Result:
 
     def per_sample(self, metric: str) -> np.ndarray:
         """Per-row values of a metric in the summary's units (mm, or percent for pck/auc)."""
+        from posebench.evaluation import per_sample
+
         m = self.protocol.metric(metric)
-        v = _metrics.per_sample(self.errors[metric], m.kind, threshold=m.threshold, thresholds=np.asarray(m.thresholds))
+        v = per_sample(self.errors[metric], m)
         return v * 100.0 if m.unit == "%" else v
 
     def aggregate(self, metric: str, rows: np.ndarray | None = None) -> float:
@@ -192,13 +193,6 @@ def new_run_id(protocol: str, who: str) -> str:
 def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, np.ndarray],
                  groups: dict[str, np.ndarray], predictions: dict | None = None, model: dict | None = None) -> Result:
     """Assemble a Result with its summary, breakdowns and provenance."""
-    from posebench.evaluation import aggregate, per_sample
-
-    summary, units = {}, {}
-    for m in protocol.metrics:
-        v = aggregate(per_sample(errors[m.name], m), m, groups)
-        summary[m.name] = v * 100.0 if m.unit == "%" else v
-        units[m.name] = m.unit
     who = (model or {}).get("name") or Path(str((predictions or {}).get("path") or "predictions")).stem
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
@@ -210,14 +204,14 @@ def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, n
         "rows_scored": int(len(rows)),
         "posebench_version": __version__,
         "git_hash": git_hash(),
-        "summary": summary,
-        "units": units,
+        "units": {m.name: m.unit for m in protocol.metrics},
     }
     if model is not None:
         meta["model"] = model
     else:
         meta["predictions"] = predictions or {}
     result = Result(meta, protocol, rows.astype(np.int64), errors, groups)
+    meta["summary"] = {m: result.aggregate(m) for m in protocol.metric_names}
     meta["breakdowns"] = {}
     for key in protocol.breakdowns:
         if key in groups:
@@ -261,7 +255,3 @@ def list_runs(results_dir: str | os.PathLike | None = None) -> list[Result]:
     """Every stored run under RESULTS/runs/, oldest first."""
     runs = results_root(results_dir) / "runs"
     return [load_result(p) for p in sorted(runs.glob("*.json"))] if runs.is_dir() else []
-
-
-def metric_def(result: Result, name: str) -> MetricDef:
-    return result.protocol.metric(name)
