@@ -15,7 +15,8 @@ import numpy as np
 from posebench import align as _align
 from posebench import metrics as _metrics
 from posebench.data import PreparedData, PreparedFileError, data_root, read_prepared
-from posebench.predictions import check_predictions, match_index, read_predictions
+from posebench.io_utils import arrays_hash, file_sha256
+from posebench.predictions import check_predictions, match_index, read_predictions, write_predictions
 from posebench.protocols import MetricDef, Protocol, load_protocol
 from posebench.results import Result, build_result
 from posebench.skeleton import ROOT
@@ -177,8 +178,6 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     source: dict[str, Any] = {}
     if isinstance(predictions, (str, os.PathLike)):
         joints, idx = read_predictions(predictions)
-        from posebench.io_utils import file_sha256
-
         source = {"path": str(predictions), "sha256": file_sha256(predictions)}
     else:
         if isinstance(predictions, tuple):
@@ -189,8 +188,6 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
                                  f"pass index= (rows of the prepared file)")
             index = rows
         joints, idx = check_predictions(predictions, index, check_units=check_units)
-        from posebench.io_utils import arrays_hash
-
         source = {"path": None, "sha256": arrays_hash({"joints3d": joints, "index": idx})}
     where = match_index(idx, rows, len(prepared))
     pred = joints[where]
@@ -252,9 +249,7 @@ def evaluate_model(name: str, protocol: str | Protocol, data: str | os.PathLike 
     With ``predictions_out`` the predictions are also kept as a predictions file (recorded in the run), so
     reports can draw worst cases and anyone can re-score them.
     """
-    from posebench.io_utils import file_sha256
     from posebench.models import create_model
-    from posebench.predictions import write_predictions
 
     protocol = load_protocol(protocol)
     prepared = resolve_data(protocol, data)
