@@ -1,4 +1,4 @@
-"""Shared fixtures: the ../shared folder beside the repository (golden data; never copied in)."""
+"""Shared fixtures: the golden data kept in the repository (tests/golden/, see its PROVENANCE.md)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,17 +6,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+GOLDEN = REPO / "tests" / "golden"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """../shared/ beside the repo root; tests that need it fail (not skip) when it is missing."""
-    if not (SHARED / "testdata").is_dir():
-        pytest.fail(f"golden data folder {SHARED / 'testdata'} is missing: CI must provide ../shared")
-    return SHARED
-
-
-@pytest.fixture(scope="session")
-def testdata(shared_dir: Path) -> Path:
-    return shared_dir / "testdata"
+def testdata() -> Path:
+    """The golden data folder inside the repository; a clone without it is broken, so fail, never skip."""
+    if not (GOLDEN / "README.md").is_file():
+        pytest.fail(f"golden data folder {GOLDEN} is missing from this checkout")
+    return GOLDEN
