@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from posebench import __version__
+from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
 from posebench.io_utils import arrays_hash, atomic_path
 from posebench.skeleton import NUM_JOINTS
 
@@ -213,14 +214,13 @@ def write_prepared(path: str | os.PathLike, columns: Mapping[str, np.ndarray], a
 
 def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
     """The root attributes of a prepared file (cheap: no arrays are read)."""
-    path = Path(path)
-    if not path.is_file():
-        raise PreparedFileError(f"{path}: no such prepared file")
     try:
-        with h5py.File(path, "r") as f:
+        with open_h5(path, "prepared file") as f:
             return {k: _attr_value(v) for k, v in f.attrs.items()}
+    except UnsafeFileError as e:
+        raise PreparedFileError(str(e)) from None
     except OSError as e:
-        raise PreparedFileError(f"{path}: not a readable HDF5 prepared file ({e})") from None
+        raise PreparedFileError(f"{path}: unreadable attributes ({e})") from None
 
 
 def _attr_value(v: Any) -> Any:
@@ -244,15 +244,21 @@ def read_prepared(path: str | os.PathLike, columns: Iterable[str] | None = None)
         raise PreparedFileError(f"{path}: format version {attrs['format_version']} is newer than this posebench "
                                 f"understands ({FORMAT_VERSION}); upgrade posebench")
     cols: dict[str, np.ndarray] = {}
-    with h5py.File(path, "r") as f:
-        names = list(f.keys()) if columns is None else list(columns)
-        for name in names:
-            if name not in f:
-                raise PreparedFileError(f"{path}: no column {name!r} (has: {', '.join(sorted(f.keys()))})")
-            ds = f[name]
-            cols[name] = ds.asstr()[()] if h5py.check_string_dtype(ds.dtype) else ds[()]
-            if cols[name].dtype.kind == "O":
-                cols[name] = cols[name].astype(object)
+    try:
+        with open_h5(path, "prepared file") as f:
+            names = list(f.keys()) if columns is None else list(columns)
+            n_rows: int | None = None
+            for name in names:
+                if name not in f:
+                    raise PreparedFileError(f"{path}: no column {name!r} (has: {', '.join(sorted(f.keys()))})")
+                ds = plain_dataset(f, name)
+                shape = check_shape(ds, rows=n_rows)
+                if not shape:
+                    raise PreparedFileError(f"{path}: column {name!r} is a scalar, expected one value per row")
+                n_rows = shape[0]
+                cols[name] = read_dataset(ds)
+    except UnsafeFileError as e:
+        raise PreparedFileError(str(e)) from None
     if columns is None:
         try:
             validate_columns(cols, attrs)

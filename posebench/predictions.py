@@ -11,6 +11,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
 from posebench.io_utils import atomic_path
 from posebench.skeleton import BONES, NUM_JOINTS
 
@@ -27,15 +28,24 @@ def read_predictions(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise PredictionsError(f"{path}: no such predictions file")
-    try:
-        if path.suffix == ".npz":
+    if path.suffix == ".npz":
+        try:
             with np.load(path, allow_pickle=False) as z:
                 cols = {k: z[k] for k in z.files}
-        else:
-            with h5py.File(path, "r") as f:
-                cols = {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
-    except (OSError, ValueError) as e:
-        raise PredictionsError(f"{path}: not a readable HDF5/.npz predictions file ({e})") from None
+        except (OSError, ValueError) as e:
+            raise PredictionsError(f"{path}: not a readable .npz predictions file ({e})") from None
+    else:
+        try:
+            with open_h5(path, "predictions file") as f:
+                cols = {}
+                for key in ("joints3d", "index"):
+                    if key not in f:
+                        raise PredictionsError(f"{path}: missing dataset {key!r} (has: {', '.join(sorted(f.keys())) or 'nothing'})")
+                    ds = plain_dataset(f, key)
+                    check_shape(ds, trailing=(NUM_JOINTS, 3) if key == "joints3d" else (), kinds="fiu")
+                    cols[key] = read_dataset(ds)
+        except UnsafeFileError as e:
+            raise PredictionsError(str(e)) from None
     for key in ("joints3d", "index"):
         if key not in cols:
             raise PredictionsError(f"{path}: missing dataset {key!r} (has: {', '.join(sorted(cols)) or 'nothing'})")

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from posebench import __version__
+from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
 from posebench.io_utils import atomic_path, write_json_atomic
 from posebench.protocols import Protocol
 from posebench.skeleton import JOINTS
@@ -235,13 +236,32 @@ def load_result(path: str | os.PathLike) -> Result:
     protocol = Protocol.from_dict(meta["protocol"])
     errors_path = path.parent / Path(meta["errors_file"]).name
     try:
-        with h5py.File(errors_path, "r") as f:
-            index = f["index"][()]
-            errors = {k: f["errors"][k][()] for k in f["errors"]}
-            groups = {k: f["groups"][k].asstr()[()].astype(object) for k in f.get("groups", {})}
-    except (OSError, KeyError) as e:
+        with open_h5(errors_path, "run errors file") as f:
+            index = read_dataset(plain_dataset(f, "index"))
+            n = len(index)
+            errors = {}
+            for k in _members(f, "errors"):
+                ds = plain_dataset(f, f"errors/{k}")
+                check_shape(ds, kinds="f", rows=n)
+                errors[k] = read_dataset(ds)
+            groups = {}
+            for k in _members(f, "groups"):
+                ds = plain_dataset(f, f"groups/{k}")
+                check_shape(ds, trailing=(), rows=n)
+                groups[k] = read_dataset(ds).astype(object)
+    except (UnsafeFileError, OSError, KeyError) as e:
         raise ResultFileError(f"{errors_path}: cannot read the run's per-row errors ({e})") from None
     return Result(meta, protocol, index, errors, groups, path)
+
+
+def _members(f: h5py.File, group: str) -> list[str]:
+    """Names in a group of the errors file; the group itself must be a plain group inside the file."""
+    link = f.get(group, getlink=True)
+    if link is None:
+        return []
+    if not isinstance(link, h5py.HardLink) or not isinstance(f[group], h5py.Group):
+        raise UnsafeFileError(f"{f.filename}: {group!r} is not a plain group")
+    return list(f[group].keys())
 
 
 def _upgrade(meta: dict[str, Any]) -> dict[str, Any]:
