@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from posebench.errors import PosebenchError
 from posebench.skeleton import NUM_JOINTS, ROOT, knee_neck_length
 
 ALIGNMENTS = ("none", "scale", "procrustes", "procrustes_reflect")
@@ -24,7 +25,7 @@ _EPS = np.finfo(np.float64).eps
 _TILE = 512  # samples per transposition tile
 
 
-class AlignmentError(ValueError):
+class AlignmentError(PosebenchError):
     """An alignment was asked for with an unknown method or joints outside the skeleton."""
 
 

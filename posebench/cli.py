@@ -8,6 +8,8 @@ import importlib
 
 import click
 
+from posebench.errors import PosebenchError
+
 # name -> "module:attribute" of a click command; each module owns its command.
 COMMANDS: dict[str, str] = {
     "evaluate": "posebench.cli_evaluate:evaluate",
@@ -45,6 +47,13 @@ class LazyGroup(click.Group):
                 raise click.ClickException(reason)
 
             return _missing
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the subcommand; the one error handler: a PosebenchError becomes one line (exit 1), no traceback."""
+        try:
+            return super().invoke(ctx)
+        except PosebenchError as e:
+            raise click.ClickException(str(e)) from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import click
 
+from posebench.errors import PosebenchError
+
 MARKER = ".posebench-demo.json"  # what the demo wrote, so a rerun replaces only its own runs
 BASELINES = ("mean-pose", "nearest-neighbour")
 PROTOCOLS = ("h36m", "h36m-lifting", "mpi3dhp-corrected")
@@ -23,7 +25,7 @@ LOOKALIKE_NOTE = ("LOOK-ALIKE DATA: synthetic poses from posebench.sample, not H
                   "numbers show the pipeline working, not model quality.")
 
 
-class DemoError(ValueError):
+class DemoError(PosebenchError):
     """The demo cannot run in the given folder."""
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from posebench import align as _align
 from posebench import metrics as _metrics
 from posebench.data import PreparedData, PreparedFileError, data_root, read_prepared
+from posebench.errors import PosebenchError
 from posebench.io_utils import arrays_hash, file_sha256
 from posebench.predictions import check_predictions, match_index, read_predictions, write_predictions
 from posebench.protocols import MetricDef, Protocol, load_protocol
@@ -24,7 +25,7 @@ from posebench.skeleton import ROOT
 GROUP_KEYS = ("action", "take", "sequence", "activity", "scene", "subject", "camera")
 
 
-class DataMismatchError(ValueError):
+class DataMismatchError(PosebenchError):
     """The prepared data is not what the protocol scores (wrong dataset, split or label release)."""
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from posebench import align as _align
+from posebench.errors import PosebenchError
 
 PCK_THRESHOLD = 150.0
 AUC_THRESHOLDS = np.arange(0.0, 151.0, 5.0)
@@ -20,7 +21,7 @@ KINDS = ("mean", "pck", "auc")
 _BLOCK = 16384
 
 
-class PoseArrayError(ValueError):
+class PoseArrayError(PosebenchError):
     """Pose arrays that cannot be scored: wrong shape, mismatched shapes, NaN or inf."""
 
 

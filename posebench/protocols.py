@@ -17,6 +17,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from posebench.errors import PosebenchError
 from posebench.skeleton import JOINTS, resolve_joints
 
 PACKAGE = "posebench.protocols_data"
@@ -46,7 +47,7 @@ _PREDICTION_KEYS = {"rescale", "granted"}
 _METRIC_KEYS = {"name", "align", "fit_joints", "joints", "aggregate", "group_by", "threshold", "thresholds"}
 
 
-class ProtocolError(ValueError):
+class ProtocolError(PosebenchError):
     """A protocol file is malformed or names something unknown."""
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from posebench.errors import PosebenchError
 from posebench.io_utils import write_text_atomic
 from posebench.skeleton import JOINT_SETS, MPI3DHP_GROUPS
 
@@ -31,11 +32,11 @@ PROSE_KEYS = ("title", "description", "citation", "deviations", "source", "alias
 FORMATS = ("md", "csv", "latex", "json")
 
 
-class PublishedFileError(ValueError):
+class PublishedFileError(PosebenchError):
     """published.csv is malformed."""
 
 
-class RunLookupError(LookupError):
+class RunLookupError(PosebenchError, LookupError):
     """A run named on the command line does not exist (or the name is ambiguous)."""
 
 
@@ -501,7 +502,7 @@ def resolve_run(spec: str | os.PathLike, results_dir: str | os.PathLike | None =
     raise RunLookupError(f"no run {str(spec)!r} in {runs} (give a run id, a unique prefix, or a .json path)")
 
 
-class CompareError(ValueError):
+class CompareError(PosebenchError):
     """Two runs cannot be compared row by row."""
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from posebench import __version__
+from posebench.errors import PosebenchError
 from posebench.io_utils import atomic_path, write_json_atomic
 from posebench.protocols import Protocol
 from posebench.skeleton import JOINTS
@@ -27,7 +28,7 @@ FORMAT_VERSION = 1
 RESULTS_ENV = "POSEBENCH_RESULTS"
 
 
-class ResultFileError(ValueError):
+class ResultFileError(PosebenchError):
     """A stored result cannot be read."""
 
 
