@@ -101,7 +101,7 @@ def demo_plots(runs: list[Any], folder: Path, n_worst: int = 5) -> list[Path]:
     """Per protocol: PCK curves and per-group bars of every model; worst cases of the best run by the headline."""
     import pandas as pd
 
-    from posebench import plots
+    from posebench.report import plots
     from posebench.report import group_names, run_label, worst_case_figure
 
     written: list[Path] = []

@@ -1,4 +1,4 @@
-"""Result: a scored run (per-row, per-joint errors + provenance) and its store under RESULTS/runs/.
+"""Result: a scored run (per-row, per-joint errors + provenance), its store under RESULTS/runs/ and run lookup.
 
 A run is `<run_id>.json` (provenance, summary, breakdowns) beside `<run_id>.errors.h5` (per-joint errors,
 row index, grouping keys). Old format versions keep loading (tests keep a fixture of each).
@@ -256,3 +256,24 @@ def list_runs(results_dir: str | os.PathLike | None = None) -> list[Result]:
     """Every stored run under RESULTS/runs/, oldest first."""
     runs = results_root(results_dir) / "runs"
     return [load_result(p) for p in sorted(runs.glob("*.json"))] if runs.is_dir() else []
+
+
+class RunLookupError(PosebenchError, LookupError):
+    """A run named on the command line does not exist (or the name is ambiguous)."""
+
+
+def resolve_run(spec: str | os.PathLike, results_dir: str | os.PathLike | None = None) -> Any:
+    """A run by JSON path, run id, or unique run-id prefix under RESULTS/runs/."""
+    path = Path(spec)
+    if path.suffix == ".json" and path.is_file():
+        return load_result(path)
+    runs = results_root(results_dir) / "runs"
+    exact = runs / f"{spec}.json"
+    if exact.is_file():
+        return load_result(exact)
+    matches = sorted(runs.glob(f"{spec}*.json")) if runs.is_dir() else []
+    if len(matches) == 1:
+        return load_result(matches[0])
+    if len(matches) > 1:
+        raise RunLookupError(f"run {str(spec)!r} is ambiguous in {runs}: {', '.join(m.stem for m in matches[:5])}")
+    raise RunLookupError(f"no run {str(spec)!r} in {runs} (give a run id, a unique prefix, or a .json path)")
