@@ -18,7 +18,7 @@ from posebench.data import PreparedData, PreparedFileError, data_root, read_prep
 from posebench.errors import PosebenchError
 from posebench.io_utils import arrays_hash, file_sha256
 from posebench.predictions import check_predictions, match_index, read_predictions, write_predictions
-from posebench.protocols import MetricDef, Protocol, load_protocol
+from posebench.protocols import Protocol, load_protocol
 from posebench.results import Result, build_result
 from posebench.skeleton import ROOT
 
@@ -119,32 +119,6 @@ def compute_errors(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> dict
             cache[key] = _metrics.joint_errors(pred, gt, align=m.align, fit_joints=list(m.fit_joints))
         out[m.name] = cache[key][:, list(m.joints)]
     return out
-
-
-def per_sample(errors: np.ndarray, metric: MetricDef) -> np.ndarray:
-    """Per-row metric values (mm, or fractions for pck/auc) from per-joint errors."""
-    return _metrics.per_sample(errors, metric.kind, threshold=metric.threshold, thresholds=np.asarray(metric.thresholds))
-
-
-def aggregate(values: np.ndarray, metric: MetricDef, groups: Mapping[str, np.ndarray] | None = None,
-              rows: np.ndarray | None = None) -> float:
-    """The protocol's aggregate of per-row values: pooled over frames, or the unweighted mean of group means."""
-    v = np.asarray(values, dtype=np.float64)
-    if rows is not None:
-        v = v[rows]
-    if len(v) == 0:
-        return float("nan")
-    if metric.aggregate == "frames":
-        return float(v.mean())
-    if groups is None or metric.group_by not in groups:
-        raise ValueError(f"metric {metric.name!r} averages over {metric.group_by!r} groups, which the data lacks")
-    g = np.asarray(groups[metric.group_by])
-    if rows is not None:
-        g = g[rows]
-    _, inv = np.unique(g, return_inverse=True)
-    sums = np.bincount(inv, weights=v)
-    counts = np.bincount(inv)
-    return float(np.mean(sums / counts))
 
 
 def _group_columns(data: PreparedData, rows: np.ndarray) -> dict[str, np.ndarray]:

@@ -146,6 +146,32 @@ def per_sample(errors: np.ndarray, kind: str, threshold: float = PCK_THRESHOLD,
     raise PoseArrayError(f"unknown metric kind {kind!r}; known: {', '.join(KINDS)}")
 
 
+def aggregate(values: np.ndarray, groups: np.ndarray | None = None, rows: np.ndarray | None = None) -> float:
+    """The mean of per-row values: pooled, or (with ``groups``) the unweighted mean of the group means.
+
+    ``rows`` selects positions first; no rows give nan.
+
+    >>> aggregate(np.array([1.0, 2.0, 6.0]))
+    3.0
+    >>> aggregate(np.array([1.0, 2.0, 6.0]), groups=np.array(["a", "a", "b"]))
+    3.75
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if rows is not None:
+        v = v[rows]
+    if len(v) == 0:
+        return float("nan")
+    if groups is None:
+        return float(v.mean())
+    g = np.asarray(groups)
+    if rows is not None:
+        g = g[rows]
+    _, inv = np.unique(g, return_inverse=True)
+    sums = np.bincount(inv, weights=v)
+    counts = np.bincount(inv)
+    return float(np.mean(sums / counts))
+
+
 def _auc(e: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Mean over joints and thresholds t (sorted) of [e < t], per row of e (N, J); exact at the thresholds."""
     n, nj = e.shape

@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,10 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from posebench import __version__
+from posebench import __version__, metrics as _metrics
 from posebench.errors import PosebenchError
 from posebench.io_utils import atomic_path, write_json_atomic
-from posebench.protocols import Protocol
+from posebench.protocols import MetricDef, Protocol
 from posebench.skeleton import JOINTS
 
 FORMAT_VERSION = 1
@@ -47,6 +48,24 @@ def git_hash() -> str | None:
         return None
 
 
+def per_sample(errors: np.ndarray, metric: MetricDef) -> np.ndarray:
+    """Per-row metric values (mm, or fractions for pck/auc) from per-joint errors."""
+    return _metrics.per_sample(errors, metric.kind, threshold=metric.threshold, thresholds=np.asarray(metric.thresholds))
+
+
+def aggregate(values: np.ndarray, metric: MetricDef, groups: Mapping[str, np.ndarray] | None = None,
+              rows: np.ndarray | None = None) -> float:
+    """The protocol's aggregate of per-row values: pooled over frames, or the unweighted mean of group means."""
+    if metric.aggregate == "frames":
+        return _metrics.aggregate(values, rows=rows)
+    g = None if groups is None else groups.get(metric.group_by)
+    if g is None:
+        if np.size(np.asarray(values) if rows is None else np.asarray(values)[rows]) == 0:
+            return float("nan")
+        raise ValueError(f"metric {metric.name!r} averages over {metric.group_by!r} groups, which the data lacks")
+    return _metrics.aggregate(values, g, rows)
+
+
 @dataclass
 class Result:
     """A scored run. ``errors[m]`` is (N, J_scored) mm; ``groups[k]`` is (N,) str; ``index`` (N,) rows."""
@@ -64,16 +83,12 @@ class Result:
 
     def per_sample(self, metric: str) -> np.ndarray:
         """Per-row values of a metric in the summary's units (mm, or percent for pck/auc)."""
-        from posebench.evaluation import per_sample
-
         m = self.protocol.metric(metric)
         v = per_sample(self.errors[metric], m)
         return v * 100.0 if m.unit == "%" else v
 
     def aggregate(self, metric: str, rows: np.ndarray | None = None) -> float:
         """The protocol's aggregate of a metric (over ``rows`` positions if given), in summary units."""
-        from posebench.evaluation import aggregate
-
         return aggregate(self.per_sample(metric), self.protocol.metric(metric), self.groups, rows)
 
     @property
