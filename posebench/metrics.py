@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from posebench import align as _align
+from posebench._rotation import blocks
 from posebench.errors import PosebenchError
 
 PCK_THRESHOLD = 150.0
@@ -64,7 +65,7 @@ def check_poses(pred: np.ndarray, gt: np.ndarray) -> None:
 
 def _check_finite(name: str, a: np.ndarray) -> None:
     # A block sum is finite iff the block is (barring overflow of huge values, which the exact check clears).
-    for sl in _align._blocks(len(a), _BLOCK):
+    for sl in blocks(len(a), _BLOCK):
         with np.errstate(over="ignore", invalid="ignore"):
             if np.isfinite(np.add.reduce(a[sl], axis=None, dtype=np.float64)):
                 continue
@@ -92,7 +93,7 @@ def _plain_errors(pred: np.ndarray, gt: np.ndarray, cols: np.ndarray | None, sca
     nc = nj if cols is None else len(cols)
     out = np.empty((n, nc))
     buf = np.empty((min(_BLOCK, max(n, 1)), nc, 3))
-    for sl in _align._blocks(n, _BLOCK):
+    for sl in blocks(n, _BLOCK):
         p, g = pred[sl], gt[sl]
         if cols is not None:
             p, g = p[:, cols], g[:, cols]
@@ -180,7 +181,7 @@ def _auc(e: np.ndarray, t: np.ndarray) -> np.ndarray:
     uniform = h > 0 and np.array_equal(t, t[0] + np.arange(t.size) * h)
     buf = np.empty((min(_BLOCK, max(n, 1)), nj))
     fix = np.empty_like(buf)
-    for sl in _align._blocks(n, _BLOCK):
+    for sl in blocks(n, _BLOCK):
         eb = e[sl]
         if not uniform:
             out[sl] = (t.size - np.searchsorted(t, eb, side="right")).sum(axis=1)
