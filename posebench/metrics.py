@@ -28,23 +28,29 @@ class PoseArrayError(PosebenchError):
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One metric of the shared vocabulary: how per-joint errors reduce, its alignment, and its direction."""
+    """One metric of the shared vocabulary: how per-joint errors reduce, its alignment, and its direction.
+
+    ``align`` is the default alignment; ``aligns`` every alignment a protocol may give it.
+    """
 
     name: str
     kind: str
     align: str
     higher_is_better: bool
     unit: str
+    aligns: tuple[str, ...]
 
 
+_PA = ("procrustes", "procrustes_reflect")
+# The one metric vocabulary (protocol files, results, published.csv): protocols and reports import it from here.
 METRICS: dict[str, MetricSpec] = {
-    "mpjpe": MetricSpec("mpjpe", "mean", "none", False, "mm"),
-    "pa_mpjpe": MetricSpec("pa_mpjpe", "mean", "procrustes", False, "mm"),
-    "n_mpjpe": MetricSpec("n_mpjpe", "mean", "scale", False, "mm"),
-    "pck": MetricSpec("pck", "pck", "none", True, "%"),
-    "auc": MetricSpec("auc", "auc", "none", True, "%"),
-    "pa_pck": MetricSpec("pa_pck", "pck", "procrustes", True, "%"),
-    "pa_auc": MetricSpec("pa_auc", "auc", "procrustes", True, "%"),
+    "mpjpe": MetricSpec("mpjpe", "mean", "none", False, "mm", ("none",)),
+    "pa_mpjpe": MetricSpec("pa_mpjpe", "mean", "procrustes", False, "mm", _PA),
+    "n_mpjpe": MetricSpec("n_mpjpe", "mean", "scale", False, "mm", ("scale",)),
+    "pck": MetricSpec("pck", "pck", "none", True, "%", ("none",)),
+    "auc": MetricSpec("auc", "auc", "none", True, "%", ("none",)),
+    "pa_pck": MetricSpec("pa_pck", "pck", "procrustes", True, "%", _PA),
+    "pa_auc": MetricSpec("pa_auc", "auc", "procrustes", True, "%", _PA),
 }
 
 

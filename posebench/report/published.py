@@ -22,7 +22,7 @@ class PublishedFileError(PosebenchError):
 
 def load_published(path: str | os.PathLike | None = None) -> pd.DataFrame:
     """published.csv (the shipped copy unless ``path``), checked: required columns, numeric values, known metrics."""
-    from posebench.protocols import METRIC_KINDS
+    from posebench.metrics import METRICS
 
     if path is None:
         text = importlib.resources.files("posebench.published_data").joinpath("published.csv").read_text("utf-8")
@@ -44,8 +44,8 @@ def load_published(path: str | os.PathLike | None = None) -> pd.DataFrame:
     if values.isna().any():
         bad = int(values.isna().idxmax())
         raise PublishedFileError(f"{where}: row {bad + 2} has a non-numeric value {df['value'][bad]!r}")
-    unknown = sorted(set(df["metric"]) - set(METRIC_KINDS))
+    unknown = sorted(set(df["metric"]) - set(METRICS))
     if unknown:
-        raise PublishedFileError(f"{where}: unknown metrics {', '.join(unknown)} (known: {', '.join(METRIC_KINDS)})")
+        raise PublishedFileError(f"{where}: unknown metrics {', '.join(unknown)} (known: {', '.join(METRICS)})")
     df["value"] = values
     return df
