@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import h5py
 import numpy as np
@@ -27,6 +27,56 @@ from posebench.skeleton import JOINTS
 
 FORMAT_VERSION = 1
 RESULTS_ENV = "POSEBENCH_RESULTS"
+
+
+class DataMeta(TypedDict, total=False):
+    """The run JSON's `data`: which prepared file was scored (its content hash, not its bytes)."""
+
+    path: str | None
+    dataset: str
+    split: str
+    labels: str | None
+    content_hash: str
+    rows: int
+    lookalike: bool  # set by `posebench demo`: look-alike data, never ranked with published figures
+
+
+class PredictionsMeta(TypedDict):
+    """The run JSON's `predictions`: the scored file (path None for in-memory arrays) and its hash."""
+
+    path: str | None
+    sha256: str
+
+
+class ModelMeta(TypedDict, total=False):
+    """The run JSON's `model`: a registered model's name, checkpoint (and its hash) and options."""
+
+    name: str
+    checkpoint: str | None
+    checkpoint_hash: str | None
+    options: dict[str, Any]
+
+
+class _RunMetaRequired(TypedDict):
+    format_version: int
+    run_id: str
+    created: str
+    protocol: dict[str, Any]  # Protocol.to_dict(), echoed in full
+    data: DataMeta
+    rows_scored: int
+    posebench_version: str
+    git_hash: str | None
+    units: dict[str, str]  # metric -> "mm" or "%"
+
+
+class RunMeta(_RunMetaRequired, total=False):
+    """The run JSON (`<run_id>.json`), format FORMAT_VERSION: provenance, summary and breakdowns of one run."""
+
+    model: ModelMeta  # a registered model was run ...
+    predictions: PredictionsMeta  # ... or a predictions file was scored (a model run may also keep its file)
+    summary: dict[str, float]  # metric -> the protocol's aggregate, in `units`
+    breakdowns: dict[str, dict[str, dict[str, float]]]  # group key -> group -> metric (and "rows") -> value
+    errors_file: str  # the per-row errors HDF5 beside the JSON
 
 
 class ResultFileError(PosebenchError):
@@ -70,7 +120,7 @@ def aggregate(values: np.ndarray, metric: MetricDef, groups: Mapping[str, np.nda
 class Result:
     """A scored run. ``errors[m]`` is (N, J_scored) mm; ``groups[k]`` is (N,) str; ``index`` (N,) rows."""
 
-    meta: dict[str, Any]
+    meta: RunMeta
     protocol: Protocol
     index: np.ndarray
     errors: dict[str, np.ndarray]
@@ -207,10 +257,11 @@ def new_run_id(protocol: str, who: str) -> str:
 
 
 def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, np.ndarray],
-                 groups: dict[str, np.ndarray], predictions: dict | None = None, model: dict | None = None) -> Result:
+                 groups: dict[str, np.ndarray], predictions: PredictionsMeta | None = None,
+                 model: ModelMeta | None = None) -> Result:
     """Assemble a Result with its summary, breakdowns and provenance."""
     who = (model or {}).get("name") or Path(str((predictions or {}).get("path") or "predictions")).stem
-    meta: dict[str, Any] = {
+    meta: RunMeta = {
         "format_version": FORMAT_VERSION,
         "run_id": new_run_id(protocol.name, who),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -225,7 +276,7 @@ def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, n
     if model is not None:
         meta["model"] = model
     else:
-        meta["predictions"] = predictions or {}
+        meta["predictions"] = predictions or {}  # type: ignore[typeddict-item]
     result = Result(meta, protocol, rows.astype(np.int64), errors, groups)
     meta["summary"] = {m: result.aggregate(m) for m in protocol.metric_names}
     meta["breakdowns"] = {}
@@ -260,11 +311,11 @@ def load_result(path: str | os.PathLike) -> Result:
     return Result(meta, protocol, index, errors, groups, path)
 
 
-def _upgrade(meta: dict[str, Any]) -> dict[str, Any]:
+def _upgrade(meta: dict[str, Any]) -> RunMeta:
     """Bring older result JSON up to the current format (version 1 is the first)."""
     meta.setdefault("breakdowns", {})
     meta.setdefault("units", {})
-    return meta
+    return cast(RunMeta, meta)
 
 
 def list_runs(results_dir: str | os.PathLike | None = None) -> list[Result]:
@@ -277,7 +328,7 @@ class RunLookupError(PosebenchError, LookupError):
     """A run named on the command line does not exist (or the name is ambiguous)."""
 
 
-def resolve_run(spec: str | os.PathLike, results_dir: str | os.PathLike | None = None) -> Any:
+def resolve_run(spec: str | os.PathLike, results_dir: str | os.PathLike | None = None) -> Result:
     """A run by JSON path, run id, or unique run-id prefix under RESULTS/runs/."""
     path = Path(spec)
     if path.suffix == ".json" and path.is_file():

@@ -1,8 +1,8 @@
 """The comparability columns (published.csv's vocabulary) of a protocol's metric, and what keeps a row apart."""
 from __future__ import annotations
 
-from typing import Any
 
+from posebench.protocols import Protocol
 from posebench.skeleton import JOINT_SETS
 
 
@@ -17,7 +17,7 @@ def joints_name(joints: tuple[int, ...]) -> str:
     return f"{len(joints)} joints"
 
 
-def frames_description(protocol: Any) -> str:
+def frames_description(protocol: Protocol) -> str:
     """Which rows a protocol scores, in the words published.csv's `frames` column uses."""
     sel = protocol.selection
     parts = []
@@ -36,7 +36,7 @@ def frames_description(protocol: Any) -> str:
     return ", ".join(parts)
 
 
-def comparability(protocol: Any, metric: str, labels: str | None, multicrop: bool = False) -> dict[str, str]:
+def comparability(protocol: Protocol, metric: str, labels: str | None, multicrop: bool = False) -> dict[str, str]:
     """The comparability columns of a protocol's metric (as a local run scored it)."""
     m = protocol.metric(metric)
     align = "procrustes" if m.align.startswith("procrustes") else m.align

@@ -2,20 +2,20 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from posebench.errors import PosebenchError
 from posebench.report.intervals import cluster_key, resample_units
+from posebench.results import Result
 
 
 class CompareError(PosebenchError):
     """Two runs cannot be compared row by row."""
 
 
-def compare_runs(a: Any, b: Any, metrics: list[str] | None = None, n_boot: int = 2000,
+def compare_runs(a: Result, b: Result, metrics: list[str] | None = None, n_boot: int = 2000,
                  seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
     """Per metric: A, B, A - B with its cluster-bootstrap interval and the paired cluster test, on shared rows."""
     from posebench.stats import FewClustersWarning, paired_test

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from posebench.results import Result
+from posebench.stats import Interval
 
-def run_label(result: Any) -> str:
+
+def run_label(result: Result) -> str:
     """A run's display name: its model (with checkpoint/options worth naming) or its predictions file."""
     model = result.meta.get("model")
     if model:
@@ -20,14 +22,14 @@ def run_label(result: Any) -> str:
     return Path(str(pred.get("path") or "predictions")).stem
 
 
-def cluster_key(result: Any) -> str | None:
+def cluster_key(result: Result) -> str | None:
     key = result.protocol.cluster
     if key and key in result.groups:
         return key
     return next((k for k in ("take", "sequence") if k in result.groups), None)
 
 
-def resample_units(result: Any, metric: str) -> tuple[np.ndarray, np.ndarray | None]:
+def resample_units(result: Result, metric: str) -> tuple[np.ndarray, np.ndarray | None]:
     """What a metric resamples: cluster ids (the protocol's cluster column, else one per row) and the groups an
     `actions` aggregate averages over (None when frames are pooled)."""
     key = cluster_key(result)
@@ -36,7 +38,7 @@ def resample_units(result: Any, metric: str) -> tuple[np.ndarray, np.ndarray | N
     return clusters, (result.groups.get(m.group_by) if m.aggregate == "actions" else None)
 
 
-def metric_interval(result: Any, metric: str, n_boot: int = 2000, seed: int = 0):
+def metric_interval(result: Result, metric: str, n_boot: int = 2000, seed: int = 0) -> Interval:
     """Cluster-bootstrap interval of one of a run's metrics, with the protocol's aggregation (no warning raised:
     the returned Interval carries it)."""
     from posebench.stats import FewClustersWarning, cluster_bootstrap

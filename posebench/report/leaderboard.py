@@ -16,10 +16,12 @@ import numpy as np
 import pandas as pd
 
 from posebench.io_utils import write_text_atomic
+from posebench.protocols import MetricDef, Protocol
 from posebench.report.comparability import comparability, differences
 from posebench.report.intervals import cluster_key, metric_interval, run_label
 from posebench.report.published import load_published
 from posebench.report.tables import FORMATS, json_default, to_json, to_latex, to_markdown
+from posebench.results import Result
 
 
 PROSE_KEYS = ("title", "description", "citation", "deviations", "source", "aliases")
@@ -29,7 +31,7 @@ PROSE_KEYS = ("title", "description", "citation", "deviations", "source", "alias
 class Board:
     """One leaderboard table: a protocol (and label release), its rows in display order."""
 
-    protocol: Any
+    protocol: Protocol
     labels: str | None
     rows: pd.DataFrame
     notes: list[str] = field(default_factory=list)
@@ -46,7 +48,7 @@ class Board:
                 "notes": self.notes, "rows": json.loads(to_json(self.rows, index=False))}
 
 
-def _protocol_changes(result: Any, current: Any) -> list[str]:
+def _protocol_changes(result: Result, current: Protocol) -> list[str]:
     """Keys whose value differs between a run's protocol echo and the current protocol (prose and keys only one
     side has are ignored: a field added to Protocol later changes no old run's meaning)."""
     old = result.meta["protocol"]
@@ -54,7 +56,7 @@ def _protocol_changes(result: Any, current: Any) -> list[str]:
     return sorted(k for k in (set(old) & set(new)) - set(PROSE_KEYS) if old[k] != new[k])
 
 
-def stale_reasons(result: Any, current: Any, reference_hash: str | None) -> list[str]:
+def stale_reasons(result: Result, current: Protocol, reference_hash: str | None) -> list[str]:
     """Why a run cannot be ranked under the current protocol: older version, changed definition, other data."""
     reasons = []
     version = int(result.meta["protocol"].get("version", 0))
@@ -70,7 +72,7 @@ def stale_reasons(result: Any, current: Any, reference_hash: str | None) -> list
     return reasons
 
 
-def current_data(runs: list[Any], current: Any) -> tuple[str | None, str]:
+def current_data(runs: list[Result], current: Protocol) -> tuple[str | None, str]:
     """The data hash runs are judged against when no data folder is given, and how it was chosen.
 
     The prepared file at the newest run's recorded path, if it is still there; else the hash most runs of the
@@ -100,18 +102,18 @@ def current_data(runs: list[Any], current: Any) -> tuple[str | None, str]:
     return h, f"current data: hash {h[:10]}, scored by {top} of {len(fresh)} runs of v{current.version}"
 
 
-def _board_key(result: Any) -> tuple[str, str | None]:
+def _board_key(result: Result) -> tuple[str, str | None]:
     labels = (result.meta.get("data") or {}).get("labels")
     return result.protocol.name, labels if len(result.protocol.labels) > 1 else (labels or None)
 
 
-def build_leaderboard(runs: list[Any], published: pd.DataFrame | None = None, protocol: str | None = None,
+def build_leaderboard(runs: list[Result], published: pd.DataFrame | None = None, protocol: str | None = None,
                       data_hashes: dict[str, str] | None = None, n_boot: int = 2000) -> list[Board]:
     """Leaderboard tables for every protocol with runs or published rows (or just ``protocol``)."""
     from posebench.protocols import ProtocolError, load_protocol
 
     published = load_published() if published is None else published
-    keys: dict[tuple[str, str | None], list[Any]] = {}
+    keys: dict[tuple[str, str | None], list[Result]] = {}
     for r in runs:
         keys.setdefault(_board_key(r), []).append(r)
     for name in published["protocol"].unique():
@@ -138,7 +140,7 @@ def build_leaderboard(runs: list[Any], published: pd.DataFrame | None = None, pr
     return boards
 
 
-def _board(current: Any, labels: str | None, runs: list[Any], published: pd.DataFrame,
+def _board(current: Protocol, labels: str | None, runs: list[Result], published: pd.DataFrame,
            reference_hash: str | None, n_boot: int) -> Board:
     head = current.metric(current.headline)
     notes = []
@@ -202,7 +204,7 @@ def _board(current: Any, labels: str | None, runs: list[Any], published: pd.Data
     return Board(current, labels, _order(pd.DataFrame(rows), head), notes)
 
 
-def _order(df: pd.DataFrame, head: Any) -> pd.DataFrame:
+def _order(df: pd.DataFrame, head: MetricDef) -> pd.DataFrame:
     """Ranked rows first (by the headline, best first; ties share a rank), then unranked, then stale."""
     columns = ["rank", "method", "kind", *[c for c in df.columns if c not in ("method", "kind", "source", "rows", "ci",
                                                                               "status", "note")],

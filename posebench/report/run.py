@@ -3,18 +3,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from posebench.io_utils import write_text_atomic
+from posebench.protocols import MetricDef
 from posebench.report.intervals import cluster_key, metric_interval, run_label
 from posebench.report.tables import render, to_markdown
+from posebench.results import Result
 from posebench.skeleton import JOINT_SETS, MPI3DHP_GROUPS
 
 
-def summary_table(result: Any, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def summary_table(result: Result, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Each metric with its unit and cluster-bootstrap interval."""
     rows = {}
     for m in result.protocol.metrics:
@@ -33,7 +34,7 @@ def group_names(table: pd.DataFrame, key: str) -> pd.DataFrame:
     return display_names(table, key)
 
 
-def joint_groups_for(metric: Any) -> dict[str, tuple[int, ...]] | None:
+def joint_groups_for(metric: MetricDef) -> dict[str, tuple[int, ...]] | None:
     """MPI-INF-3DHP's printed joint groups when a metric scores its 14 joints, else per joint."""
     return MPI3DHP_GROUPS if tuple(metric.joints) == JOINT_SETS["vnect14"] else None
 
@@ -47,7 +48,7 @@ def _write_table(df: pd.DataFrame, stem: Path, digits: int = 2) -> list[Path]:
     return out
 
 
-def load_poses(result: Any, data: str | os.PathLike | None = None,
+def load_poses(result: Result, data: str | os.PathLike | None = None,
                predictions: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray] | str:
     """Ground truth and prediction (root-centred, rescaled as the protocol does) for a run's rows, or why not."""
     from posebench.data import PreparedFileError, read_attrs, read_prepared
@@ -72,7 +73,7 @@ def load_poses(result: Any, data: str | os.PathLike | None = None,
     return gt, pred
 
 
-def worst_case_figure(result: Any, n: int = 6, data: str | os.PathLike | None = None,
+def worst_case_figure(result: Result, n: int = 6, data: str | os.PathLike | None = None,
                       predictions: str | os.PathLike | None = None, suptitle: str | None = None):
     """Skeleton overlays of a run's ``n`` worst rows by its headline metric, or the reason they cannot be drawn."""
     from posebench.report import plots
@@ -92,7 +93,7 @@ def worst_case_figure(result: Any, n: int = 6, data: str | os.PathLike | None = 
     return plots.skeleton_overlays(poses[0][worst], poses[1][worst], titles, suptitle=suptitle)
 
 
-def write_report(result: Any, out: str | os.PathLike, *, data: str | os.PathLike | None = None,
+def write_report(result: Result, out: str | os.PathLike, *, data: str | os.PathLike | None = None,
                  predictions: str | os.PathLike | None = None, n_worst: int = 6, n_boot: int = 2000,
                  seed: int = 0) -> list[Path]:
     """Tables (CSV/Markdown/LaTeX/JSON) and figures (PNG/PDF) for one run, plus an index.md, into ``out``."""
