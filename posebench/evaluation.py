@@ -143,7 +143,7 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     a ``(joints3d, index)`` pair. An array without ``index`` must hold exactly the selected rows, in order.
     ``data``: a data folder (default $POSEBENCH_DATA or ./data), a prepared .h5 file, or an in-memory
     :class:`PreparedData` (e.g. float64 arrays). With ``save=True`` the result is written under
-    ``results_dir/runs/`` (default ./results).
+    ``results_dir/runs/`` (default $POSEBENCH_RESULTS or ./posebench-results).
     """
     protocol = load_protocol(protocol)
     prepared = resolve_data(protocol, data)

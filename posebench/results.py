@@ -27,6 +27,9 @@ from posebench.skeleton import JOINTS
 
 FORMAT_VERSION = 1
 RESULTS_ENV = "POSEBENCH_RESULTS"
+# The default results folder (runs/, reports/, leaderboard.md): not the repository's tracked results/, which
+# holds only what ships (published.csv) and what is generated from it (leaderboard.md).
+DEFAULT_RESULTS = "posebench-results"
 
 
 class DataMeta(TypedDict, total=False):
@@ -84,8 +87,8 @@ class ResultFileError(PosebenchError):
 
 
 def results_root(results_dir: str | os.PathLike | None = None) -> Path:
-    """The results folder: the argument, else $POSEBENCH_RESULTS, else ./results."""
-    return Path(results_dir) if results_dir is not None else Path(os.environ.get(RESULTS_ENV, "results"))
+    """The results folder: the argument, else $POSEBENCH_RESULTS, else ./posebench-results."""
+    return Path(results_dir) if results_dir is not None else Path(os.environ.get(RESULTS_ENV, DEFAULT_RESULTS))
 
 
 def git_hash() -> str | None:
