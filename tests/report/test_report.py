@@ -17,7 +17,7 @@ from posebench.predictions import write_predictions
 from posebench.protocols import load_protocol
 from posebench.results import list_runs, load_result
 
-FIXTURE = Path(__file__).parent / "fixtures" / "result-v1"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "result-v1"
 ACTIONS = ("Directions", "Eating", "Greeting", "Posing", "Sitting", "Walking")
 MODEL = {"checkpoint": None, "checkpoint_hash": None, "options": {}}
 
