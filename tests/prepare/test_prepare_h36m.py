@@ -323,13 +323,13 @@ def test_calibration_check_warns_beyond_one_percent_at_the_official_size():
 def test_short_and_missing_videos_keep_their_rows(tree, tmp_path):
     import shutil
 
-    from posebench.sample.h36m import write_video
+    from posebench.sample.media import write_mp4
 
     src = tmp_path / "raw"
     shutil.copytree(tree / "S9", src / "S9")
     videos = src / "S9" / "Videos"
     short = videos / "Greeting.55011271.mp4"
-    write_video(short, np.stack(decode_all(short)[:40]))
+    write_mp4(short, np.stack(decode_all(short)[:40]))
     (videos / "Directions 1.60457274.mp4").unlink()
     summary = prepare_h36m(src, tmp_path / "out", subjects=[9], progress=False)
     data = read_prepared(tmp_path / "out" / "h36m" / "test.h5")

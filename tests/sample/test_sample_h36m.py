@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from posebench.sample import cameras as C
+from posebench.sample import h36m_cameras as C
 from posebench.sample import h36m
 from posebench.sample import render as R
 from posebench.sample.cli import sample as sample_cmd
-from posebench.sample.poses import PARTS
+from posebench.sample.body import PARTS
 
 CAMS = ("54138969", "55011271", "58860488", "60457274")
 KINDS = {"D3_Positions": 96, "D3_Positions_mono": 96, "D3_Positions_mono_universal": 96, "D2_Positions": 64}
@@ -27,7 +27,7 @@ HIPS, L_UPLEG, L_LEG, SPINE1, NECK, HEAD = 0, 6, 7, 12, 13, 14
 
 @pytest.fixture(scope="module")
 def meta(testdata):
-    """Facts parsed from the official metadata.xml, independently of posebench.sample.cameras."""
+    """Facts parsed from the official metadata.xml, independently of posebench.sample.h36m_cameras."""
     root = ET.parse(testdata / "h36m" / "metadata.xml").getroot()
     rows = [[td.text for td in tr] for tr in root.find("mapping").findall("tr")]
     names = {s: {r[2 + s - 1] for r in rows[3:33]} for s in range(1, 12)}
