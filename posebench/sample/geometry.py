@@ -34,23 +34,35 @@ def world_to_camera(points: np.ndarray, rotation: np.ndarray, centre: np.ndarray
     return (np.asarray(points, dtype=np.float64) - np.asarray(centre, dtype=np.float64)) @ np.asarray(rotation).T
 
 
+DISTORTION_MODELS: tuple[str, ...] = ("opencv", "h36m")
+
+
 def project(points_cam: np.ndarray, fx: float, fy: float, cx: float, cy: float,
-            dist: np.ndarray | None = None) -> np.ndarray:
+            dist: np.ndarray | None = None, model: str = "opencv") -> np.ndarray:
     """Pinhole projection of camera-space points (..., 3) -> pixels (..., 2), with optional distortion.
 
-    ``dist`` = (k1, k2, k3, p1, p2) in the Brown–Conrady form OpenCV uses: with x, y = X/Z, Y/Z and
-    r² = x² + y², x' = x(1 + k1 r² + k2 r⁴ + k3 r⁶) + 2 p1 x y + p2 (r² + 2x²), and
-    y' = y(…) + p1 (r² + 2y²) + 2 p2 x y; u = fx x' + cx, v = fy y' + cy. Note the order: radial terms
-    first, as Human3.6M's <w0> lists them; its two tangential values (pA, pB) are used as (p1, p2).
+    With x, y = X/Z, Y/Z, r² = x² + y², radial = 1 + k1 r² + k2 r⁴ + k3 r⁶ and u = fx x' + cx, v = fy y' + cy:
+
+    * ``model="opencv"``: ``dist`` = (k1, k2, k3, p1, p2), Brown–Conrady as OpenCV has it (MPI-INF-3DHP's
+      GoPro): x' = x·radial + 2 p1 x y + p2 (r² + 2x²), y' = y·radial + p1 (r² + 2y²) + 2 p2 x y.
+    * ``model="h36m"``: ``dist`` = (k1, k2, k3, pA, pB) in Human3.6M <w0> order, with Human3.6M's own model
+      (its toolkit; 3d-pose-baseline `project_point_radial`, VideoPose3D `project_to_2d`):
+      x' = x (radial + pA y + pB x) + pB r², y' = y (radial + pA y + pB x) + pA r².
     """
+    if model not in DISTORTION_MODELS:
+        raise ValueError(f"unknown distortion model {model!r}; known: {', '.join(DISTORTION_MODELS)}")
     p = np.asarray(points_cam, dtype=np.float64)
     x, y = p[..., 0] / p[..., 2], p[..., 1] / p[..., 2]
     if dist is not None:
-        k1, k2, k3, p1, p2 = (float(v) for v in np.asarray(dist, dtype=np.float64).ravel()[:5])
+        k1, k2, k3, t1, t2 = (float(v) for v in np.asarray(dist, dtype=np.float64).ravel()[:5])
         r2 = x * x + y * y
         radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        x, y = (x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x),
-                y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y)
+        if model == "h36m":
+            scale = radial + t1 * y + t2 * x
+            x, y = x * scale + t2 * r2, y * scale + t1 * r2
+        else:
+            x, y = (x * radial + 2 * t1 * x * y + t2 * (r2 + 2 * x * x),
+                    y * radial + t1 * (r2 + 2 * y * y) + 2 * t2 * x * y)
     return np.stack([fx * x + cx, fy * y + cy], axis=-1)
 
 

@@ -127,7 +127,8 @@ def write_tree(out: str | os.PathLike, seed: int = 0, full: bool = False, subjec
         "size": size, "gop": gop, "knee_neck": knee_neck, "rigid_spine": rigid_spine,
         "skeleton": SKELETON, "units": "mm",
         "pixel_convention": "u = 0 at the left edge of the first pixel; intrinsics scaled by W/1000, H/H_full",
-        "distortion_model": "OpenCV Brown-Conrady, (k1, k2, k3, p1, p2) = <w0> (k1, k2, k3, pA, pB)",
+        "distortion_model": ("Human3.6M, distortion = <w0> (k1, k2, k3, pA, pB): x' = x(radial + pA y + pB x) "
+                             "+ pB r^2, y' = y(radial + pA y + pB x) + pA r^2"),
         "cameras": {str(cam): {"width": wh[0], "height": wh[1], "intrinsics": intr.tolist(),
                                "distortion": dist.tolist()} for cam, (wh, intr, dist) in cams.items()},
         "subjects": {}, "corrupt": [],
@@ -157,12 +158,12 @@ def write_tree(out: str | os.PathLike, seed: int = 0, full: bool = False, subjec
                 rot, centre = C.extrinsics(subject, cam)
                 mono = world_to_camera(world, rot, centre)
                 univ = world_to_camera(univ_world, rot, centre)
-                uv = project(mono, *intr, dist)
+                uv = project(mono, *intr, dist, model="h36m")
                 write_cdf(feats / "D3_Positions_mono" / f"{name}.{cam}.cdf", mono.reshape(n, -1))
                 write_cdf(feats / "D3_Positions_mono_universal" / f"{name}.{cam}.cdf", univ.reshape(n, -1))
                 write_cdf(feats / "D2_Positions" / f"{name}.{cam}.cdf", uv.reshape(n, -1))
                 video_pose = world_to_camera(longest[: n + extra[cam]], rot, centre)
-                frames = render_frames(video_pose, SKELETON, intr, (w, h), dist, seed=seed * 100 + ci)
+                frames = render_frames(video_pose, SKELETON, intr, (w, h), dist, seed=seed * 100 + ci, model="h36m")
                 video = out / f"S{subject}" / "Videos" / f"{name}.{cam}.mp4"
                 write_mp4(video, frames, gop=gop)
                 if corrupt_video and (subject, name, cam) == CORRUPT_VIDEO:

@@ -113,11 +113,11 @@ def _draw(img: np.ndarray, uv: np.ndarray, z: np.ndarray, f: float, pairs: np.nd
 
 
 def render_frames(joints_cam: np.ndarray, skeleton_name: str, intrinsics, size: tuple[int, int],
-                  dist=None, seed: int = 0) -> np.ndarray:
+                  dist=None, seed: int = 0, model: str = "opencv") -> np.ndarray:
     """Render (N, J, 3) camera-space joints (mm) of ``skeleton_name`` -> uint8 frames (N, H, W, 3).
 
-    ``intrinsics`` = (fx, fy, cx, cy) in pixels of the (W, H) ``size``; ``dist`` as in
-    `geometry.project` (k1, k2, k3, p1, p2). Joints land where `geometry.project` puts them. ``seed`` picks
+    ``intrinsics`` = (fx, fy, cx, cy) in pixels of the (W, H) ``size``; ``dist`` and
+    ``model`` as in `geometry.project`. Joints land where `geometry.project` puts them. ``seed`` picks
     the background (one per call, as a static camera sees) and the per-frame sensor noise.
     """
     joints = np.asarray(joints_cam, dtype=np.float64)
@@ -130,7 +130,7 @@ def render_frames(joints_cam: np.ndarray, skeleton_name: str, intrinsics, size: 
     bg = background(rng, width, height)
     pairs, radii, _, colours = primitives(skel.name)
     with np.errstate(divide="ignore", invalid="ignore"):  # joints at or behind the camera are not drawn
-        uv = project(joints, fx, fy, cx, cy, dist)
+        uv = project(joints, fx, fy, cx, cy, dist, model)
     f = 0.5 * (fx + fy)
     out = np.empty((len(joints), height, width, 3), dtype=np.uint8)
     grain = rng.normal(0, 0.008, (height + 8, width + 8, 3))  # sensor noise, a shifted window per frame

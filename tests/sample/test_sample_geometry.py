@@ -1,4 +1,5 @@
-"""Look-alike camera geometry: projection with distortion, the Human3.6M rotation convention."""
+"""Look-alike camera geometry: projection with distortion (OpenCV and Human3.6M models), the Human3.6M
+rotation convention."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -41,3 +42,35 @@ def test_rotation_convention_pinned_on_s1_54138969(metadata):
     np.testing.assert_allclose(G.rotation_xyz(angles), cam_to_world.T, atol=1e-6)
     # The camera looks down at the capture area: camera y (down) has a negative world z component.
     assert G.rotation_xyz(angles)[1, 2] < -0.9
+
+
+# Human3.6M camera 55011271 (metadata.xml <w0>): fx fy cx cy k1 k2 k3 pA pB.
+H36M_CAM = (1149.67569986785, 1147.59161666764, 508.848621645943, 508.064917088557, -0.194213629607385,
+            0.240408539138292, 0.00681997559022603, -0.0027408943961907, -0.001619026613787)
+
+
+def _h36m_reference(p: np.ndarray, cam) -> np.ndarray:
+    """Human3.6M's model written out per coordinate, independently of `geometry.project`."""
+    fx, fy, cx, cy, k1, k2, k3, pa, pb = cam
+    out = []
+    for X, Y, Z in p:
+        x, y = X / Z, Y / Z
+        r2 = x * x + y * y
+        radial = 1 + k1 * r2 + k2 * r2 ** 2 + k3 * r2 ** 3
+        tan = pa * y + pb * x
+        out.append((fx * (x * (radial + tan) + pb * r2) + cx, fy * (y * (radial + tan) + pa * r2) + cy))
+    return np.array(out)
+
+
+def test_h36m_model_matches_the_official_formula_to_a_micropixel():
+    rng = np.random.default_rng(0)
+    z = rng.uniform(2500, 7000, 5000)
+    pts = np.stack([rng.uniform(-0.45, 0.45, 5000) * z, rng.uniform(-0.45, 0.45, 5000) * z, z], 1)
+    uv = G.project(pts, *H36M_CAM[:4], H36M_CAM[4:], model="h36m")
+    assert np.abs(uv - _h36m_reference(pts, H36M_CAM)).max() < 1e-6
+    # OpenCV's reading of the same (pA, pB) as (p1, p2) is a different model: a third of a pixel apart at the
+    # official 1000 px resolution across the frame.
+    opencv = G.project(pts, *H36M_CAM[:4], H36M_CAM[4:])
+    assert 0.2 < np.abs(opencv - uv).max() < 1.0
+    with pytest.raises(ValueError, match="unknown distortion model"):
+        G.project(pts, *H36M_CAM[:4], H36M_CAM[4:], model="fisheye")
