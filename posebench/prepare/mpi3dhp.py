@@ -3,10 +3,11 @@
 Every label row becomes one prepared row (valid or not; protocols select `valid`). Ground truth: `joints3d` =
 annot3 (camera mm, projects onto annot2), `joints3d_univ` = univ_annot3 (what the official script scores),
 both already in canonical order; `joints3d_univ_from_annot3` = annot3 / the sequence's universal scale (about
-the camera origin), the ground truth the MargiPose code scores (see `margipose_univ_scale`). Images `TSk/imageSequence/img_%06d.jpg` (1-based: row i is image i+1) are
-copied or resized to a fixed height into DATA/mpi3dhp/images/test/<size>/TSk/, and `joints2d` and the fitted
-intrinsics are expressed in the stored image's pixels (x' = x * stored_width / width, likewise y: pixel edges
-map onto pixel edges; images are never upscaled). Facts: research/raw-formats.md §3, eval-anchors.md §1.
+the camera origin), the ground truth the MargiPose code scores (see `margipose_univ_scale`). Images
+`TSk/imageSequence/img_%06d.jpg` (1-based: row i is image i+1) are copied or resized to a fixed height into
+DATA/mpi3dhp/images/test/<size>/TSk/, and `joints2d` and the fitted intrinsics are expressed in the stored
+image's pixels (x' = x * stored_width / width, likewise y: pixel edges map onto pixel edges; images are never
+upscaled). Facts: research/raw-formats.md §3, eval-anchors.md §1.
 
 Release-specific facts recorded in the file attributes: valid frames per sequence and whether they equal the
 original release's 603/540/505/553/276/452 (= 2929), the fitted-vs-official intrinsics check per sequence

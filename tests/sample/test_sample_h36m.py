@@ -157,7 +157,8 @@ def test_d2_is_the_projection_subpixel(tree, meta):
                 info = summary["cameras"][cam]
                 mono = _feature(out, subject, "D3_Positions_mono", seq, cam)[0].reshape(-1, 32, 3)
                 d2 = _feature(out, subject, "D2_Positions", seq, cam)[0].reshape(-1, 32, 2)
-                np.testing.assert_allclose(d2, _project(mono, *info["intrinsics"], *info["distortion"]), rtol=0, atol=1e-6)
+                expected = _project(mono, *info["intrinsics"], *info["distortion"])
+                np.testing.assert_allclose(d2, expected, rtol=0, atol=1e-6)
                 # A distortion-free least-squares fit (what preparers do) lands within a pixel; its fx is
                 # a few % low off-centre, where k1 < 0 flattens the local slope (as on the real data).
                 a = np.stack([mono[..., 0] / mono[..., 2], np.ones_like(mono[..., 0])], -1).reshape(-1, 2)
