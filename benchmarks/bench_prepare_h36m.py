@@ -21,7 +21,8 @@ import numpy as np
 
 from posebench.prepare.h36m import prepare_h36m
 from posebench.prepare.video import JPEG_QUALITY, decode_all, extract_jpegs, index_video
-from posebench.sample.h36m import write_tree, write_video
+from posebench.sample.h36m import write_tree
+from posebench.sample.media import write_mp4
 
 STRIDE = 64
 
@@ -37,7 +38,7 @@ def reencode(videos: list[Path], out_dir: Path, gop: int, width: int = 0) -> lis
             h = int(round(frames[0].shape[0] * width / frames[0].shape[1] / 2)) * 2
             frames = [np.asarray(Image.fromarray(f).resize((width, h), Image.BILINEAR)) for f in frames]
         target = out_dir / v.name
-        write_video(target, np.stack(frames), gop=gop)
+        write_mp4(target, np.stack(frames), gop=gop)
         out.append(target)
     return out
 

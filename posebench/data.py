@@ -39,9 +39,11 @@ SCHEMAS: dict[str, dict[str, tuple[tuple[int, ...], str]]] = {
 OPTIONAL: dict[str, tuple[tuple[int, ...], str]] = {
     "joints3d_univ": ((J, 3), "f"), "activity": ((), "i"), "scene": ((), "U"), "valid": ((), "b"),
     "subaction": ((), "i"), "take": ((), "U"), "intrinsics_univ": ((4,), "f"), "univ_scale": ((), "f"),
+    "joints3d_univ_from_annot3": ((J, 3), "f"),
 }
 REQUIRED_BY_DATASET = {("mpi3dhp", "test"): ("joints3d_univ", "activity", "scene", "valid")}
-FLOAT_COLUMNS_F32 = ("joints3d", "joints2d", "intrinsics", "joints3d_univ", "centre", "scale")
+FLOAT_COLUMNS_F32 = ("joints3d", "joints2d", "intrinsics", "joints3d_univ", "joints3d_univ_from_annot3", "centre",
+                     "scale")
 DATA_ENV = "POSEBENCH_DATA"
 
 

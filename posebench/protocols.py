@@ -30,7 +30,8 @@ METRIC_KINDS: dict[str, tuple[str, tuple[str, ...], bool, str]] = {
 RESCALES = ("none", "knee_neck_920")
 AGGREGATES = ("frames", "actions")
 GRANTS = ("root_depth",)
-TARGETS = ("joints3d", "joints3d_univ")
+# joints3d_univ_from_annot3: annot3 / the sequence's universal scale, the MargiPose code's MPI-INF-3DHP ground truth
+TARGETS = ("joints3d", "joints3d_univ", "joints3d_univ_from_annot3")
 
 _TOP_KEYS = {"name", "version", "title", "description", "citation", "deviations", "aliases", "dataset",
              "split", "labels", "target", "headline", "breakdowns", "cluster", "selection", "prediction",

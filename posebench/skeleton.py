@@ -86,16 +86,26 @@ def from_mpi3dhp(joints: np.ndarray) -> np.ndarray:
     return _take(joints, MPI3DHP_TO_CANONICAL, 28)
 
 
-def from_mpii(joints: np.ndarray, visible: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def from_mpii(joints: np.ndarray, visible: np.ndarray | None = None,
+              present: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """MPII 16-joint 2D array (..., 16, 2) -> canonical (..., 17, 2) and its (..., 17) mask.
 
-    A source joint is valid when its x*y != 0 (MPII stores missing joints as zeros) and, if given,
-    ``visible`` is true; the synthesised head needs head_top and upper_neck, spine takes the thorax mask.
+    A source joint is valid when it is ``present`` (..., 16) and, if given, ``visible`` is true; the
+    synthesised head needs head_top and upper_neck, spine takes the thorax mask. In the official .mat a
+    missing joint is simply absent, so a reader passes ``present`` and a joint on the image edge (x = 0 or
+    y = 0) stays valid. Without ``present`` (arrays from later conversions, e.g. pose-hg-train's annot.h5,
+    which store missing joints as zeros) a joint is valid when x*y != 0.
     """
     joints = np.asarray(joints, dtype=np.float64)
     if joints.ndim < 2 or joints.shape[-2:] != (16, 2):
         raise ValueError(f"expected (..., 16, 2) MPII joints, got shape {joints.shape}")
-    src_mask = joints[..., 0] * joints[..., 1] != 0
+    if present is None:
+        src_mask = joints[..., 0] * joints[..., 1] != 0
+    else:
+        src_mask = np.asarray(present, dtype=bool)
+        if src_mask.shape != joints.shape[:-1]:
+            raise ValueError(f"expected a {joints.shape[:-1]} presence mask, got shape {src_mask.shape}")
+        src_mask = src_mask.copy()
     if visible is not None:
         src_mask &= np.asarray(visible, dtype=bool)
     out = np.zeros(joints.shape[:-2] + (17, 2))

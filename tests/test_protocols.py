@@ -6,7 +6,8 @@ import pytest
 from posebench.protocols import ProtocolError, list_protocols, load_protocol, parse_protocol
 from posebench.skeleton import JOINT_SETS, ROOT
 
-SHIPPED = ["h36m", "h36m-lifting", "mpi3dhp", "mpi3dhp-corrected", "mpi3dhp-official"]
+SHIPPED = ["h36m", "h36m-lifting", "mpi3dhp", "mpi3dhp-corrected", "mpi3dhp-corrected-margipose-code",
+           "mpi3dhp-official"]
 
 
 def test_shipped_protocols_load_from_package_data():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from posebench.sample.poses import DEFAULT_KNEE_NECK
+from posebench.sample.body import DEFAULT_KNEE_NECK
 
 WRITERS = {"h36m": "posebench.sample.h36m", "mpi3dhp": "posebench.sample.mpi3dhp", "mpii": "posebench.sample.mpii"}
 

@@ -2,10 +2,12 @@
 
 Every label row becomes one prepared row (valid or not; protocols select `valid`). Ground truth: `joints3d` =
 annot3 (camera mm, projects onto annot2), `joints3d_univ` = univ_annot3 (what the official script scores),
-both already in canonical order. Images `TSk/imageSequence/img_%06d.jpg` (1-based: row i is image i+1) are
-copied or resized to a fixed height into DATA/mpi3dhp/images/test/<size>/TSk/, and `joints2d` and the fitted
-intrinsics are expressed in the stored image's pixels (x' = x * stored_width / width, likewise y: pixel edges
-map onto pixel edges; images are never upscaled). Facts: research/raw-formats.md §3, eval-anchors.md §1.
+both already in canonical order; `joints3d_univ_from_annot3` = annot3 / the sequence's universal scale (about
+the camera origin), the ground truth the MargiPose code scores (see `margipose_univ_scale`). Images
+`TSk/imageSequence/img_%06d.jpg` (1-based: row i is image i+1) are copied or resized to a fixed height into
+DATA/mpi3dhp/images/test/<size>/TSk/, and `joints2d` and the fitted intrinsics are expressed in the stored
+image's pixels (x' = x * stored_width / width, likewise y: pixel edges map onto pixel edges; images are never
+upscaled). Facts: research/raw-formats.md §3, eval-anchors.md §1.
 
 Release-specific facts recorded in the file attributes: valid frames per sequence and whether they equal the
 original release's 603/540/505/553/276/452 (= 2929), the fitted-vs-official intrinsics check per sequence
@@ -29,6 +31,7 @@ from posebench.prepare.calibration import CalibrationError, TcCamera, read_tc_ca
 from posebench.prepare.matfile import MatFileError, open_v73, read_v73
 from posebench.prepare.mpi_common import (PrepareError, compare_intrinsics, concat_columns, knee_neck_summary,
                                           remove_shards, run_sharded, store_image)
+from posebench.skeleton import JOINT_INDEX, JOINTS, ROOT
 
 SEQS: tuple[str, ...] = tuple(SEQUENCES)  # TS1..TS6
 # Valid frames per sequence published with the original label release (official test README).
@@ -41,6 +44,9 @@ CALIB_DIRS = ("test_util/camera_calibration", "camera_calibration", "test_util",
 TOLERANCE: dict[str, tuple[float, float]] = {s: (0.01, 0.01) for s in SEQS[:4]} | {s: (0.05, 0.03) for s in SEQS[4:]}
 REFERENCE_HEIGHT = 768  # MargiPose stores test images resized to height 768 (aspect kept)
 LABELS = ("original", "corrected")
+# Joints the MargiPose code leaves out of its universal-scale estimate (data/mpi_inf_3dhp/preprocess.py): in the
+# corrected release's TS6, univ_annot3 knees and ankles are not annot3 at one scale.
+MARGIPOSE_SCALE_SKIP: tuple[str, ...] = ("pelvis", "l_knee", "l_ankle", "r_knee", "r_ankle")
 
 
 class Mpi3dhpError(PrepareError):
@@ -203,8 +209,13 @@ def prepare_test_sequence(root: Path, seq: str, out: Path, height: int, images: 
     scale2 = np.array([sx, sy])
     intr = fitted * np.array([sx, sy, sx, sy])
     k = int(seq[2:])
+    ratio, residual = margipose_univ_scale(ann.annot3, ann.univ_annot3)
+    from_annot3 = ann.annot3 / ratio
+    rel = lambda a: a - a[:, ROOT:ROOT + 1]  # noqa: E731
+    disagree = np.abs(rel(from_annot3) - rel(ann.univ_annot3)).max(axis=(0, 2))  # per joint, mm
     cols = {
         "joints3d": ann.annot3, "joints3d_univ": ann.univ_annot3, "joints2d": ann.annot2 * scale2,
+        "joints3d_univ_from_annot3": from_annot3, "univ_scale": np.full(n, 1.0 / ratio),
         "intrinsics": np.tile(intr, (n, 1)), "valid": ann.valid, "activity": ann.activity,
         "scene": np.full(n, SEQUENCE_SCENE[seq], dtype=object), "sequence": np.full(n, seq, dtype=object),
         "subject": np.full(n, k, dtype=np.int64), "camera": np.zeros(n, dtype=np.int64),
@@ -212,8 +223,29 @@ def prepare_test_sequence(root: Path, seq: str, out: Path, height: int, images: 
     }
     report = {"rows": n, "valid": int(ann.valid.sum()), "missing_images": missing, "images_beyond_labels": extra,
               "source_size": list(src_size), "stored_size": list(stored_size), "intrinsics_check": check,
-              "annot_sha256": file_sha256(ann_path)}
+              "annot_sha256": file_sha256(ann_path),
+              "univ_scale": {"annot3_over_univ": ratio, "residual_mm": residual,
+                             "univ_from_annot3_max_diff_mm": float(disagree.max()),
+                             "joints_differing": [JOINTS[j] for j, d in enumerate(disagree) if d > 1e-3]}}
     return cols, report
+
+
+def margipose_univ_scale(annot3: np.ndarray, univ: np.ndarray) -> tuple[float, float]:
+    """A sequence's universal scale as the MargiPose code estimates it, and how well it explains univ_annot3.
+
+    The median, over rows, joints (less MARGIPOSE_SCALE_SKIP) and coordinates with |root-relative univ| > 1e-6 mm,
+    of root-relative annot3 / root-relative univ_annot3 (the code's `_calculate_univ_scale_factor`); the code's
+    ground truth is then annot3 divided by it. Returns (that ratio, the largest |annot3 / ratio - univ_annot3|
+    in mm, root-relative, over the joints used; the code asserts it is below 1e-6).
+    """
+    keep = [j for j in range(annot3.shape[-2]) if j not in [JOINT_INDEX[n] for n in MARGIPOSE_SCALE_SKIP]]
+    rel_a = (annot3 - annot3[..., ROOT:ROOT + 1, :])[..., keep, :]
+    rel_u = (univ - univ[..., ROOT:ROOT + 1, :])[..., keep, :]
+    ok = np.abs(rel_u) > 1e-6
+    if not ok.any():
+        raise Mpi3dhpError("univ_annot3 is degenerate (all joints at the pelvis)")
+    ratio = float(np.median(rel_a[ok] / rel_u[ok]))
+    return ratio, float(np.abs(rel_a / ratio - rel_u).max())
 
 
 def reports_checks(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -94,8 +94,8 @@ def read_annotations(path: str | os.PathLike) -> dict[str, Any]:
         raise MatFileError(f"{path}: RELEASE.annolist is missing or empty")
     if train_flags.dtype.kind not in "biuf" or train_flags.shape != (len(annolist),):
         raise MatFileError(f"{path}: RELEASE.img_train has shape {train_flags.shape}, expected ({len(annolist)},) numbers")
-    rows: dict[str, list] = {k: [] for k in ("joints", "visible", "centre", "scale", "head_box", "has_head_box", "name",
-                                               "index", "person", "single_person")}
+    rows: dict[str, list] = {k: [] for k in ("joints", "visible", "present", "centre", "scale", "head_box",
+                                               "has_head_box", "name", "index", "person", "single_person")}
     single = _single_person(_field(rel, "single_person"), len(annolist), path)
     skipped = {"test_images": 0, "no_annopoints": 0, "no_scale_or_objpos": 0}
     for i, entry in enumerate(annolist):
@@ -123,6 +123,7 @@ def read_annotations(path: str | os.PathLike) -> dict[str, Any]:
                 continue
             joints = np.zeros((16, 2))
             vis = np.zeros(16, dtype=bool)
+            present = np.zeros(16, dtype=bool)  # a missing joint is one absent from the .mat (not x*y == 0)
             for p in points:
                 pid, x, y = (_number(_field(p, k)) for k in ("id", "x", "y"))
                 if pid is None or x is None or y is None:
@@ -130,10 +131,12 @@ def read_annotations(path: str | os.PathLike) -> dict[str, Any]:
                 if pid != int(pid) or not 0 <= pid <= 15:
                     raise MatFileError(f"{path}: annolist({i + 1}).annorect({r + 1}) has joint id {pid}, expected 0..15")
                 joints[int(pid)] = (x, y)
+                present[int(pid)] = True
                 vis[int(pid)] = _number(_field(p, "is_visible")) == 1
             box = [_number(_field(rect, k)) for k in ("x1", "y1", "x2", "y2")]
             rows["joints"].append(joints)
             rows["visible"].append(vis)
+            rows["present"].append(present)
             rows["centre"].append((cx, cy))
             rows["scale"].append(scale)
             rows["head_box"].append([0.0 if b is None else b for b in box])
@@ -241,8 +244,8 @@ def prepare_mpii(src: str | os.PathLike, out: str | os.PathLike, images: bool = 
     else:
         is_val = default_is_val(names)
         split_rule = {"rule": f"sha1(image name)[0] < {VAL_HASH_BELOW}"}
-    joints2d, mask = from_mpii(ann["joints"])
-    _, visible = from_mpii(ann["joints"], ann["visible"])
+    joints2d, mask = from_mpii(ann["joints"], present=ann["present"])
+    _, visible = from_mpii(ann["joints"], ann["visible"], present=ann["present"])
     sources = {MAT_NAME: file_sha256(mat_path)}
     paths = []
     for split, rows in (("train", keep & ~is_val), ("val", keep & is_val)):

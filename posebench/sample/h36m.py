@@ -7,7 +7,7 @@
     S<n>/Videos/<Seq>.<cam>.mp4                                      50 fps H.264, a few frames longer
     posebench-sample.json                                            what was generated (not in real releases)
 
-Cameras are the real rig (`cameras.py`, from metadata.xml <w0>) with intrinsics scaled to the written
+Cameras are the real rig (`h36m_cameras.py`, from metadata.xml <w0>) with intrinsics scaled to the written
 resolution: u' = s·u with u measured from the left edge of the first pixel, so fx, cx scale by W/1000.
 """
 from __future__ import annotations
@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from posebench.io_utils import atomic_path, write_json_atomic
-from posebench.sample import cameras as C
-from posebench.sample.poses import (DEFAULT_KNEE_NECK, motion, project, random_body, universal,
-                                    world_to_camera)
+from posebench.sample import h36m_cameras as C
+from posebench.sample.body import DEFAULT_KNEE_NECK, random_body, universal
+from posebench.sample.geometry import project, world_to_camera
+from posebench.sample.media import write_mp4
+from posebench.sample.motion import motion
 from posebench.sample.render import render_frames
 
 FPS = 50
@@ -62,24 +64,6 @@ def write_cdf(path: Path, pose: np.ndarray) -> None:
         finally:
             tmp_cdf.unlink(missing_ok=True)
 
-
-def write_video(path: Path, frames: np.ndarray, gop: int = 250, fps: int = FPS) -> None:
-    """Encode (N, H, W, 3) uint8 frames as H.264 (libx264, yuv420p) in MP4, a key frame every ``gop``."""
-    import av
-
-    with atomic_path(path) as tmp:
-        with av.open(str(tmp), "w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=fps)
-            stream.width, stream.height = frames.shape[2], frames.shape[1]
-            stream.pix_fmt = "yuv420p"
-            stream.codec_context.gop_size = gop
-            stream.options = {"preset": "veryfast", "crf": "18",
-                              "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
-            for frame in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
 
 
 def corrupt_file(path: Path, rng: np.random.Generator) -> None:
@@ -143,7 +127,8 @@ def write_tree(out: str | os.PathLike, seed: int = 0, full: bool = False, subjec
         "size": size, "gop": gop, "knee_neck": knee_neck, "rigid_spine": rigid_spine,
         "skeleton": SKELETON, "units": "mm",
         "pixel_convention": "u = 0 at the left edge of the first pixel; intrinsics scaled by W/1000, H/H_full",
-        "distortion_model": "OpenCV Brown-Conrady, (k1, k2, k3, p1, p2) = <w0> (k1, k2, k3, pA, pB)",
+        "distortion_model": ("Human3.6M, distortion = <w0> (k1, k2, k3, pA, pB): x' = x(radial + pA y + pB x) "
+                             "+ pB r^2, y' = y(radial + pA y + pB x) + pA r^2"),
         "cameras": {str(cam): {"width": wh[0], "height": wh[1], "intrinsics": intr.tolist(),
                                "distortion": dist.tolist()} for cam, (wh, intr, dist) in cams.items()},
         "subjects": {}, "corrupt": [],
@@ -173,14 +158,14 @@ def write_tree(out: str | os.PathLike, seed: int = 0, full: bool = False, subjec
                 rot, centre = C.extrinsics(subject, cam)
                 mono = world_to_camera(world, rot, centre)
                 univ = world_to_camera(univ_world, rot, centre)
-                uv = project(mono, *intr, dist)
+                uv = project(mono, *intr, dist, model="h36m")
                 write_cdf(feats / "D3_Positions_mono" / f"{name}.{cam}.cdf", mono.reshape(n, -1))
                 write_cdf(feats / "D3_Positions_mono_universal" / f"{name}.{cam}.cdf", univ.reshape(n, -1))
                 write_cdf(feats / "D2_Positions" / f"{name}.{cam}.cdf", uv.reshape(n, -1))
                 video_pose = world_to_camera(longest[: n + extra[cam]], rot, centre)
-                frames = render_frames(video_pose, SKELETON, intr, (w, h), dist, seed=seed * 100 + ci)
+                frames = render_frames(video_pose, SKELETON, intr, (w, h), dist, seed=seed * 100 + ci, model="h36m")
                 video = out / f"S{subject}" / "Videos" / f"{name}.{cam}.mp4"
-                write_video(video, frames, gop=gop)
+                write_mp4(video, frames, gop=gop)
                 if corrupt_video and (subject, name, cam) == CORRUPT_VIDEO:
                     corrupt_file(video, _rng(seed, subject, key, subaction, cam))
                     summary["corrupt"].append(video.relative_to(out).as_posix())

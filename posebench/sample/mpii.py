@@ -1,6 +1,6 @@
 """Look-alike MPII Human Pose release: `mpii_human_pose_v1_u12_1.mat` (the RELEASE struct) and `images/*.jpg`.
 
-Writer side only (research/raw-formats.md §4): people drawn by `posebench.sample.poses` and
+Writer side only (research/raw-formats.md §4): people drawn by `posebench.sample.body`/`motion` and
 `posebench.sample.render`, annotated with the 16 MPII joints and written with the irregular nesting the real
 file has (per-image annorect fields, missing and empty fields, is_visible as uint8 / char / empty, integer or
 float coordinates, 1-based single_person indices, empty frame_sec / vididx). Nothing is shared with the preparers.
@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from posebench.io_utils import write_json_atomic
-from posebench.sample import poses
+from posebench.sample.body import get_skeleton, random_body
+from posebench.sample.geometry import look_at, project, world_to_camera
+from posebench.sample.motion import motion
 from posebench.sample.matv5 import cell, empty, struct_array, write_mat5
-from posebench.sample.mpi3dhp import look_at, write_jpeg
+from posebench.sample.media import write_jpeg
 from posebench.sample.render import render_frames
 
 SKELETON = "mpi28"
@@ -41,7 +43,7 @@ _SIZES = ((128, 96), (128, 72), (96, 128), (128, 128), (112, 84))
 
 def mpii_joints(joints28: np.ndarray) -> np.ndarray:
     """(..., 28, D) source joints -> (..., 16, D) MPII joints (upper_neck = mean of neck and head centre)."""
-    names = poses.get_skeleton(SKELETON).joints
+    names = get_skeleton(SKELETON).joints
     out = np.empty(joints28.shape[:-2] + (16, joints28.shape[-1]))
     for i, name in enumerate(MPII_JOINTS):
         if name == "upper_neck":
@@ -56,9 +58,9 @@ def _people(rng: np.random.Generator, n: int, action: str) -> list[np.ndarray]:
     out = []
     xs = np.linspace(-900.0 * (n - 1), 900.0 * (n - 1), n) + rng.uniform(-150, 150, n)
     for k in range(n):
-        body = poses.random_body(rng, SKELETON)
+        body = random_body(rng, SKELETON)
         act = action if k == 0 else str(rng.choice(["standing", "walking", "misc"]))
-        frames = poses.motion(body, act, 12, rng, fps=25)
+        frames = motion(body, act, 12, rng, fps=25)
         j = frames[int(rng.integers(len(frames)))]
         j[:, :2] -= j[4, :2]
         j[:, 0] += xs[k]
@@ -70,7 +72,7 @@ def _people(rng: np.random.Generator, n: int, action: str) -> list[np.ndarray]:
 def _composite(people_cam: list[np.ndarray], intr, size, seed: int) -> np.ndarray:
     """One image with several people: each rendered alone over the same background and noise, pasted far
     to near (pixels where a person's render differs from the empty render)."""
-    hidden = np.full((1, poses.get_skeleton(SKELETON).num_joints, 3), -1000.0)
+    hidden = np.full((1, get_skeleton(SKELETON).num_joints, 3), -1000.0)
     img = render_frames(hidden, SKELETON, intr, size, seed=seed)[0]
     base = img.copy()
     for j in sorted(people_cam, key=lambda p: -p[4, 2]):
@@ -133,11 +135,11 @@ def _image(idx: int, rng: np.random.Generator, train: bool, seed: int, kind: str
     rot = look_at(centre, np.array([0.0, 0.0, 700.0 if action == "lying" else 950.0]))
     f = rng.uniform(1.0, 1.4) * max(w, h)
     intr = (f, f, w / 2 + rng.uniform(-3, 3), h / 2 + rng.uniform(-3, 3))
-    cam = [poses.world_to_camera(p, rot, centre) for p in people]
+    cam = [world_to_camera(p, rot, centre) for p in people]
     if kind == "truncated":  # shift the person so that part of the body leaves the image
         cam[0][:, 0] += 0.45 * w / f * cam[0][4, 2]
     img = _composite(cam, intr, (w, h), seed * 100003 + idx)
-    uv16 = [mpii_joints(poses.project(c, *intr)) for c in cam]
+    uv16 = [mpii_joints(project(c, *intr)) for c in cam]
     z16 = [mpii_joints(c)[:, 2] for c in cam]
     as_int = bool(rng.random() < 0.4)
     vis_style = ("uint8", "char", "empty")[idx % 3]

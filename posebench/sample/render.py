@@ -12,7 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from posebench.sample.poses import PARTS, get_skeleton, project
+from posebench.sample.body import PARTS, get_skeleton
+from posebench.sample.geometry import project
 
 # Body-part colours (RGB): left side warm (red, orange), right side cool (blue, purple).
 PART_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -112,11 +113,11 @@ def _draw(img: np.ndarray, uv: np.ndarray, z: np.ndarray, f: float, pairs: np.nd
 
 
 def render_frames(joints_cam: np.ndarray, skeleton_name: str, intrinsics, size: tuple[int, int],
-                  dist=None, seed: int = 0) -> np.ndarray:
+                  dist=None, seed: int = 0, model: str = "opencv") -> np.ndarray:
     """Render (N, J, 3) camera-space joints (mm) of ``skeleton_name`` -> uint8 frames (N, H, W, 3).
 
-    ``intrinsics`` = (fx, fy, cx, cy) in pixels of the (W, H) ``size``; ``dist`` as in
-    `poses.project` (k1, k2, k3, p1, p2). Joints land where `poses.project` puts them. ``seed`` picks
+    ``intrinsics`` = (fx, fy, cx, cy) in pixels of the (W, H) ``size``; ``dist`` and
+    ``model`` as in `geometry.project`. Joints land where `geometry.project` puts them. ``seed`` picks
     the background (one per call, as a static camera sees) and the per-frame sensor noise.
     """
     joints = np.asarray(joints_cam, dtype=np.float64)
@@ -129,7 +130,7 @@ def render_frames(joints_cam: np.ndarray, skeleton_name: str, intrinsics, size: 
     bg = background(rng, width, height)
     pairs, radii, _, colours = primitives(skel.name)
     with np.errstate(divide="ignore", invalid="ignore"):  # joints at or behind the camera are not drawn
-        uv = project(joints, fx, fy, cx, cy, dist)
+        uv = project(joints, fx, fy, cx, cy, dist, model)
     f = 0.5 * (fx + fy)
     out = np.empty((len(joints), height, width, 3), dtype=np.uint8)
     grain = rng.normal(0, 0.008, (height + 8, width + 8, 3))  # sensor noise, a shifted window per frame
@@ -151,7 +152,7 @@ def render_frames(joints_cam: np.ndarray, skeleton_name: str, intrinsics, size: 
 
 
 def part_of(rgb: np.ndarray, min_saturation: float = 0.4, max_distance: float = 0.3) -> np.ndarray:
-    """Index into ``poses.PARTS`` of the body-part colour each (..., 3) pixel shows, or -1 for background.
+    """Index into ``PARTS`` of the body-part colour each (..., 3) pixel shows, or -1 for background.
 
     Shading scales brightness, so colours compare by chromaticity; unsaturated pixels and colours far from every
     part colour are background. Tests use it to check that the person is drawn where the 2D joints are.
@@ -163,4 +164,37 @@ def part_of(rgb: np.ndarray, min_saturation: float = 0.4, max_distance: float = 
     cols /= cols.sum(-1, keepdims=True)
     d = np.abs(chroma[..., None, :] - cols).sum(-1)
     return np.where((sat > min_saturation) & (d.min(-1) < max_distance), d.argmin(-1), -1)
+
+
+def body_masks(joints_cam: np.ndarray, skeleton_name: str, intrinsics,
+               size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Upper-body and lower-body silhouettes (N, H, W) bool of camera-space poses of ``skeleton_name``, from the
+    renderer's capsules (no occlusion: each mask is where that half of the body covers a pixel)."""
+    pairs, radii, parts, _ = primitives(skeleton_name)
+    lower = np.isin(np.array(PARTS)[parts], ("left_leg", "right_leg"))
+    fx, fy, cx, cy = intrinsics
+    uv = project(joints_cam, fx, fy, cx, cy)
+    z = joints_cam[..., 2]
+    w, h = size
+    f = 0.5 * (fx + fy)
+    margin = radii.max() * f / np.maximum(z.min(1), 1.0) + 1
+    lo = np.clip(np.floor(uv.min(1) - margin[:, None]), 0, [w, h]).astype(int)
+    hi = np.clip(np.ceil(uv.max(1) + margin[:, None]), 0, [w, h]).astype(int)
+    out = np.zeros((2, len(joints_cam), h, w), dtype=bool)
+    for i in range(len(joints_cam)):  # per frame, vectorised over capsules x pixels of the person's box
+        (x0, y0), (x1, y1) = lo[i], hi[i]
+        if x1 <= x0 or y1 <= y0:
+            continue
+        ys, xs = np.mgrid[y0:y1, x0:x1]
+        p = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], 1)[None]
+        a, b = uv[i, pairs[:, 0]][:, None], uv[i, pairs[:, 1]][:, None]
+        v = b - a
+        t = np.clip(((p - a) * v).sum(-1) / np.maximum((v * v).sum(-1), 1e-9), 0, 1)
+        off = p - (a + t[..., None] * v)
+        zt = (1 - t) * z[i, pairs[:, 0]][:, None] + t * z[i, pairs[:, 1]][:, None]
+        rad = radii[:, None] * f / np.maximum(zt, 1.0)
+        inside = (off * off).sum(-1) < rad * rad
+        out[0, i, y0:y1, x0:x1] = inside[~lower].any(0).reshape(y1 - y0, x1 - x0)
+        out[1, i, y0:y1, x0:x1] = inside[lower].any(0).reshape(y1 - y0, x1 - x0)
+    return out[0], out[1]
 

@@ -165,7 +165,7 @@ def test_lookalike_mpii_round_trip(lookalike_mpii):
             j16 = np.zeros((16, 2))
             written = person["points_written"]
             j16[written] = np.asarray(person["joints"])[written]
-            j17, mask = from_mpii(j16)
+            j17, mask = from_mpii(j16, present=np.isin(np.arange(16), written))
             np.testing.assert_allclose(both["joints2d"][r], j17, atol=1e-4)
             np.testing.assert_array_equal(both["mask"][r], mask)
             np.testing.assert_allclose(both["head_box"][r], person["head_box"])
@@ -196,3 +196,23 @@ def test_missing_fields_are_counted_not_guessed(tmp_path):
                                      "img_train": np.array([[1]])}})
     with pytest.raises(MatFileError, match="joint id 17"):
         read_annotations(p)
+
+
+def test_joints_on_the_image_edge_are_kept(tmp_path):
+    """In the official .mat a missing joint is absent; x = 0 or y = 0 is a real annotation on the edge."""
+    edge = [point(j, 10.0 + j, 20.0 + 2 * j, np.array([[1]], np.uint8)) for j in range(16) if j != 14]
+    edge[0] = point(0, 0, 57, np.array([[1]], np.uint8))  # r_ankle on the left edge (integer x = 0)
+    edge[9] = point(9, 33.5, 0.0, np.array([[1]], np.uint8))  # head_top on the top edge
+    annolist = [{"image": {"name": "000000001.jpg"}, "annorect": struct_array([person(edge)])}]
+    p = tmp_path / "src" / "mpii_human_pose_v1_u12_1.mat"
+    p.parent.mkdir()
+    scipy.io.savemat(p, {"RELEASE": {"annolist": struct_array(annolist), "img_train": np.array([[1]])}})
+    train, val = prepare_mpii(p.parent, tmp_path / "out", images=False, progress=False, echo=lambda s: None)
+    data = read_prepared(train) if len(read_prepared(train)) else read_prepared(val)
+    from posebench.skeleton import JOINT_INDEX
+    mask, joints = data["mask"][0], data["joints2d"][0]
+    assert mask[JOINT_INDEX["r_ankle"]] and joints[JOINT_INDEX["r_ankle"]].tolist() == [0.0, 57.0]
+    assert mask[JOINT_INDEX["head_top"]] and joints[JOINT_INDEX["head_top"]].tolist() == [33.5, 0.0]
+    assert mask[JOINT_INDEX["head"]]  # synthesised from head_top and upper_neck, both present
+    assert not mask[JOINT_INDEX["l_elbow"]]  # MPII id 14, absent from the .mat
+    assert read_annotations(p)["present"][0].tolist() == [j != 14 for j in range(16)]

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from posebench.sample import cameras as C
+from posebench.sample import h36m_cameras as C
 from posebench.sample import h36m
 from posebench.sample import render as R
 from posebench.cli.sample import sample as sample_cmd
-from posebench.sample.poses import PARTS
+from posebench.sample.body import PARTS
 
 CAMS = ("54138969", "55011271", "58860488", "60457274")
 KINDS = {"D3_Positions": 96, "D3_Positions_mono": 96, "D3_Positions_mono_universal": 96, "D2_Positions": 64}
@@ -27,7 +27,7 @@ HIPS, L_UPLEG, L_LEG, SPINE1, NECK, HEAD = 0, 6, 7, 12, 13, 14
 
 @pytest.fixture(scope="module")
 def meta(testdata):
-    """Facts parsed from the official metadata.xml, independently of posebench.sample.cameras."""
+    """Facts parsed from the official metadata.xml, independently of posebench.sample.h36m_cameras."""
     root = ET.parse(testdata / "h36m" / "metadata.xml").getroot()
     rows = [[td.text for td in tr] for tr in root.find("mapping").findall("tr")]
     names = {s: {r[2 + s - 1] for r in rows[3:33]} for s in range(1, 12)}
@@ -70,13 +70,17 @@ def _w0_camera(meta, subject: int, cam: str):
     return rx @ ry @ rz, t, intr
 
 
-def _project(p: np.ndarray, fx, fy, cx, cy, k1, k2, k3, p1, p2) -> np.ndarray:
-    x, y = p[..., 0] / p[..., 2], p[..., 1] / p[..., 2]
-    r2 = x * x + y * y
-    rad = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
-    xd = x * rad + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-    yd = y * rad + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-    return np.stack([fx * xd + cx, fy * yd + cy], -1)
+def _project(p: np.ndarray, fx, fy, cx, cy, k1, k2, k3, pa, pb) -> np.ndarray:
+    """Human3.6M's projection as 3d-pose-baseline's `project_point_radial` writes it (2 x N layout, p = <w0>
+    (pA, pB) in file order): tan = p[0]·y + p[1]·x; XXX = XX·(radial + tan) + outer([p[1], p[0]], r²)."""
+    flat = p.reshape(-1, 3)
+    xx = flat[:, :2].T / flat[:, 2]
+    r2 = xx[0] ** 2 + xx[1] ** 2
+    radial = 1 + np.array([k1, k2, k3]) @ np.array([r2, r2**2, r2**3])
+    tan = pa * xx[1] + pb * xx[0]
+    xxx = xx * np.tile(radial + tan, (2, 1)) + np.outer([pb, pa], r2)
+    proj = np.array([[fx], [fy]]) * xxx + np.array([[cx], [cy]])
+    return proj.T.reshape(p.shape[:-1] + (2,))
 
 
 def test_camera_and_name_constants_match_metadata(meta):
@@ -153,7 +157,8 @@ def test_d2_is_the_projection_subpixel(tree, meta):
                 info = summary["cameras"][cam]
                 mono = _feature(out, subject, "D3_Positions_mono", seq, cam)[0].reshape(-1, 32, 3)
                 d2 = _feature(out, subject, "D2_Positions", seq, cam)[0].reshape(-1, 32, 2)
-                np.testing.assert_allclose(d2, _project(mono, *info["intrinsics"], *info["distortion"]), atol=1e-6)
+                expected = _project(mono, *info["intrinsics"], *info["distortion"])
+                np.testing.assert_allclose(d2, expected, rtol=0, atol=1e-6)
                 # A distortion-free least-squares fit (what preparers do) lands within a pixel; its fx is
                 # a few % low off-centre, where k1 < 0 flattens the local slope (as on the real data).
                 a = np.stack([mono[..., 0] / mono[..., 2], np.ones_like(mono[..., 0])], -1).reshape(-1, 2)

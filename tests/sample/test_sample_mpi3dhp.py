@@ -13,7 +13,9 @@ import scipy.io
 from PIL import Image
 
 from posebench.sample import mpi3dhp as M
-from posebench.sample.poses import PARTS
+from posebench.sample import mpi3dhp_calib as K
+from posebench.sample import mpi3dhp_train as T
+from posebench.sample.body import PARTS
 from posebench.sample.render import part_of
 from posebench.skeleton import knee_neck_length
 
@@ -99,16 +101,16 @@ def _project_opencv(p: np.ndarray, fx, fy, cx, cy, d) -> np.ndarray:
 
 
 def test_tc_writer_reproduces_the_official_files(testdata):
-    for name, cam, gopro in (("ts1-4cameras.calib", M.TS1_4_CAMERA, False),
-                             ("ts5-6cameras.calib", M.TS5_6_CAMERA, True)):
+    for name, cam, gopro in (("ts1-4cameras.calib", K.TS1_4_CAMERA, False),
+                             ("ts5-6cameras.calib", K.TS5_6_CAMERA, True)):
         official = (testdata / "mpi3dhp" / name).read_text()
-        assert M.tc_calibration_text(cam, gopro=gopro) == official, name
+        assert K.tc_calibration_text(cam, gopro=gopro) == official, name
 
 
 def test_official_calibration_gives_the_documented_intrinsics():
-    fx, fy, cx, cy = M.TS1_4_CAMERA.intrinsics(2048, 2048)
+    fx, fy, cx, cy = K.TS1_4_CAMERA.intrinsics(2048, 2048)
     np.testing.assert_allclose([fx, fy, cx, cy], [1500.172, 1500.83, 1017.387, 1043.032], atol=0.01)
-    fx, _, cx, cy = M.TS5_6_CAMERA.intrinsics(1920, 1080)
+    fx, _, cx, cy = K.TS5_6_CAMERA.intrinsics(1920, 1080)
     np.testing.assert_allclose([fx, cx, cy], [1683.983, 939.858, 560.141], atol=0.01)
 
 
@@ -167,7 +169,7 @@ def test_train_univ_is_a_per_sequence_rescale_about_the_pelvis(tree):
 def test_train_videos_and_masks_decode(tree):
     root, meta = tree
     for key, m in meta["train"].items():
-        assert sorted(int(c) for c in m["video_frames"]) == list(M.VNECT_CAMERAS)
+        assert sorted(int(c) for c in m["video_frames"]) == list(T.VNECT_CAMERAS)
         assert not (root / key / "imageSequence" / "video_3.avi").exists()  # not in the VNect download
         for c, n in m["video_frames"].items():
             frames = _decode(root / key / "imageSequence" / f"video_{c}.avi")
@@ -213,7 +215,7 @@ def test_rendered_training_frames_show_the_person_at_the_joints(tree):
     root, meta = tree
     d = scipy.io.loadmat(root / "S4/Seq1" / "annot.mat")
     parts, bg = [], []
-    for c in M.VNECT_CAMERAS:
+    for c in T.VNECT_CAMERAS:
         frames = _decode(root / "S4/Seq1" / "imageSequence" / f"video_{c}.avi")
         j = d["annot2"][c, 0].reshape(-1, 28, 2)[: len(frames)]
         mids = np.stack([0.5 * (j[:, a] + j[:, b]) for a, b, _ in BONES28], 1)
@@ -357,7 +359,7 @@ def test_summary_json_records_the_generation(tree):
     saved = json.loads((root / "posebench-sample.json").read_text())
     assert saved["seed"] == 1 and saved["labels"] == "original" and saved["knee_neck"] == meta["knee_neck"]
     assert {"seconds"} == set(meta) - set(saved)
-    assert saved["test"]["TS5"]["distortion"] == list(M.TS5_6_CAMERA.distortion)
+    assert saved["test"]["TS5"]["distortion"] == list(K.TS5_6_CAMERA.distortion)
     assert saved["train"]["S3/Seq1"]["cameras"]["0"]["fx"] > 0
 
 
@@ -372,11 +374,11 @@ def test_full_tree_quirks_short_video_and_swapped_labels(tmp_path):
     """The --full tree's S6/Seq2 camera-2 video stops early and S4/Seq2 has a range of rows whose
     left/right labels are swapped (written here one small sequence each, as write_tree(full=True) does)."""
     rng = np.random.default_rng(0)
-    s6 = M._write_train_sequence(tmp_path, 6, 2, rng, 32, 40, (1, 2), None, False, 0)
+    s6 = T.write_train_sequence(tmp_path, 6, 2, rng, 32, 40, (1, 2), None, False, 0)
     assert s6["video_frames"] == {"1": 40, "2": round(40 * 3911 / 6145)}
     assert len(_decode(tmp_path / "S6/Seq2/imageSequence/video_2.avi")) == s6["video_frames"]["2"]
     assert len(_decode(tmp_path / "S6/Seq2/FGmasks/video_2.avi")) == 40
-    s4 = M._write_train_sequence(tmp_path, 4, 2, rng, 32, 40, (0,), None, False, 0)
+    s4 = T.write_train_sequence(tmp_path, 4, 2, rng, 32, 40, (0,), None, False, 0)
     lo, hi = s4["lr_swapped_rows"]
     assert 0 < lo < hi < 40 and s6["lr_swapped_rows"] is None
     a3 = scipy.io.loadmat(tmp_path / "S4/Seq2/annot.mat")["annot3"][0, 0].reshape(40, 28, 3)
@@ -404,7 +406,7 @@ def test_rewriting_a_tree_leaves_no_stale_files(tmp_path):
 
 def test_sitting_segments_get_a_chair_in_frames_and_chair_masks(tmp_path):
     rng = np.random.default_rng([1, 1, 1])  # this draw gives S1/Seq1 a "Sitting" segment then "Sports"
-    m = M._write_train_sequence(tmp_path, 1, 1, rng, 64, 24, (0, 2), None, False, 1)
+    m = T.write_train_sequence(tmp_path, 1, 1, rng, 64, 24, (0, 2), None, False, 1)
     assert 3 in m["activities"] and 0 < m["chair_frames"] < 24
     seq = tmp_path / "S1/Seq1"
     chair_any = np.zeros(24, bool)
@@ -415,5 +417,5 @@ def test_sitting_segments_get_a_chair_in_frames_and_chair_masks(tmp_path):
         chair_any |= chair.any((1, 2))
         assert (chair & fg_person).sum() < 0.1 * chair.sum()  # the chair shows where the person does not
         shown = frames[chair]
-        assert np.abs(shown.mean(0) - M._CHAIR_COLOURS.mean(0)).max() < 25  # chair-brown pixels in the frames
+        assert np.abs(shown.mean(0) - T._CHAIR_COLOURS.mean(0)).max() < 25  # chair-brown pixels in the frames
     assert chair_any.sum() == m["chair_frames"]

@@ -9,7 +9,7 @@ import scipy.io
 from PIL import Image
 
 from posebench.sample import mpii as W
-from posebench.sample.poses import PARTS
+from posebench.sample.body import PARTS
 from posebench.sample.render import part_of
 
 

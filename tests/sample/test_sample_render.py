@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posebench.sample import poses as P
+from posebench.sample import body as B
+from posebench.sample import geometry as G
+from posebench.sample.motion import motion
 from posebench.sample import render as R
 
 SIZE = (128, 128)
@@ -17,19 +19,19 @@ CENTRE = np.array([0.0, -4500.0, 1000.0])
 def _clip(skeleton: str, action: str, n: int = 12, seed: int = 0) -> np.ndarray:
     """A short motion, turned to face the camera (as of its first frame) and centred in front of it."""
     rng = np.random.default_rng(seed)
-    skel = P.SKELETONS[skeleton]
-    world = P.motion(P.random_body(rng, skel), action, n, rng)
+    skel = B.SKELETONS[skeleton]
+    world = motion(B.random_body(rng, skel), action, n, rng)
     world[..., :2] -= world[:, :1, :2].mean(0)
     right = world[0, skel.key["r_hip"], :2] - world[0, skel.key["l_hip"], :2]
     turn = np.pi - np.arctan2(right[1], right[0])  # the subject's right towards image left (-x)
     c, s = np.cos(turn), np.sin(turn)
     world[..., :2] = world[..., :2] @ np.array([[c, s], [-s, c]])
-    return P.world_to_camera(world, ROT, CENTRE)
+    return G.world_to_camera(world, ROT, CENTRE)
 
 
 def _nearest_part(rgb: np.ndarray) -> np.ndarray:
     """Classify pixels by chromaticity (shading changes brightness, not the hue)."""
-    ref = np.array([R.PART_COLOURS[p] for p in P.PARTS], dtype=float)
+    ref = np.array([R.PART_COLOURS[p] for p in B.PARTS], dtype=float)
     ref /= ref.sum(1, keepdims=True)
     c = rgb.astype(float) / np.maximum(rgb.astype(float).sum(-1, keepdims=True), 1)
     return np.linalg.norm(c[..., None, :] - ref, axis=-1).argmin(-1)
@@ -50,8 +52,8 @@ def test_left_and_right_are_distinguishable():
     c = {k: np.array(v, float) for k, v in R.PART_COLOURS.items()}
     for part in ("arm", "leg"):
         assert np.linalg.norm(c["left_" + part] - c["right_" + part]) > 150
-    assert set(R.PART_COLOURS) == set(P.PARTS)
-    assert len({tuple(v) for v in R.PART_COLOURS.values()}) == len(P.PARTS)
+    assert set(R.PART_COLOURS) == set(B.PARTS)
+    assert len({tuple(v) for v in R.PART_COLOURS.values()}) == len(B.PARTS)
 
 
 @pytest.mark.parametrize("skeleton,action", [("h36m32", "walking"), ("mpi28", "exercising"),
@@ -60,8 +62,8 @@ def test_part_colours_at_projected_joints(skeleton, action):
     cam = _clip(skeleton, action, n=10, seed=2)
     dist = (-0.2, 0.24, 0.0, 0.001, -0.001)
     frames = R.render_frames(cam, skeleton, INTR, SIZE, dist=dist, seed=1)
-    skel = P.SKELETONS[skeleton]
-    uv = np.floor(P.project(cam, *INTR, dist)).astype(int)
+    skel = B.SKELETONS[skeleton]
+    uv = np.floor(G.project(cam, *INTR, dist)).astype(int)
     want = [j for j, p in enumerate(skel.parts) if p != "torso" and skel.radius[j] > 0
             and any(c for c in range(skel.num_joints) if skel.parents[c] == j and skel.radius[c] > 0)]
     assert len(want) >= 6  # elbows, wrists, knees, ankles
@@ -71,7 +73,7 @@ def test_part_colours_at_projected_joints(skeleton, action):
             u, v = uv[i, j]
             if 0 <= u < SIZE[0] and 0 <= v < SIZE[1]:
                 total += 1
-                hits += P.PARTS[_nearest_part(frames[i, v, u])] == skel.parts[j]
+                hits += B.PARTS[_nearest_part(frames[i, v, u])] == skel.parts[j]
     assert total > 0.9 * len(cam) * len(want)
     assert hits / total > 0.9, (hits, total)  # a few may be covered by a nearer part (occlusion)
 
@@ -96,9 +98,9 @@ def test_perspective_size_and_thickness():
 
 def test_occlusion_by_depth():
     cam = _clip("h36m32", "standing", n=1)[0]
-    skel = P.SKELETONS["h36m32"]
+    skel = B.SKELETONS["h36m32"]
     chest = 0.5 * (cam[0] + cam[13])
-    u, v = np.floor(P.project(chest, *INTR)).astype(int)
+    u, v = np.floor(G.project(chest, *INTR)).astype(int)
     elbow, wrist = skel.joints.index("LeftForeArm"), skel.joints.index("LeftHand")
     seen = {}
     for name, dz in (("front", -300.0), ("behind", 300.0)):
@@ -106,7 +108,7 @@ def test_occlusion_by_depth():
         pose[elbow] = chest + [-150, 0, dz]
         pose[wrist] = chest + [150, 0, dz]
         frame = R.render_frames(pose[None], "h36m32", INTR, SIZE, seed=3)[0]
-        seen[name] = P.PARTS[_nearest_part(frame[v, u])]
+        seen[name] = B.PARTS[_nearest_part(frame[v, u])]
     assert seen == {"front": "left_arm", "behind": "torso"}
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from posebench.sample.poses import rotation_xyz
+from posebench.sample.geometry import rotation_xyz
 
 CAMERAS: tuple[int, ...] = (54138969, 55011271, 58860488, 60457274)  # <dbcameras><index2id>
 SUBJECTS: tuple[int, ...] = (1, 5, 6, 7, 8, 9, 11)  # the released subjects
@@ -149,7 +149,8 @@ def extrinsics(subject: int, camera: int) -> tuple[np.ndarray, np.ndarray]:
 def intrinsics(camera: int) -> tuple[np.ndarray, np.ndarray]:
     """(fx, fy, cx, cy) and distortion (k1, k2, k3, p1, p2) of a camera at full resolution.
 
-    The tangential pair is <w0>'s (pA, pB) in file order, used as OpenCV's (p1, p2); see `poses.project`.
+    The tangential pair is <w0>'s (pA, pB) in file order, for Human3.6M's own model (not OpenCV's p1, p2);
+    see `geometry.project(..., model="h36m")`.
     """
     v = np.asarray(W0[264 + 9 * CAMERAS.index(camera):264 + 9 * CAMERAS.index(camera) + 9])
     return v[:4], v[4:]
