@@ -228,13 +228,15 @@ def _tile(pred, gt, i0, nt, fit, cols, reflection, w, out, flags):
     inv_nf = 1.0 / nf
     for t in range(nt):
         i = i0 + t
-        rp0, rp1, rp2 = np.float64(pred[i, r, 0]), np.float64(pred[i, r, 1]), np.float64(pred[i, r, 2])  # float64 from here
+        # float64 from here, whatever the input's float type
+        rp0, rp1, rp2 = np.float64(pred[i, r, 0]), np.float64(pred[i, r, 1]), np.float64(pred[i, r, 2])
         rg0, rg1, rg2 = np.float64(gt[i, r, 0]), np.float64(gt[i, r, 1]), np.float64(gt[i, r, 2])
         sp0 = sp1 = sp2 = sg0 = sg1 = sg2 = 0.0
         m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = m8 = ssp = 0.0
         for kk in range(nf):
             j = fit[kk]
-            p0, p1, p2 = np.float64(pred[i, j, 0]) - rp0, np.float64(pred[i, j, 1]) - rp1, np.float64(pred[i, j, 2]) - rp2
+            p0, p1 = np.float64(pred[i, j, 0]) - rp0, np.float64(pred[i, j, 1]) - rp1
+            p2 = np.float64(pred[i, j, 2]) - rp2
             g0, g1, g2 = np.float64(gt[i, j, 0]) - rg0, np.float64(gt[i, j, 1]) - rg1, np.float64(gt[i, j, 2]) - rg2
             sp0 += p0
             sp1 += p1
@@ -284,7 +286,8 @@ def _tile(pred, gt, i0, nt, fit, cols, reflection, w, out, flags):
         rg0, rg1, rg2 = np.float64(gt[i, r, 0]), np.float64(gt[i, r, 1]), np.float64(gt[i, r, 2])
         for jj in range(nc):
             j = cols[jj]
-            p0, p1, p2 = np.float64(pred[i, j, 0]) - rp0, np.float64(pred[i, j, 1]) - rp1, np.float64(pred[i, j, 2]) - rp2
+            p0, p1 = np.float64(pred[i, j, 0]) - rp0, np.float64(pred[i, j, 1]) - rp1
+            p2 = np.float64(pred[i, j, 2]) - rp2
             e0 = (b0 - (np.float64(gt[i, j, 0]) - rg0)) + (a0 * p0 + a1 * p1 + a2 * p2)
             e1 = (b1 - (np.float64(gt[i, j, 1]) - rg1)) + (a3 * p0 + a4 * p1 + a5 * p2)
             e2 = (b2 - (np.float64(gt[i, j, 2]) - rg2)) + (a6 * p0 + a7 * p1 + a8 * p2)
