@@ -190,3 +190,27 @@ def test_short_commands_never_import_numba():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("path", ["kernel", "numpy"])
+def test_non_finite_inputs_raise_for_every_metric_on_both_paths(monkeypatch, bad, path):
+    """joint_errors checks finiteness from its output (one pass less): every metric still names the sample."""
+    if path == "kernel" and not HAS_NUMBA:
+        pytest.skip("the compiled kernel needs the optional numba extra")
+    monkeypatch.setenv(_pa_kernel.ENABLE_ENV, "1" if path == "kernel" else "0")
+    monkeypatch.setattr(_pa_kernel, "MIN_POSES", 1)
+    rng = np.random.default_rng(1)
+    pred, gt = rng.normal(0, 100, (2, 3000, J, 3))
+    for side in ("prediction", "ground truth"):
+        p, g = pred.copy(), gt.copy()
+        (p if side == "prediction" else g)[2071, 9, 2] = bad
+        for name in metrics.METRICS:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                with pytest.raises(metrics.PoseArrayError, match=f"^{side} array holds 1 NaN/inf value.*sample 2071"):
+                    getattr(metrics, name)(p, g)
+    huge = pred * 1e300  # finite inputs whose errors overflow are not an input error
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isinf(metrics.mpjpe(huge, gt)).any()
