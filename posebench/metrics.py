@@ -145,7 +145,9 @@ def joint_errors(pred: np.ndarray, gt: np.ndarray, align: str = "none", fit_join
     except np.linalg.LinAlgError:  # LAPACK refuses NaN/inf: say which input holds them
         check_poses(p, g)
         raise
-    if cols is None and not np.isfinite(out).all():
+    with np.errstate(over="ignore", invalid="ignore"):  # a finite sum: all finite (an overflow: the full check)
+        suspect = cols is None and not np.isfinite(np.add.reduce(out, axis=None))
+    if suspect:
         check_poses(p, g)  # raises on NaN/inf inputs; finite inputs whose errors overflow are returned as they are
     return out
 
