@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from posebench import _pa_kernel
 from posebench._rotation import blocks, optimal_rotation, solve_rotations
 from posebench.errors import PosebenchError
 from posebench.skeleton import NUM_JOINTS, ROOT, knee_neck_length
@@ -184,12 +185,23 @@ def procrustes(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[int] | Non
 
 
 def procrustes_errors(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[int] | None = None,
-                      reflection: bool = False, joints: Sequence[int] | None = None) -> np.ndarray:
-    """Per-joint distances (N, len(joints)) after the similarity fit, without building the aligned poses."""
+                      reflection: bool = False, joints: Sequence[int] | None = None, *,
+                      kernel: bool = True) -> np.ndarray:
+    """Per-joint distances (N, len(joints)) after the similarity fit, without building the aligned poses.
+
+    Large batches go to the compiled kernel when numba is installed (``kernel=False``: always NumPy).
+    """
     p, g = _as_batch(pred, gt)
     n, nj = p.shape[:2]
-    ws = _Workspace(nj, _fit_index(fit_joints, nj), n)
+    fit = _fit_index(fit_joints, nj)
     cols = None if joints is None else np.asarray(list(joints), dtype=np.int64)
+    fast = _pa_kernel.procrustes_errors(p, g, fit, reflection, cols) if kernel and _pa_kernel.wanted(n) else None
+    if fast is not None:
+        out, redo = fast
+        if redo.size:  # collapsed, degenerate or NaN samples: their limits come from the NumPy path
+            out[redo] = procrustes_errors(p[redo], g[redo], fit, reflection, cols, kernel=False)
+        return out
+    ws = _Workspace(nj, fit, n)
     out = np.empty((n, nj if cols is None else len(cols)))
     for sl in _blocks(n):
         d = _Fit(p[sl], g[sl], ws, reflection).errors(cols)

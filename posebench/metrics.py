@@ -54,8 +54,11 @@ METRICS: dict[str, MetricSpec] = {
 }
 
 
-def check_poses(pred: np.ndarray, gt: np.ndarray) -> None:
-    """Raise PoseArrayError (one line) unless pred and gt are finite (N, J, 3) arrays of the same shape."""
+def check_poses(pred: np.ndarray, gt: np.ndarray, finite: bool = True) -> None:
+    """Raise PoseArrayError (one line) unless pred and gt are finite (N, J, 3) arrays of the same shape.
+
+    ``finite=False`` checks shapes and dtypes only (``joint_errors`` checks finiteness from its output).
+    """
     p, g = np.asarray(pred), np.asarray(gt)
     for name, a in (("prediction", p), ("ground truth", g)):
         if a.ndim != 3 or a.shape[-1] != 3:
@@ -65,7 +68,7 @@ def check_poses(pred: np.ndarray, gt: np.ndarray) -> None:
     if p.shape != g.shape:
         raise PoseArrayError(f"prediction shape {p.shape} differs from ground-truth shape {g.shape}")
     for name, a in (("prediction", p), ("ground truth", g)):
-        if np.issubdtype(a.dtype, np.floating):
+        if finite and np.issubdtype(a.dtype, np.floating):
             _check_finite(name, a)
 
 
@@ -119,19 +122,34 @@ def _plain_errors(pred: np.ndarray, gt: np.ndarray, cols: np.ndarray | None, sca
 
 def joint_errors(pred: np.ndarray, gt: np.ndarray, align: str = "none", fit_joints: Sequence[int] | None = None,
                  joints: Sequence[int] | None = None) -> np.ndarray:
-    """Per-joint Euclidean distances (N, len(joints)) after ``align`` fitted on ``fit_joints`` (default all)."""
-    check_poses(pred, gt)
+    """Per-joint Euclidean distances (N, len(joints)) after ``align`` fitted on ``fit_joints`` (default all).
+
+    NaN or inf in the inputs raise PoseArrayError. With every joint scored, a non-finite input makes its row's
+    errors non-finite, so the inputs are read a second time only when the output is not all finite.
+    """
+    check_poses(pred, gt, finite=joints is not None)
     p, g = np.asarray(pred), np.asarray(gt)
     nj = p.shape[1]
     cols = _joint_index(joints, nj, "joints")
-    if align == "none":
-        return _plain_errors(p, g, cols, None)
-    fit = _joint_index(fit_joints, nj, "fit_joints")
-    if align == "scale":
-        return _plain_errors(p, g, cols, _align.scale_factors(p, g, fit))
-    if align in ("procrustes", "procrustes_reflect"):
-        return _align.procrustes_errors(p, g, fit, reflection=align == "procrustes_reflect", joints=cols)
-    raise PoseArrayError(f"unknown alignment {align!r}; known: {', '.join(_align.ALIGNMENTS)}")
+    fit = None if align == "none" else _joint_index(fit_joints, nj, "fit_joints")
+    if align not in _align.ALIGNMENTS:
+        raise PoseArrayError(f"unknown alignment {align!r}; known: {', '.join(_align.ALIGNMENTS)}")
+    try:
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # non-finite input: the check says so
+            if align == "none":
+                out = _plain_errors(p, g, cols, None)
+            elif align == "scale":
+                out = _plain_errors(p, g, cols, _align.scale_factors(p, g, fit))
+            else:
+                out = _align.procrustes_errors(p, g, fit, reflection=align == "procrustes_reflect", joints=cols)
+    except np.linalg.LinAlgError:  # LAPACK refuses NaN/inf: say which input holds them
+        check_poses(p, g)
+        raise
+    with np.errstate(over="ignore", invalid="ignore"):  # a finite sum: all finite (an overflow: the full check)
+        suspect = cols is None and not np.isfinite(np.add.reduce(out, axis=None))
+    if suspect:
+        check_poses(p, g)  # raises on NaN/inf inputs; finite inputs whose errors overflow are returned as they are
+    return out
 
 
 def per_sample(errors: np.ndarray, kind: str, threshold: float = PCK_THRESHOLD,
