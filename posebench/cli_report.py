@@ -57,7 +57,7 @@ def leaderboard(protocol, fmt, results_dir, data, published, n_boot):
 
     try:
         wanted = load_protocol(protocol).name if protocol else None
-        runs = list_runs(results_dir)
+        runs = list_runs(results_dir, on_skip=lambda message: click.echo(f"warning: {message}", err=True))
         boards = build_leaderboard(runs, load_published(published), data_hashes=current_data_hashes(data),
                                    n_boot=n_boot)
         shown = [b for b in boards if wanted in (None, b.protocol.name)]
@@ -91,7 +91,7 @@ def report(run, results_dir, out, data, predictions, worst, n_boot):
     from posebench.results import results_root
 
     try:
-        result = resolve_run(run, results_dir)
+        result = resolve_run(run, results_dir, verify="full")
         folder = Path(out) if out else results_root(results_dir) / "reports" / result.run_id
         written = write_report(result, folder, data=data, predictions=predictions, n_worst=worst, n_boot=n_boot)
     except (ValueError, LookupError, OSError) as e:

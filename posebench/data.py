@@ -65,8 +65,11 @@ class PreparedData:
     attrs: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     verified: bool = False  # the columns held were checked against the file's recorded hashes
+    n_rows: int | None = None  # rows of the file when the columns held are a subset of them
 
     def __len__(self) -> int:
+        if self.n_rows is not None:
+            return self.n_rows
         return len(next(iter(self.columns.values()))) if self.columns else 0
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -306,7 +309,16 @@ def read_prepared(path: str | os.PathLike, columns: Iterable[str] | None = None,
                 _check_column(name, a, attrs)
     except PreparedFileError as e:
         raise PreparedFileError(f"{path}: {e}") from None
-    return PreparedData(cols, attrs, path, verified=verify)
+    return PreparedData(cols, attrs, path, verified=verify, n_rows=n_rows if rows is None else None)
+
+
+def column_names(path: str | os.PathLike) -> list[str]:
+    """The columns a prepared file holds (cheap: nothing is read)."""
+    try:
+        with open_h5(path, "prepared file") as f:
+            return sorted(f.keys())
+    except UnsafeFileError as e:
+        raise PreparedFileError(str(e)) from None
 
 
 def verify_prepared(path: str | os.PathLike) -> str:

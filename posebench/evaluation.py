@@ -14,7 +14,8 @@ import numpy as np
 
 from posebench import align as _align
 from posebench import metrics as _metrics
-from posebench.data import PreparedData, PreparedFileError, data_root, read_prepared
+from posebench.columns import factorize
+from posebench.data import PreparedData, PreparedFileError, column_names, data_root, read_attrs, read_prepared
 from posebench.io_utils import arrays_hash, file_sha256
 from posebench.predictions import check_predictions, match_index, read_predictions, write_predictions
 from posebench.protocols import MetricDef, Protocol, load_protocol
@@ -29,31 +30,68 @@ class DataMismatchError(ValueError):
 
 
 def resolve_data(protocol: Protocol, data: str | os.PathLike | PreparedData | None) -> PreparedData:
-    """The prepared dataset a protocol scores: an in-memory dataset, a .h5 file, or a data folder."""
+    """The prepared dataset a protocol scores (every column, verified): an in-memory dataset, a .h5 file, or a folder."""
     if isinstance(data, PreparedData):
         check_data(protocol, data)
         return data
-    if data is not None and str(data).endswith(".h5"):
-        path = Path(data)
-    else:
-        folder = data_root(data) / protocol.dataset
-        names = [f"{protocol.split}-{lab}.h5" for lab in protocol.labels] or [f"{protocol.split}.h5"]
-        found = [folder / n for n in names if (folder / n).is_file()]
-        if not found:
-            raise PreparedFileError(
-                f"no prepared file for protocol {protocol.name!r}: looked for {', '.join(str(folder / n) for n in names)}; "
-                f"run `posebench prepare {protocol.dataset} --src RAW --out {data_root(data)}` or pass --data")
-        if len(found) > 1:
-            raise DataMismatchError(f"protocol {protocol.name!r} accepts several label releases and {folder} holds "
-                                    f"{', '.join(p.name for p in found)}: pass the file with --data")
-        path = found[0]
+    path = data_path(protocol, data)
+    check_data(protocol, PreparedData({}, read_attrs(path), path), column_names(path))
     prepared = read_prepared(path)
     check_data(protocol, prepared)
     return prepared
 
 
-def check_data(protocol: Protocol, data: PreparedData) -> None:
-    """Refuse a prepared file of another dataset, split or label release, saying why."""
+def data_path(protocol: Protocol, data: str | os.PathLike | None) -> Path:
+    """The prepared file a protocol scores: ``data`` if it is a .h5 file, else found in the data folder."""
+    if data is not None and str(data).endswith(".h5"):
+        return Path(data)
+    folder = data_root(data) / protocol.dataset
+    names = [f"{protocol.split}-{lab}.h5" for lab in protocol.labels] or [f"{protocol.split}.h5"]
+    found = [folder / n for n in names if (folder / n).is_file()]
+    if not found:
+        raise PreparedFileError(
+            f"no prepared file for protocol {protocol.name!r}: looked for {', '.join(str(folder / n) for n in names)}; "
+            f"run `posebench prepare {protocol.dataset} --src RAW --out {data_root(data)}` or pass --data")
+    if len(found) > 1:
+        raise DataMismatchError(f"protocol {protocol.name!r} accepts several label releases and {folder} holds "
+                                f"{', '.join(p.name for p in found)}: pass the file with --data")
+    return found[0]
+
+
+def load_scored(protocol: Protocol, data: str | os.PathLike | PreparedData | None
+                ) -> tuple[PreparedData, np.ndarray, np.ndarray]:
+    """(grouping/selection columns, selected rows, target at those rows): only what the protocol scores is read.
+
+    From a file: the attributes are checked first; then the columns the selection and the breakdowns use, whole,
+    and the target only at the selected rows, each verified against the file's content hash as it streams in.
+    """
+    if isinstance(data, PreparedData):
+        check_data(protocol, data)
+        rows = select_rows(protocol, data)
+        return data, rows, np.asarray(data[protocol.target])[rows]
+    path = data_path(protocol, data)
+    names = column_names(path)
+    check_data(protocol, PreparedData({}, read_attrs(path), path), names)
+    wanted = [c for c in (*selection_columns(protocol), *GROUP_KEYS) if c in names]
+    prepared = read_prepared(path, columns=wanted)
+    rows = select_rows(protocol, prepared)
+    gt = read_prepared(path, columns=[protocol.target], rows=rows)[protocol.target] if len(rows) else \
+        np.zeros((0, 17, 3), np.float32)
+    return prepared, rows, gt
+
+
+def selection_columns(protocol: Protocol) -> list[str]:
+    """The columns a protocol's row selection reads."""
+    sel = protocol.selection
+    cols = (["subject"] if sel.subjects else []) + (["frame"] if sel.frame_stride > 1 else []) + \
+        (["valid"] if sel.valid_only else [])
+    for ex in sel.exclude:
+        cols += [k for k in ("subject", "sequence", "camera", "action") if getattr(ex, k) is not None]
+    return list(dict.fromkeys(cols))
+
+
+def check_data(protocol: Protocol, data: PreparedData, columns: list[str] | None = None) -> None:
+    """Refuse a prepared file of another dataset, split or label release, saying why (``columns``: the file's)."""
     where = data.path or "in-memory dataset"
     if data.dataset != protocol.dataset:
         raise DataMismatchError(f"{where} holds dataset {data.dataset!r}; protocol {protocol.name!r} scores {protocol.dataset!r}")
@@ -68,7 +106,7 @@ def check_data(protocol: Protocol, data: PreparedData) -> None:
             hint = f"; use {' or '.join(others)}" if others else ""
             raise DataMismatchError(f"{where} holds the {data.labels!r} label release; protocol {protocol.name!r} scores "
                                     f"only {', '.join(protocol.labels)}{hint}")
-    if protocol.target not in data:
+    if protocol.target not in (data.columns if columns is None else columns):
         raise DataMismatchError(f"{where} has no {protocol.target!r} column, which protocol {protocol.name!r} scores")
 
 
@@ -146,15 +184,16 @@ def aggregate(values: np.ndarray, metric: MetricDef, groups: Mapping[str, np.nda
     return float(np.mean(sums / counts))
 
 
-def _group_columns(data: PreparedData, rows: np.ndarray) -> dict[str, np.ndarray]:
-    out = {}
-    for key in GROUP_KEYS:
-        if key in data:
-            col = np.asarray(data[key])[rows]
-            out[key] = np.array([str(x) for x in col], dtype=object)
-    if "take" not in out and "subject" in data and "sequence" in data:
-        s, q = np.asarray(data["subject"])[rows], np.asarray(data["sequence"])[rows]
-        out["take"] = np.array([f"S{a}/{b}" for a, b in zip(s, q)], dtype=object)
+def group_codes(data: PreparedData, rows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{key: (codes, labels)} of every grouping key the data has, over ``rows``; `take` = S<subject>/<sequence>."""
+    out = {k: factorize(np.asarray(data[k])[rows]) for k in GROUP_KEYS if k in data}
+    if "take" not in out and "subject" in out and "sequence" in out:
+        (sc, sl), (qc, ql) = out["subject"], out["sequence"]
+        combo = sc.astype(np.int64) * len(ql) + qc
+        uniq, inv = np.unique(combo, return_inverse=True)
+        labels = np.array([f"S{sl[u // len(ql)]}/{ql[u % len(ql)]}" for u in uniq.tolist()], dtype=object)
+        codes, order = factorize(labels)
+        out["take"] = (codes[inv.reshape(-1)], order)
     return out
 
 
@@ -171,8 +210,7 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     ``results_dir/runs/`` (default ./results).
     """
     protocol = load_protocol(protocol)
-    prepared = resolve_data(protocol, data)
-    rows = select_rows(protocol, prepared)
+    prepared, rows, gt = load_scored(protocol, data)
     if len(rows) == 0:
         raise DataMismatchError(f"protocol {protocol.name!r} selects no rows of {prepared.path or 'the dataset'}")
     source: dict[str, Any] = {}
@@ -190,10 +228,11 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
         joints, idx = check_predictions(predictions, index, check_units=check_units)
         source = {"path": None, "sha256": arrays_hash({"joints3d": joints, "index": idx})}
     where = match_index(idx, rows, len(prepared))
-    pred = joints[where]
-    gt = np.asarray(prepared[protocol.target])[rows]
+    pred = joints if np.array_equal(where, np.arange(len(joints))) else joints[where]
+    del joints
     errors = compute_errors(protocol, pred, gt)
-    result = build_result(protocol, prepared, rows, errors, _group_columns(prepared, rows),
+    del pred, gt
+    result = build_result(protocol, prepared, rows, errors, group_codes(prepared, rows),
                           predictions=None if model else source, model=dict(model) if model else None)
     if save:
         result.save(results_dir)

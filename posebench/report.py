@@ -237,24 +237,14 @@ def _cluster_key(result: Any) -> str | None:
     return next((k for k in ("take", "sequence") if k in result.groups), None)
 
 
-def _units(result: Any, metric: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """What a metric resamples: cluster ids (the protocol's cluster column, else one per row) and the groups an
-    `actions` aggregate averages over (None when frames are pooled)."""
-    key = _cluster_key(result)
-    clusters = result.groups[key] if key else np.arange(len(result.index))
-    m = result.protocol.metric(metric)
-    return clusters, (result.groups.get(m.group_by) if m.aggregate == "actions" else None)
-
-
 def metric_interval(result: Any, metric: str, n_boot: int = 2000, seed: int = 0):
-    """Cluster-bootstrap interval of one of a run's metrics, with the protocol's aggregation (no warning raised:
-    the returned Interval carries it)."""
-    from posebench.stats import FewClustersWarning, cluster_bootstrap
+    """Cluster-bootstrap interval of one of a run's metrics, with the protocol's aggregation, from the run's
+    aggregates (no per-row data is read; no warning raised: the returned Interval carries it)."""
+    from posebench.stats import FewClustersWarning
 
-    clusters, groups = _units(result, metric)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FewClustersWarning)
-        return cluster_bootstrap(result.per_sample(metric), clusters, groups, n_boot=n_boot, seed=seed)
+        return result.aggregates.interval(metric, n_boot=n_boot, seed=seed)
 
 
 def _protocol_changes(result: Any, current: Any) -> list[str]:
@@ -366,20 +356,22 @@ def _board(current: Any, labels: str | None, runs: list[Any], published: pd.Data
     for r in runs:
         multicrop = bool(((r.meta.get("model") or {}).get("options") or {}).get("multicrop"))
         reasons = stale_reasons(r, current, reference_hash)
-        row = {"method": run_label(r), "kind": "run", "source": f"local run {r.run_id}",
-               "rows": int(r.meta.get("rows_scored", len(r.index)))}
+        agg = r.aggregates
+        row = {"method": run_label(r), "kind": "run", "source": f"local run {r.run_id}", "rows": int(agg.rows)}
+        recomputed = agg.summary()  # every figure from the run's files, never from its JSON
         for m in current.metric_names:
-            row[m] = float(r.meta["summary"][m]) if m in r.meta["summary"] else float("nan")
-        diff = [] if reasons else differences(comparability(r.protocol, head.name, labels, multicrop),
-                                              comparability(current, head.name, labels))
-        if not reasons:
+            row[m] = recomputed.get(m, float("nan"))
+        tampered = [f"TAMPERED: {p}" for p in r.problems]
+        diff = [] if reasons or tampered else differences(comparability(r.protocol, head.name, labels, multicrop),
+                                                          comparability(current, head.name, labels))
+        if not reasons and not tampered:
             iv = metric_interval(r, head.name, n_boot=n_boot)
             row["ci"] = f"[{iv.low:.1f}, {iv.high:.1f}]"
             if iv.warning:
-                notes.append(f"{row['method']}: interval over {iv.n_clusters} {_cluster_key(r) or 'row'} clusters "
+                notes.append(f"{row['method']}: interval over {iv.n_clusters} {agg.cluster_key or 'row'} clusters "
                              "is indicative only")
-        row["status"] = "stale" if reasons else "unranked" if diff else "ranked"
-        row["note"] = "; ".join(reasons or diff)
+        row["status"] = "tampered" if tampered else "stale" if reasons else "unranked" if diff else "ranked"
+        row["note"] = "; ".join(tampered or reasons or diff)
         rows.append(row)
     pub = published[published.protocol == current.name]
     if labels and len(current.labels) > 1:
@@ -414,13 +406,13 @@ def _board(current: Any, labels: str | None, runs: list[Any], published: pd.Data
 
 
 def _order(df: pd.DataFrame, head: Any) -> pd.DataFrame:
-    """Ranked rows first (by the headline, best first; ties share a rank), then unranked, then stale."""
+    """Ranked rows first (by the headline, best first; ties share a rank), then unranked, stale, tampered."""
     columns = ["rank", "method", "kind", *[c for c in df.columns if c not in ("method", "kind", "source", "rows", "ci",
                                                                               "status", "note")],
                "ci", "rows", "status", "source", "note"]
     if df.empty:
         return pd.DataFrame(columns=columns)
-    order = {"ranked": 0, "unranked": 1, "stale": 2}
+    order = {"ranked": 0, "unranked": 1, "stale": 2, "tampered": 3}
     key = df[head.name] * (-1 if head.higher_is_better else 1)
     df = df.assign(_s=df["status"].map(order), _k=key.fillna(np.inf)).sort_values(["_s", "_k"], kind="stable")
     df["rows"] = df["rows"].astype("Int64")
@@ -482,20 +474,21 @@ def write_leaderboard(boards: list[Board], results_dir: str | os.PathLike) -> Pa
 
 # --- runs: lookup, comparison -------------------------------------------------------------------------------
 
-def resolve_run(spec: str | os.PathLike, results_dir: str | os.PathLike | None = None) -> Any:
-    """A run by JSON path, run id, or unique run-id prefix under RESULTS/runs/."""
+def resolve_run(spec: str | os.PathLike, results_dir: str | os.PathLike | None = None,
+                verify: str = "aggregates") -> Any:
+    """A run by JSON path, run id, or unique run-id prefix under RESULTS/runs/ (``verify``: see load_result)."""
     from posebench.results import load_result, results_root
 
     path = Path(spec)
     if path.suffix == ".json" and path.is_file():
-        return load_result(path)
+        return load_result(path, verify=verify)
     runs = results_root(results_dir) / "runs"
     exact = runs / f"{spec}.json"
     if exact.is_file():
-        return load_result(exact)
+        return load_result(exact, verify=verify)
     matches = sorted(runs.glob(f"{spec}*.json")) if runs.is_dir() else []
     if len(matches) == 1:
-        return load_result(matches[0])
+        return load_result(matches[0], verify=verify)
     if len(matches) > 1:
         raise RunLookupError(f"run {str(spec)!r} is ambiguous in {runs}: {', '.join(m.stem for m in matches[:5])}")
     raise RunLookupError(f"no run {str(spec)!r} in {runs} (give a run id, a unique prefix, or a .json path)")
@@ -507,8 +500,11 @@ class CompareError(ValueError):
 
 def compare_runs(a: Any, b: Any, metrics: list[str] | None = None, n_boot: int = 2000,
                  seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
-    """Per metric: A, B, A - B with its cluster-bootstrap interval and the paired cluster test, on shared rows."""
-    from posebench.stats import FewClustersWarning, paired_test
+    """Per metric: A, B, A - B with its cluster-bootstrap interval and the paired cluster test, on shared rows.
+
+    Runs over the same rows are paired from their aggregates alone; otherwise from the shared rows' errors.
+    """
+    from posebench.stats import FewClustersWarning
 
     if a.protocol.name != b.protocol.name or a.protocol.version != b.protocol.version:
         raise CompareError(f"runs use different protocols: {a.protocol.name} v{a.protocol.version} vs "
@@ -516,24 +512,25 @@ def compare_runs(a: Any, b: Any, metrics: list[str] | None = None, n_boot: int =
     ha, hb = ((r.meta.get("data") or {}).get("content_hash") for r in (a, b))
     if ha != hb:
         raise CompareError(f"runs scored different data (hash {str(ha)[:10]} vs {str(hb)[:10]}): rows do not pair")
-    shared, ia, ib = np.intersect1d(a.index, b.index, return_indices=True)
-    if len(shared) == 0:
-        raise CompareError("the runs share no rows")
-    notes = []
-    if len(shared) < max(len(a.index), len(b.index)):
-        notes.append(f"compared on the {len(shared)} shared rows (A has {len(a.index)}, B has {len(b.index)})")
-    key = _cluster_key(a)
+    for r in (a, b):
+        if r.problems:
+            raise CompareError(f"run {r.run_id} is TAMPERED ({'; '.join(r.problems)}): not compared")
+    from posebench.aggregates import paired
+
+    notes: list[str] = []
+    wanted = metrics or list(a.protocol.metric_names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewClustersWarning)
+        cells = {m: paired(a.aggregates, b.aggregates, m, n_boot=n_boot, seed=seed) for m in wanted}
+    if any(c is None for c in cells.values()):  # other rows or cells: pair the shared rows from the errors files
+        cells = _compare_rows(a, b, wanted, n_boot, seed, notes)
+    key = a.aggregates.cluster_key
     if key is None:
         notes.append("no cluster column: rows treated as independent")
     out = {}
-    for m in metrics or list(a.protocol.metric_names):
+    for m, c in cells.items():
         md = a.protocol.metric(m)
-        clusters, groups = _units(a, m)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", FewClustersWarning)
-            c = paired_test(a.per_sample(m)[ia], b.per_sample(m)[ib], clusters[ia],
-                            None if groups is None else groups[ia], n_boot=n_boot, seed=seed)
-        if caught and not any("clusters" in n for n in notes):
+        if c.warning and not any("clusters" in n for n in notes):
             notes.append(f"only {c.n_clusters} {key} clusters: intervals and p-values are indicative only")
         better = "A" if (c.difference > 0) == md.higher_is_better else "B"
         out[m] = {"unit": md.unit, "A": c.a, "B": c.b, "A-B": c.difference, "ci_low": c.low, "ci_high": c.high,
@@ -544,6 +541,27 @@ def compare_runs(a: Any, b: Any, metrics: list[str] | None = None, n_boot: int =
     return df, notes
 
 
+def _compare_rows(a: Any, b: Any, metrics: list[str], n_boot: int, seed: int, notes: list[str]) -> dict[str, Any]:
+    """Paired tests on the rows two runs share, from their per-row errors (when their rows differ)."""
+    from posebench.stats import FewClustersWarning, paired_test
+
+    shared, ia, ib = np.intersect1d(a.index, b.index, return_indices=True)
+    if len(shared) == 0:
+        raise CompareError("the runs share no rows")
+    if len(shared) < max(len(a.index), len(b.index)):
+        notes.append(f"compared on the {len(shared)} shared rows (A has {len(a.index)}, B has {len(b.index)})")
+    key = a.aggregates.cluster_key
+    clusters = a.codes[key][0] if key else np.arange(len(a.index))
+    out = {}
+    for m in metrics:
+        md = a.protocol.metric(m)
+        groups = a.codes[md.group_by][0][ia] if md.aggregate == "actions" else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FewClustersWarning)
+            out[m] = paired_test(a.per_sample(m)[ia], b.per_sample(m)[ib], clusters[ia], groups, n_boot=n_boot, seed=seed)
+    return out
+
+
 # --- per-run report -----------------------------------------------------------------------------------------
 
 def summary_table(result: Any, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
@@ -551,7 +569,7 @@ def summary_table(result: Any, n_boot: int = 2000, seed: int = 0) -> pd.DataFram
     rows = {}
     for m in result.protocol.metrics:
         iv = metric_interval(result, m.name, n_boot=n_boot, seed=seed)
-        rows[m.name] = {"value": float(result.meta["summary"][m.name]), "unit": m.unit, "ci_low": iv.low,
+        rows[m.name] = {"value": iv.estimate, "unit": m.unit, "ci_low": iv.low,
                         "ci_high": iv.high, "clusters": iv.n_clusters, "rows": iv.n_rows}
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "metric"
@@ -641,6 +659,9 @@ def write_report(result: Any, out: str | os.PathLike, *, data: str | os.PathLike
           f"{result.meta.get('rows_scored', len(result.index))} rows; data hash "
           f"{str((result.meta.get('data') or {}).get('content_hash'))[:12]}.\n",
           "## Summary (95% cluster-bootstrap intervals)\n", to_markdown(summary, digits=2)]
+    if result.problems:
+        md.insert(2, f"**TAMPERED: {'; '.join(result.problems)}.** Every figure below is recomputed from the "
+                     "run's files, not taken from its JSON.\n")
     if summary["clusters"].min() < 20:
         md.append(f"\nOnly {int(summary['clusters'].min())} independent clusters: the intervals are indicative only.\n")
     for key in [k for k in p.breakdowns if k in result.groups]:
