@@ -23,6 +23,7 @@ from posebench.results import Result, build_result
 from posebench.skeleton import ROOT
 
 GROUP_KEYS = ("action", "take", "sequence", "activity", "scene", "subject", "camera")
+SCORE_BLOCK_ROWS = 65536
 
 
 class DataMismatchError(ValueError):
@@ -146,16 +147,33 @@ def prepare_poses(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> tuple
 
 
 def compute_errors(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-joint errors (N, J_scored) for every metric of the protocol, after its rescaling and alignments."""
-    pred, gt = prepare_poses(protocol, pred, gt)
-    cache: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
-    out = {}
+    """Per-joint errors (N, J_scored) float64 for every metric of the protocol, after its rescaling and alignments.
+
+    Rows are scored in blocks (every step is per row, so the result is the same), which bounds the float64
+    working copies to one block; metrics that share an alignment and joints share one array.
+    """
+    n = len(pred)
+    if len(gt) != n:
+        raise ValueError(f"{n} predictions for {len(gt)} ground-truth rows")
+    plan: dict[tuple, list[str]] = {}
     for m in protocol.metrics:
-        key = (m.align, m.fit_joints if m.align != "none" else ())
-        if key not in cache:
-            cache[key] = _metrics.joint_errors(pred, gt, align=m.align, fit_joints=list(m.fit_joints))
-        out[m.name] = cache[key][:, list(m.joints)]
-    return out
+        plan.setdefault((m.align, m.fit_joints if m.align != "none" else (), tuple(m.joints)), []).append(m.name)
+    out = {key: np.empty((n, len(key[2]))) for key in plan}
+    for lo in range(0, max(n, 1), SCORE_BLOCK_ROWS):
+        sl = slice(lo, min(n, lo + SCORE_BLOCK_ROWS))
+        p, g = prepare_poses(protocol, pred[sl], gt[sl])
+        done: dict[tuple, np.ndarray] = {}
+        for key in plan:
+            align, fit, joints = key
+            if (align, fit) not in done:
+                done[(align, fit)] = _metrics.joint_errors(p, g, align=align, fit_joints=list(fit))
+            e = done[(align, fit)]
+            if joints == tuple(range(e.shape[1])):
+                out[key][sl] = e
+            else:
+                np.take(e, list(joints), axis=1, out=out[key][sl])
+    key_of = {name: key for key, names in plan.items() for name in names}
+    return {m.name: out[key_of[m.name]] for m in protocol.metrics}
 
 
 def per_sample(errors: np.ndarray, metric: MetricDef) -> np.ndarray:
