@@ -159,3 +159,29 @@ def test_v1_fixture_loads_untampered_with_aggregates(tmp_path):
     meta["summary"]["mpjpe"] = 1.234
     (tmp_path / "r" / "runs" / "h36m--good-model--fixture.json").write_text(json.dumps(meta))
     assert load_result(tmp_path / "r" / "runs" / "h36m--good-model--fixture.json").tampered
+
+
+def test_report_draws_worst_cases_from_the_drawn_prediction_rows_only(tmp_path):
+    from posebench.data import write_prepared
+    from posebench.predictions import write_predictions
+
+    rng = np.random.default_rng(2)
+    data = _data(rng)
+    path = tmp_path / "test.h5"
+    write_prepared(path, {**data.columns, "joints2d": np.zeros((len(data), 17, 2)), "intrinsics": np.ones((len(data), 4)),
+                          "image": np.full(len(data), "")}, {"dataset": "h36m", "split": "test"})
+    gt = data["joints3d"]
+    pred = gt + rng.normal(0, 20, gt.shape)
+    write_predictions(tmp_path / "p.h5", pred, np.arange(len(gt)))
+    run = posebench.evaluate(tmp_path / "p.h5", "h36m", path, save=True, results_dir=tmp_path / "res")
+    worst = set(np.argsort(-run.per_sample("mpjpe"))[:2].tolist())
+    spare = next(i for i in range(len(gt)) if i not in np.argsort(-run.per_sample("mpjpe"))[:40])
+    with h5py.File(tmp_path / "p.h5", "r+") as f:
+        f["joints3d"][spare] = np.nan  # a row the report does not draw: never read
+    poses = report.load_poses(run, positions=np.array(sorted(worst)))
+    assert not isinstance(poses, str) and poses[1].shape == (2, 17, 3)
+    fig = report.worst_case_figure(run, 2)
+    assert not isinstance(fig, str)
+    with h5py.File(tmp_path / "p.h5", "r+") as f:
+        f["joints3d"][sorted(worst)[0], 3] += 100.0  # one joint: not a translation
+    assert "does not reproduce this run's errors" in report.load_poses(run, positions=np.array(sorted(worst)))
