@@ -93,10 +93,10 @@ def size_mb(*paths: Path) -> float:
 def clone_runs(runs: Path, source: Path, n: int) -> None:
     """Fill RESULTS/runs with n runs of source's protocol: the scored ones plus hard-linked copies."""
     meta = json.loads(source.read_text())
-    have = sorted(runs.glob(f"{meta['protocol']['name']}--*.json"))
+    have = [p for p in runs.glob(f"{meta['protocol']['name']}--*.json") if not p.name.endswith(".aggregates.json")]
     for i in range(len(have), n):
         run_id = f"{meta['protocol']['name']}--copy{i:03d}--20260101T000000-{i:06x}"
-        copy = dict(meta, run_id=run_id, errors_file=f"{run_id}.errors.h5", aggregates_file=f"{run_id}.aggregates.h5",
+        copy = dict(meta, run_id=run_id, errors_file=f"{run_id}.errors.h5", aggregates_file=f"{run_id}.aggregates.json",
                     model={"name": f"copy{i:03d}", "checkpoint": None, "checkpoint_hash": None, "options": {}})
         copy.pop("predictions", None)
         for kind in ("errors_file", "aggregates_file"):

@@ -10,17 +10,16 @@ so anyone can recompute it from the errors file and get the same numbers.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from posebench import metrics as _metrics
-from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
-from posebench.io_utils import atomic_path
+from posebench.io_utils import write_text_atomic
 from posebench.protocols import Protocol
 from posebench.stats import Comparison, Interval, _aggregate, bootstrap_cells, paired_cells
 
@@ -158,73 +157,57 @@ def paired(a: Aggregates, b: Aggregates, metric: str, n_boot: int = 2000, seed: 
 
 
 def write(path: str | os.PathLike, agg: Aggregates) -> None:
-    """Write an aggregates file atomically (small HDF5: labels, cell sums and counts, breakdowns)."""
-    text = h5py.string_dtype("utf-8")
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            f.attrs.update({"format_version": FORMAT_VERSION, "rows": agg.rows, "index_sha256": agg.index_sha256,
-                            "cluster_key": agg.cluster_key or ""})
-            f.create_dataset("clusters", data=agg.clusters.astype(object), dtype=text)
-            for name, c in agg.metrics.items():
-                f.create_dataset(f"metrics/{name}/sums", data=c.sums)
-                f.create_dataset(f"metrics/{name}/counts", data=c.counts)
-                f.create_dataset(f"metrics/{name}/groups", data=c.groups.astype(object), dtype=text)
-            for key, b in agg.breakdowns.items():
-                f.create_dataset(f"breakdowns/{key}/labels", data=b.labels.astype(object), dtype=text)
-                f.create_dataset(f"breakdowns/{key}/counts", data=b.counts)
-                for m, s in b.sums.items():
-                    f.create_dataset(f"breakdowns/{key}/sums/{m}", data=s)
+    """Write an aggregates file atomically: small JSON (floats written exactly: they read back bit for bit)."""
+    doc = {"format_version": FORMAT_VERSION, "rows": agg.rows, "index_sha256": agg.index_sha256,
+           "cluster_key": agg.cluster_key, "clusters": [str(c) for c in agg.clusters.tolist()],
+           "metrics": {m: {"groups": [str(g) for g in c.groups.tolist()], "sums": c.sums.tolist(),
+                           "counts": c.counts.tolist()} for m, c in agg.metrics.items()},
+           "breakdowns": {k: {"labels": [str(x) for x in b.labels.tolist()], "counts": b.counts.tolist(),
+                              "sums": {m: v.tolist() for m, v in b.sums.items()}} for k, b in agg.breakdowns.items()}}
+    write_text_atomic(path, json.dumps(doc, separators=(",", ":")) + "\n")
 
 
 def read(path: str | os.PathLike) -> Aggregates:
-    """Read an aggregates file through the safe HDF5 path; any defect is one AggregatesError naming the file."""
+    """Read an aggregates file; any defect (JSON, types, shapes) is one AggregatesError naming the file."""
     path = Path(path)
     try:
-        with open_h5(path, "run aggregates file") as f:
-            if f.attrs.get("format_version") != FORMAT_VERSION:
-                raise AggregatesError(f"{path}: aggregates format {f.attrs.get('format_version')!r}, expected {FORMAT_VERSION}")
-            rows = int(f.attrs["rows"])
-            clusters = _strings(f, "clusters")
-            metrics = {}
-            for name in _members(f, "metrics"):
-                sums = _numbers(f, f"metrics/{name}/sums", "f", len(clusters))
-                counts = _numbers(f, f"metrics/{name}/counts", "iu", len(clusters))
-                groups = _strings(f, f"metrics/{name}/groups")
-                if sums.shape != counts.shape or sums.ndim != 2 or sums.shape[1] != len(groups):
-                    raise AggregatesError(f"{path}: metric {name!r} has cells {sums.shape}/{counts.shape} for "
-                                          f"{len(clusters)} clusters x {len(groups)} groups")
-                metrics[name] = Cells(sums, counts.astype(np.int64), groups)
-            breakdowns = {}
-            for key in _members(f, "breakdowns"):
-                labels = _strings(f, f"breakdowns/{key}/labels")
-                counts = _numbers(f, f"breakdowns/{key}/counts", "iu", len(labels)).astype(np.int64)
-                sums = {m: _numbers(f, f"breakdowns/{key}/sums/{m}", "f", len(labels))
-                        for m in _members(f, f"breakdowns/{key}/sums")}
-                breakdowns[key] = Breakdown(labels, counts, sums)
-            return Aggregates(rows, str(f.attrs["index_sha256"]), str(f.attrs["cluster_key"]) or None, clusters,
-                              metrics, breakdowns)
-    except (UnsafeFileError, KeyError, TypeError, ValueError) as e:
-        if isinstance(e, AggregatesError):
-            raise
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
         raise AggregatesError(f"{path}: not a readable run aggregates file ({e})") from None
+    try:
+        if doc.get("format_version") != FORMAT_VERSION:
+            raise AggregatesError(f"{path}: aggregates format {doc.get('format_version')!r}, expected {FORMAT_VERSION}")
+        clusters = _labels(doc["clusters"])
+        metrics = {}
+        for name, c in doc["metrics"].items():
+            groups = _labels(c["groups"])
+            sums = _array(c["sums"], np.float64, (len(clusters), len(groups)))
+            counts = _array(c["counts"], np.int64, (len(clusters), len(groups)))
+            metrics[str(name)] = Cells(sums, counts, groups)
+        breakdowns = {}
+        for key, b in doc.get("breakdowns", {}).items():
+            labels = _labels(b["labels"])
+            breakdowns[str(key)] = Breakdown(labels, _array(b["counts"], np.int64, (len(labels),)),
+                                             {str(m): _array(v, np.float64, (len(labels),)) for m, v in b["sums"].items()})
+        key = doc.get("cluster_key")
+        return Aggregates(int(doc["rows"]), str(doc["index_sha256"]), None if key is None else str(key), clusters,
+                          metrics, breakdowns)
+    except AggregatesError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise AggregatesError(f"{path}: not a valid run aggregates file ({type(e).__name__}: {e})") from None
 
 
-def _members(f: h5py.File, group: str) -> list[str]:
-    link = f.get(group, getlink=True)
-    if link is None:
-        return []
-    if not isinstance(link, h5py.HardLink) or not isinstance(f[group], h5py.Group):
-        raise UnsafeFileError(f"{f.filename}: {group!r} is not a plain group")
-    return list(f[group].keys())
+def _labels(v: object) -> np.ndarray:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ValueError("labels must be a list of strings")
+    return np.array(v, dtype=object)
 
 
-def _strings(f: h5py.File, name: str) -> np.ndarray:
-    ds = plain_dataset(f, name)
-    check_shape(ds, trailing=(), kinds="S", max_rows=10_000_000)
-    return read_dataset(ds).astype(object)
-
-
-def _numbers(f: h5py.File, name: str, kinds: str, rows: int) -> np.ndarray:
-    ds = plain_dataset(f, name)
-    check_shape(ds, kinds=kinds, rows=rows)
-    return read_dataset(ds)
+def _array(v: object, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+    a = np.asarray(v, dtype=dtype)
+    if a.shape != shape:
+        raise ValueError(f"expected shape {shape}, got {a.shape}")
+    if dtype is np.float64 and not np.isfinite(a).all():
+        raise ValueError("non-finite sums")
+    return a

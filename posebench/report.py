@@ -486,7 +486,7 @@ def write_leaderboard(boards: list[Board], results_dir: str | os.PathLike, only:
 def resolve_run(spec: str | os.PathLike, results_dir: str | os.PathLike | None = None,
                 verify: str = "aggregates") -> Any:
     """A run by JSON path, run id, or unique run-id prefix under RESULTS/runs/ (``verify``: see load_result)."""
-    from posebench.results import load_result, results_root
+    from posebench.results import load_result, results_root, run_files
 
     path = Path(spec)
     if path.suffix == ".json" and path.is_file():
@@ -495,7 +495,7 @@ def resolve_run(spec: str | os.PathLike, results_dir: str | os.PathLike | None =
     exact = runs / f"{spec}.json"
     if exact.is_file():
         return load_result(exact, verify=verify)
-    matches = sorted(runs.glob(f"{spec}*.json")) if runs.is_dir() else []
+    matches = run_files(runs, f"{spec}*") if runs.is_dir() else []
     if len(matches) == 1:
         return load_result(matches[0], verify=verify)
     if len(matches) > 1:

@@ -1,7 +1,7 @@
 """Result: a scored run (per-row, per-joint errors + provenance) and its store under RESULTS/runs/.
 
 A run is `<run_id>.json` (provenance, summary, breakdowns, both files' SHA-256) beside `<run_id>.errors.h5`
-(per-joint errors, row index, group codes; `posebench.runstore`) and `<run_id>.aggregates.h5` (sufficient
+(per-joint errors, row index, group codes; `posebench.runstore`) and `<run_id>.aggregates.json` (sufficient
 statistics; `posebench.aggregates`). Old format versions keep loading (tests keep a fixture of each).
 """
 from __future__ import annotations
@@ -14,10 +14,12 @@ import subprocess
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 import numpy as np
-import pandas as pd
 
 from posebench import __version__
 from posebench import aggregates as _agg
@@ -70,6 +72,7 @@ class Result:
         self._aggregates = aggregates
         self._errors_path = errors_path
         self.problems: list[str] = []
+        self._per_sample: dict[str, np.ndarray] = {}
 
     def _load(self) -> None:
         if self._errors is None or self._index is None or self._codes is None:
@@ -116,8 +119,10 @@ class Result:
         return str(self.meta["run_id"])
 
     def per_sample(self, metric: str) -> np.ndarray:
-        """Per-row values of a metric in the summary's units (mm, or percent for pck/auc)."""
-        return _agg.per_row(self.errors[metric], self.protocol, metric)
+        """Per-row values of a metric in the summary's units (mm, or percent for pck/auc); computed once."""
+        if metric not in self._per_sample:
+            self._per_sample[metric] = _agg.per_row(self.errors[metric], self.protocol, metric)
+        return self._per_sample[metric]
 
     def aggregate(self, metric: str, rows: np.ndarray | None = None) -> float:
         """The protocol's aggregate of a metric (over ``rows`` positions if given), in summary units."""
@@ -140,6 +145,8 @@ class Result:
     @property
     def summary(self) -> pd.Series:
         """Headline numbers, one per protocol metric (mm; percent for pck/auc)."""
+        import pandas as pd
+
         s = self.meta["summary"]
         order = [m for m in self.protocol.metric_names if m in s] + [m for m in s if m not in self.protocol.metric_names]
         return pd.Series({m: float(s[m]) for m in order}, name=self.run_id)
@@ -149,6 +156,17 @@ class Result:
 
         ``names=True`` labels rows as the official tables do (activity names, TestSeq1, ...).
         """
+        import pandas as pd
+
+        rows = self.group_rows(by, metrics)
+        rows["All"] = {"rows": int(self.meta.get("rows_scored", sum(r["rows"] for r in rows.values()))),
+                       **{m: float(self.meta["summary"][m]) for m in (metrics or self.protocol.metric_names)}}
+        df = pd.DataFrame.from_dict(rows, orient="index")
+        df.index.name = by
+        return display_names(df, by) if names else df
+
+    def group_rows(self, by: str, metrics: list[str] | None = None) -> dict[str, dict[str, float]]:
+        """{group value: {"rows": n, metric: value pooled over the group's rows}} in natural label order."""
         metrics = metrics or list(self.protocol.metric_names)
         agg = self._aggregates
         if agg is not None and by in agg.breakdowns and all(m in agg.breakdowns[by].sums for m in metrics):
@@ -161,15 +179,13 @@ class Result:
             sums = {m: np.bincount(c, weights=self.per_sample(m), minlength=len(labels)) for m in metrics}
             rows = {str(lab): {"rows": int(counts[i]), **{m: float(sums[m][i] / counts[i]) for m in metrics}}
                     for i, lab in enumerate(labels.tolist()) if counts[i]}
-        rows["All"] = {"rows": int(self.meta.get("rows_scored", sum(r["rows"] for r in rows.values()))),
-                       **{m: float(self.meta["summary"][m]) for m in metrics}}
-        df = pd.DataFrame.from_dict(rows, orient="index")
-        df.index.name = by
-        return display_names(df, by) if names else df
+        return rows
 
     def joint_table(self, metric: str, by: str | None = None,
                     joint_groups: dict[str, tuple[int, ...]] | None = None, names: bool = False) -> pd.DataFrame:
         """Per-joint (or per joint group) values of a metric, per group of rows and 'All' (pooled)."""
+        import pandas as pd
+
         m = self.protocol.metric(metric)
         err = self.errors[metric]
         if m.kind == "mean":
@@ -205,7 +221,7 @@ class Result:
         return out
 
     def save(self, results_dir: str | os.PathLike | None = None) -> Path:
-        """Write `<run_id>.errors.h5`, `<run_id>.aggregates.h5` and `<run_id>.json` atomically under RESULTS/runs/.
+        """Write `<run_id>.errors.h5`, `<run_id>.aggregates.json` and `<run_id>.json` atomically under RESULTS/runs/.
 
         Errors are stored as float32 (threshold-safe, see `posebench.runstore`); the aggregates are computed from
         exactly what is stored; the JSON, written last, records both files' SHA-256.
@@ -213,7 +229,7 @@ class Result:
         runs = results_root(results_dir) / "runs"
         runs.mkdir(parents=True, exist_ok=True)
         stored = _store.stored_errors(self.protocol, self.errors)
-        errors_name, agg_name = f"{self.run_id}.errors.h5", f"{self.run_id}.aggregates.h5"
+        errors_name, agg_name = f"{self.run_id}.errors.h5", f"{self.run_id}.aggregates.json"
         _store.write_errors(runs / errors_name, self.run_id, self.index, stored, self.codes)
         agg = _agg.compute(self.protocol, self.index, stored, self.codes)
         _agg.write(runs / agg_name, agg)
@@ -280,9 +296,7 @@ def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, n
     meta["breakdowns"] = {}
     for key in protocol.breakdowns:
         if key in codes:
-            t = result.table(key).drop(index="All")
-            meta["breakdowns"][key] = {str(k): {c: (int(v) if c == "rows" else float(v)) for c, v in r.items()}
-                                       for k, r in t.iterrows()}
+            meta["breakdowns"][key] = result.group_rows(key)
     return result
 
 
@@ -355,7 +369,7 @@ def list_runs(results_dir: str | os.PathLike | None = None, protocol: str | None
     if not runs.is_dir():
         return []
     out = []
-    for p in sorted(runs.glob(f"{protocol}--*.json" if protocol else "*.json")):
+    for p in run_files(runs, f"{protocol}--*" if protocol else "*"):
         try:
             r = load_result(p, verify=verify)
         except ResultFileError as e:
@@ -368,6 +382,11 @@ def list_runs(results_dir: str | os.PathLike | None = None, protocol: str | None
         if protocol is None or r.protocol.name == protocol:
             out.append(r)
     return out
+
+
+def run_files(runs: Path, pattern: str = "*") -> list[Path]:
+    """The run JSONs in a runs folder whose name matches ``pattern`` + ".json" (not the aggregates files), sorted."""
+    return sorted(p for p in runs.glob(f"{pattern}.json") if not p.name.endswith(".aggregates.json"))
 
 
 class RunSkippedWarning(UserWarning):
