@@ -6,6 +6,7 @@ tables) is recomputed from the stored per-joint errors, never by re-evaluating.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -228,13 +229,25 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     ``results_dir/runs/`` (default ./results).
     """
     protocol = load_protocol(protocol)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the predictions file's SHA-256 streams beside the scoring
+        digest = pool.submit(file_sha256, predictions) if isinstance(predictions, (str, os.PathLike)) else None
+        try:
+            return _evaluate(predictions, protocol, data, index, digest, results_dir, save, model, check_units)
+        finally:
+            if digest is not None:
+                digest.cancel()
+
+
+def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray | None, digest: Any,
+              results_dir: str | os.PathLike | None, save: bool, model: Mapping[str, Any] | None,
+              check_units: bool) -> Result:
     prepared, rows, gt = load_scored(protocol, data)
     if len(rows) == 0:
         raise DataMismatchError(f"protocol {protocol.name!r} selects no rows of {prepared.path or 'the dataset'}")
     source: dict[str, Any] = {}
     if isinstance(predictions, (str, os.PathLike)):
         joints, idx = read_predictions(predictions)
-        source = {"path": str(predictions), "sha256": file_sha256(predictions)}
+        source = {"path": str(predictions), "sha256": None}
     else:
         if isinstance(predictions, tuple):
             predictions, index = predictions
@@ -250,6 +263,8 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     del joints
     errors = compute_errors(protocol, pred, gt)
     del pred, gt
+    if digest is not None:
+        source["sha256"] = digest.result()
     result = build_result(protocol, prepared, rows, errors, group_codes(prepared, rows),
                           predictions=None if model else source, model=dict(model) if model else None)
     if save:

@@ -1,7 +1,7 @@
 """Result: a scored run (per-row, per-joint errors + provenance) and its store under RESULTS/runs/.
 
 A run is `<run_id>.json` (provenance, summary, breakdowns, both files' SHA-256) beside `<run_id>.errors.h5`
-(per-joint errors, row index, group codes; `posebench.runstore`) and `<run_id>.aggregates.json` (sufficient
+(per-joint errors, row index, group codes; `posebench.runstore`) and `<run_id>.aggregates` (sufficient
 statistics; `posebench.aggregates`). Old format versions keep loading (tests keep a fixture of each).
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import secrets
 import subprocess
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -221,7 +222,7 @@ class Result:
         return out
 
     def save(self, results_dir: str | os.PathLike | None = None) -> Path:
-        """Write `<run_id>.errors.h5`, `<run_id>.aggregates.json` and `<run_id>.json` atomically under RESULTS/runs/.
+        """Write `<run_id>.errors.h5`, `<run_id>.aggregates` and `<run_id>.json` atomically under RESULTS/runs/.
 
         Errors are stored as float32 (threshold-safe, see `posebench.runstore`); the aggregates are computed from
         exactly what is stored; the JSON, written last, records both files' SHA-256.
@@ -229,13 +230,15 @@ class Result:
         runs = results_root(results_dir) / "runs"
         runs.mkdir(parents=True, exist_ok=True)
         stored = _store.stored_errors(self.protocol, self.errors)
-        errors_name, agg_name = f"{self.run_id}.errors.h5", f"{self.run_id}.aggregates.json"
+        errors_name, agg_name = f"{self.run_id}.errors.h5", f"{self.run_id}.aggregates"
         _store.write_errors(runs / errors_name, self.run_id, self.index, stored, self.codes)
-        agg = _agg.compute(self.protocol, self.index, stored, self.codes)
-        _agg.write(runs / agg_name, agg)
-        self.meta.update({"format_version": FORMAT_VERSION, "errors_file": errors_name, "aggregates_file": agg_name,
-                          "errors_sha256": _store.file_sha256(runs / errors_name),
-                          "aggregates_sha256": _store.file_sha256(runs / agg_name)})
+        with ThreadPoolExecutor(max_workers=1) as pool:  # hash the errors file while the aggregates are made
+            errors_hash = pool.submit(_store.file_sha256, runs / errors_name)
+            agg = _agg.compute(self.protocol, self.index, stored, self.codes)
+            _agg.write(runs / agg_name, agg)
+            self.meta.update({"format_version": FORMAT_VERSION, "errors_file": errors_name,
+                              "aggregates_file": agg_name, "errors_sha256": errors_hash.result(),
+                              "aggregates_sha256": _store.file_sha256(runs / agg_name)})
         json_path = runs / f"{self.run_id}.json"
         write_json_atomic(json_path, self.meta)
         self._aggregates, self.path, self._errors_path = agg, json_path, runs / errors_name
@@ -385,8 +388,8 @@ def list_runs(results_dir: str | os.PathLike | None = None, protocol: str | None
 
 
 def run_files(runs: Path, pattern: str = "*") -> list[Path]:
-    """The run JSONs in a runs folder whose name matches ``pattern`` + ".json" (not the aggregates files), sorted."""
-    return sorted(p for p in runs.glob(f"{pattern}.json") if not p.name.endswith(".aggregates.json"))
+    """The run JSONs in a runs folder whose name matches ``pattern`` + ".json", sorted."""
+    return sorted(runs.glob(f"{pattern}.json"))
 
 
 class RunSkippedWarning(UserWarning):

@@ -1,4 +1,4 @@
-"""The files of a stored run: per-row errors (`<run_id>.errors.h5`) and aggregates (`<run_id>.aggregates.json`).
+"""The files of a stored run: per-row errors (`<run_id>.errors.h5`) and aggregates (`<run_id>.aggregates`).
 
 Errors file, format 2: `index` (N,) int64; `errors/<metric>` (N, J) float32 in row chunks, uncompressed (it
 writes and reads at disk speed); `groups/<key>` (N,) integer codes into `labels/<key>` (K,) str. Float32 is
