@@ -52,7 +52,14 @@ def run_starts(a: np.ndarray) -> np.ndarray:
     change = np.empty(len(a), dtype=bool)
     if len(a):
         change[0] = True
-        np.not_equal(a[1:], a[:-1], out=change[1:])
+        if a.dtype.kind == "S" and a.ndim == 1:  # compare fixed-width bytes as 8-byte words, not as strings
+            width = a.dtype.itemsize
+            words = np.zeros((len(a), -(-width // 8) * 8), np.uint8)
+            words[:, :width] = np.ascontiguousarray(a).view(np.uint8).reshape(len(a), width)
+            w = words.view(np.uint64)
+            np.any(w[1:] != w[:-1], axis=1, out=change[1:])
+        else:
+            np.not_equal(a[1:], a[:-1], out=change[1:])
     return change
 
 

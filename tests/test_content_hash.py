@@ -174,3 +174,25 @@ def test_factorize_gives_natural_label_order_and_round_trips():
 def test_in_memory_data_keeps_working_unverified():
     d = PreparedData.from_arrays("h36m", "test", joints3d=np.zeros((2, 17, 3)))
     assert not d.verified and len(d.content_hash) == 64
+
+
+def test_evaluate_refuses_a_tampered_file_and_records_the_verified_hash(tmp_path):
+    import posebench
+    from posebench.predictions import write_predictions
+
+    path = tmp_path / "data" / "h36m" / "test.h5"
+    cols = _columns(n=192)
+    cols["frame"] = np.arange(192) * 64  # every row selected by h36m's every-64th-frame rule
+    h = write_prepared(path, cols, {"dataset": "h36m", "split": "test"})
+    gt = read_prepared(path, columns=["joints3d"])["joints3d"]
+    write_predictions(tmp_path / "p.h5", gt + 10.0 * np.arange(17)[None, :, None], np.arange(192))
+    run = posebench.evaluate(tmp_path / "p.h5", "h36m", path)
+    assert run.meta["data"]["content_hash"] == h and run.meta["data"]["hash_verified"] is True
+    with h5py.File(path, "r+") as f:
+        f["joints3d"][5, 3] += 40.0
+    out = CliRunner().invoke(main, ["evaluate", "-p", "h36m", "-d", str(path), "--predictions", str(tmp_path / "p.h5"),
+                                    "--results-dir", str(tmp_path / "res")])
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    assert out.output.strip().splitlines()[-1] == (f"Error: {path}: column 'joints3d' does not match its content hash "
+                                                   "(changed after the file was written); re-prepare it")
+    assert not (tmp_path / "res").exists() or not list((tmp_path / "res").rglob("*.json"))
