@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,9 +272,11 @@ def read_prepared(path: str | os.PathLike, columns: Iterable[str] | None = None,
     path = Path(path)
     attrs = read_attrs(path)
     version = attrs.get("format_version", 0)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise PreparedFileError(f"{path}: format version {version!r} is not one this posebench understands "
-                                f"(up to {FORMAT_VERSION}); upgrade posebench")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise PreparedFileError(f"{path}: format_version {version!r} is not a whole number; not a posebench prepared file")
+    if version > FORMAT_VERSION:
+        raise PreparedFileError(f"{path}: format version {version} is newer than this posebench understands "
+                                f"({FORMAT_VERSION}); upgrade posebench")
     if rows is not None:
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
     cols: dict[str, np.ndarray] = {}
@@ -327,13 +330,17 @@ def verify_prepared(path: str | os.PathLike) -> str:
 
 
 def _row_count(path: Path, dsets: Mapping[str, h5py.Dataset]) -> int:
-    n_rows: int | None = None
+    """The file's row count; every column's shape is checked from metadata before anything is read."""
+    shapes = {}
     for name, ds in dsets.items():
-        shape = check_shape(ds, rows=n_rows)
-        if not shape:
+        shapes[name] = check_shape(ds)
+        if not shapes[name]:
             raise PreparedFileError(f"{path}: column {name!r} is a scalar, expected one value per row")
-        n_rows = shape[0]
-    return n_rows or 0
+    lengths = Counter(shape[0] for shape in shapes.values())
+    n_rows = lengths.most_common(1)[0][0] if lengths else 0
+    for ds in dsets.values():
+        check_shape(ds, rows=n_rows)  # the odd column out is named
+    return n_rows
 
 
 def _hashers(path: Path, attrs: Mapping[str, Any], dsets: Mapping[str, h5py.Dataset],
