@@ -4,8 +4,8 @@ Builds (once, cached under --work) the full-size Human3.6M test file: look-alike
 real per-view frame counts of metadata.xml (550,644 rows; `h36m-lifting` selects 543,344, `h36m` 8,695; see
 benchmarks/scale_data.py), with predictions = ground truth + noise. Then, in one run, prints:
 
-- the wall time and peak RSS (of the process, from wait4) of `posebench evaluate --predictions` (run stored),
-  `report`, `compare` and `leaderboard` with 5/20/50 stored runs, at both scales;
+- the wall time, CPU time and peak RSS (of the process, under /usr/bin/time) of `posebench evaluate
+  --predictions` (run stored), `report`, `compare` and `leaderboard` with 5/20/50 stored runs, at both scales;
 - the peer: VideoPose3D's approach (root-centre, then per action: MPJPE, P-MPJPE by batched SVD, N-MPJPE;
   mean over actions) on the same arrays, compute only (arrays already in memory), our own implementation;
 - the content-hash verification time against the scoring time, and the sizes of the files involved.
@@ -37,17 +37,26 @@ from posebench.skeleton import ROOT  # noqa: E402
 CLI = [sys.executable, "-m", "posebench.cli"]
 
 
-def timed(cmd: list[str]) -> tuple[float, float, str]:
-    """(wall s, peak RSS MB, stdout) of a command run to completion under /usr/bin/time (a fork of this big
-    process would inherit its peak RSS)."""
+def timed(cmd: list[str]) -> tuple[str, str]:
+    """("wall s / CPU s / peak RSS MB", stdout) of a command run under /usr/bin/time (a fork of this big process
+    would inherit its peak RSS). CPU = user + system seconds: on a shared machine it moves less than wall time."""
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "time"
         t = time.perf_counter()
-        p = subprocess.run(["/usr/bin/time", "-o", str(stats), "-f", "%M", *cmd], capture_output=True, text=True)
+        p = subprocess.run(["/usr/bin/time", "-o", str(stats), "-f", "%U %S %M", *cmd], capture_output=True, text=True)
         wall = time.perf_counter() - t
         if p.returncode:
             raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
-        return wall, int(stats.read_text().split()[-1]) / 1024, p.stdout
+        user, system, peak = stats.read_text().split()[-3:]
+        return f"{wall:.2f} / {float(user) + float(system):.2f} / {int(peak) / 1024:.0f}", p.stdout
+
+
+def stage(name: str, f, out: dict):
+    """Run f(), recording its wall and CPU seconds under ``name``; returns f's result."""
+    t, c = time.perf_counter(), time.process_time()
+    value = f()
+    out[name] = (time.perf_counter() - t, time.process_time() - c)
+    return value
 
 
 def best(f, repeat: int = 3) -> float:
@@ -131,8 +140,9 @@ def main() -> None:
         files[f"{name}-2"] = second
 
     from posebench.data import read_prepared, verify_prepared
-    from posebench.evaluation import compute_errors, select_rows
-    from posebench.predictions import read_predictions
+    from posebench.evaluation import compute_errors, group_codes, load_scored, select_rows
+    from posebench.predictions import match_index, read_predictions
+    from posebench.results import build_result
     from posebench.protocols import load_protocol
 
     print(f"# posebench at full Human3.6M scale ({os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f})\n")
@@ -146,9 +156,25 @@ def main() -> None:
     t_read_verified = best(lambda: read_prepared(data, columns=["joints3d"], rows=rows))
     pred, _ = read_predictions(files["h36m-lifting"])
     t_score = best(lambda: compute_errors(lift, pred, gt), 2)
-    t_peer, peer_values = min((peer(pred, gt.astype(np.float64), np.asarray(sel["action"])[rows]) for _ in range(2)),
-                              key=lambda x: x[0])
+    runs_peer = []
+    for _ in range(2):
+        c = time.process_time()
+        w, peer_values = peer(pred, gt.astype(np.float64), np.asarray(sel["action"])[rows])
+        runs_peer.append((w, time.process_time() - c))
+    t_peer = min(runs_peer)
     del pred, gt
+    stages: dict[str, tuple[float, float]] = {}  # where evaluate's time goes, stage by stage
+    joints, idx = stage("read+validate predictions (predictions.py)", lambda: read_predictions(files["h36m-lifting"]),
+                        stages)
+    scored, srows, sgt = stage("read prepared columns+rows, verified", lambda: load_scored(lift, data), stages)
+    errors = stage("score 3 metrics", lambda: compute_errors(lift, joints[match_index(idx, srows, len(scored))], sgt),
+                   stages)
+    del joints, sgt
+    result = stage("build result", lambda: build_result(lift, scored, srows, errors, group_codes(scored, srows),
+                                                        predictions={"path": "p", "sha256": "-"}), stages)
+    stage("store run (errors, aggregates, JSON)", lambda: result.save(work / "results-stages"), stages)
+    shutil.rmtree(work / "results-stages", ignore_errors=True)
+    del result, errors
 
     results = {name: work / f"results-{name}" for name in ("h36m", "h36m-lifting")}
     table: dict[str, dict[str, str]] = {}
@@ -158,35 +184,37 @@ def main() -> None:
         col = table.setdefault("col", {})
         ids = []
         for k, pred_file in enumerate((files[name], files[f"{name}-2"])):
-            wall, peak, out = timed([*CLI, "evaluate", "-p", name, "-d", str(data), "--predictions", str(pred_file),
-                                     "--results-dir", str(res), "--format", "json"])
+            cell, out = timed([*CLI, "evaluate", "-p", name, "-d", str(data), "--predictions", str(pred_file),
+                               "--results-dir", str(res), "--format", "json"])
             ids.append(json.loads(out)["run_id"])
             if k == 0:
-                table.setdefault("evaluate --predictions (run stored)", {})[name] = f"{wall:.2f} / {peak:.0f}"
+                table.setdefault("evaluate --predictions (run stored)", {})[name] = cell
                 summary = json.loads(out)["summary"]
         runs = res / "runs"
         sizes[name] = size_mb(*[p for p in runs.glob(f"{ids[0]}*")])
-        wall, peak, _ = timed([*CLI, "report", ids[0], "--results-dir", str(res), "--out", str(work / f"report-{name}"),
-                               "--n-boot", str(args.n_boot)])
-        table.setdefault("report RUN", {})[name] = f"{wall:.2f} / {peak:.0f}"
-        wall, peak, _ = timed([*CLI, "compare", ids[0], ids[1], "--results-dir", str(res), "--n-boot", str(args.n_boot)])
-        table.setdefault("compare A B", {})[name] = f"{wall:.2f} / {peak:.0f}"
+        table.setdefault("report RUN", {})[name] = timed([*CLI, "report", ids[0], "--results-dir", str(res), "--out",
+                                                          str(work / f"report-{name}"), "--n-boot", str(args.n_boot)])[0]
+        table.setdefault("compare A B", {})[name] = timed([*CLI, "compare", ids[0], ids[1], "--results-dir", str(res),
+                                                           "--n-boot", str(args.n_boot)])[0]
         for n in args.runs:
             clone_runs(runs, runs / f"{ids[0]}.json", n)
-            wall, peak, _ = timed([*CLI, "leaderboard", "-p", name, "--results-dir", str(res), "--n-boot", str(args.n_boot)])
-            table.setdefault(f"leaderboard, {n} stored runs", {})[name] = f"{wall:.2f} / {peak:.0f}"
+            table.setdefault(f"leaderboard, {n} stored runs", {})[name] = timed(
+                [*CLI, "leaderboard", "-p", name, "--results-dir", str(res), "--n-boot", str(args.n_boot)])[0]
         col[name] = f"{len(select_rows(load_protocol(name), read_prepared(data, columns=['subject', 'frame', 'sequence', 'camera'], verify=False))):,}"
     table.pop("col")
     pred_mb = 543_344 * 17 * 3 * 8 / 1e6
-    print("| command (wall s / peak RSS MB) | h36m (8,695 rows) | h36m-lifting (543,344 rows) |")
+    print("| command (wall s / CPU s / peak RSS MB) | h36m (8,695 rows) | h36m-lifting (543,344 rows) |")
     print("|---|---:|---:|")
     for cmd, cells in table.items():
         print(f"| `{cmd}` | {cells.get('h36m', '')} | {cells.get('h36m-lifting', '')} |")
-    print(f"| peer: VideoPose3D loop, compute only | | {t_peer:.2f} / (in process) |")
+    print(f"| peer: VideoPose3D loop, compute only (in process) | | {t_peer[0]:.2f} / {t_peer[1]:.2f} / – |")
     print()
-    print(f"- evaluate h36m-lifting vs peer: {float(table['evaluate --predictions (run stored)']['h36m-lifting'].split(' / ')[0]) / t_peer:.2f}x "
-          f"the peer's compute-only time (target <= 0.5x); peak RSS {table['evaluate --predictions (run stored)']['h36m-lifting'].split(' / ')[1]} MB "
-          f"for a {pred_mb:.0f} MB predictions array (target <= 3x = {3 * pred_mb:.0f} MB)")
+    ev = table["evaluate --predictions (run stored)"]["h36m-lifting"].split(" / ")
+    print(f"- evaluate h36m-lifting vs peer: {float(ev[0]) / t_peer[0]:.2f}x wall, {float(ev[1]) / t_peer[1]:.2f}x CPU "
+          f"(target <= 0.5x); peak RSS {ev[2]} MB for a {pred_mb:.0f} MB predictions array (target <= 3x = "
+          f"{3 * pred_mb:.0f} MB)")
+    print("- evaluate h36m-lifting in process, wall / CPU s: " + "; ".join(
+        f"{k} {w:.2f} / {c:.2f}" for k, (w, c) in stages.items()))
     print(f"- h36m-lifting summary: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.items())
           + "; peer: " + ", ".join(f"{k} {v:.3f}" for k, v in peer_values.items()))
     print(f"- content hash (best of 3): verifying every column of the full file {t_verify:.2f} s; reading joints3d "

@@ -67,19 +67,30 @@ def load_scored(protocol: Protocol, data: str | os.PathLike | PreparedData | Non
     From a file: the attributes are checked first; then the columns the selection and the breakdowns use, whole,
     and the target only at the selected rows, each verified against the file's content hash as it streams in.
     """
+    prepared, rows = load_selection(protocol, data)
+    return prepared, rows, load_target(protocol, prepared, rows)
+
+
+def load_selection(protocol: Protocol, data: str | os.PathLike | PreparedData | None) -> tuple[PreparedData, np.ndarray]:
+    """The selection and grouping columns (verified) and the rows the protocol selects (see load_scored)."""
     if isinstance(data, PreparedData):
         check_data(protocol, data)
-        rows = select_rows(protocol, data)
-        return data, rows, np.asarray(data[protocol.target])[rows]
+        return data, select_rows(protocol, data)
     path = data_path(protocol, data)
     names = column_names(path)
     check_data(protocol, PreparedData({}, read_attrs(path), path), names)
     wanted = [c for c in (*selection_columns(protocol), *GROUP_KEYS) if c in names]
     prepared = read_prepared(path, columns=wanted)
-    rows = select_rows(protocol, prepared)
-    gt = read_prepared(path, columns=[protocol.target], rows=rows)[protocol.target] if len(rows) else \
-        np.zeros((0, 17, 3), np.float32)
-    return prepared, rows, gt
+    return prepared, select_rows(protocol, prepared)
+
+
+def load_target(protocol: Protocol, prepared: PreparedData, rows: np.ndarray) -> np.ndarray:
+    """The scored column at ``rows``: from memory, or read (verified) from the prepared file."""
+    if protocol.target in prepared:
+        return np.asarray(prepared[protocol.target])[rows]
+    if not len(rows):
+        return np.zeros((0, 17, 3), np.float32)
+    return read_prepared(prepared.path, columns=[protocol.target], rows=rows)[protocol.target]
 
 
 def selection_columns(protocol: Protocol) -> list[str]:
@@ -241,12 +252,12 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
 def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray | None, digest: Any,
               results_dir: str | os.PathLike | None, save: bool, model: Mapping[str, Any] | None,
               check_units: bool) -> Result:
-    prepared, rows, gt = load_scored(protocol, data)
+    prepared, rows = load_selection(protocol, data)
     if len(rows) == 0:
         raise DataMismatchError(f"protocol {protocol.name!r} selects no rows of {prepared.path or 'the dataset'}")
     source: dict[str, Any] = {}
     if isinstance(predictions, (str, os.PathLike)):
-        joints, idx = read_predictions(predictions)
+        joints, idx = read_predictions(predictions)  # before the target: their peaks do not add up
         source = {"path": str(predictions), "sha256": None}
     else:
         if isinstance(predictions, tuple):
@@ -261,6 +272,7 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
     where = match_index(idx, rows, len(prepared))
     pred = joints if np.array_equal(where, np.arange(len(joints))) else joints[where]
     del joints
+    gt = load_target(protocol, prepared, rows)
     errors = compute_errors(protocol, pred, gt)
     del pred, gt
     if digest is not None:
