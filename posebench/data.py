@@ -291,9 +291,10 @@ def read_prepared(path: str | os.PathLike, columns: Iterable[str] | None = None,
             n_rows = _row_count(path, dsets)
             if rows is not None and len(rows) and (rows.min() < 0 or rows.max() >= n_rows):
                 raise PreparedFileError(f"{path}: rows outside 0..{n_rows - 1} requested")
-            hashed = (names if version < 2 or _hash_all else wanted) if verify else []
-            hashers = _hashers(path, attrs, dsets, hashed) if verify else {}
-            for name in (hashed if verify and set(hashed) > set(wanted) else wanted):
+            v1_done = version < 2 and not _hash_all and _v1_key(path, attrs) in _V1_VERIFIED
+            hashed = [] if not verify or v1_done else names if version < 2 or _hash_all else wanted
+            hashers = _hashers(path, attrs, dsets, hashed) if hashed else {}
+            for name in (hashed if set(hashed) > set(wanted) else wanted):
                 keep = name in wanted
                 out = _read_column(dsets[name], rows if keep else None, hashers.get(name), keep)
                 if keep:
@@ -301,8 +302,10 @@ def read_prepared(path: str | os.PathLike, columns: Iterable[str] | None = None,
             digests = {k: {"dtype": h.dtype, "shape": list(h.shape), "sha256": h.hexdigest()} for k, h in hashers.items()}
     except UnsafeFileError as e:
         raise PreparedFileError(str(e)) from None
-    if verify:
+    if hashers:
         _check_digests(path, attrs, digests, version)
+        if version < 2:
+            _V1_VERIFIED.add(_v1_key(path, attrs))
     cols = {k: cols[k] for k in wanted}
     try:
         if columns is None:
@@ -313,6 +316,15 @@ def read_prepared(path: str | os.PathLike, columns: Iterable[str] | None = None,
     except PreparedFileError as e:
         raise PreparedFileError(f"{path}: {e}") from None
     return PreparedData(cols, attrs, path, verified=verify, n_rows=n_rows if rows is None else None)
+
+
+# Format-1 files can only be verified whole: once per process is enough (keyed on the file's identity and times).
+_V1_VERIFIED: set[tuple] = set()
+
+
+def _v1_key(path: Path, attrs: Mapping[str, Any]) -> tuple:
+    st = os.stat(path)
+    return (os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, attrs.get("content_hash"))
 
 
 def column_names(path: str | os.PathLike) -> list[str]:
