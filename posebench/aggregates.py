@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from posebench import metrics as _metrics
+from posebench.errors import PosebenchError
 from posebench.io_utils import write_text_atomic
 from posebench.protocols import Protocol
 from posebench.stats import Comparison, Interval, _aggregate, bootstrap_cells, paired_cells
@@ -27,7 +28,7 @@ FORMAT_VERSION = 1
 CLUSTER_FALLBACK = ("take", "sequence")
 
 
-class AggregatesError(ValueError):
+class AggregatesError(PosebenchError):
     """An aggregates file cannot be read, or two runs' aggregates cannot be paired."""
 
 

@@ -17,9 +17,10 @@ from posebench import align as _align
 from posebench import metrics as _metrics
 from posebench.columns import factorize
 from posebench.data import PreparedData, PreparedFileError, column_names, data_root, read_attrs, read_prepared
+from posebench.errors import PosebenchError
 from posebench.io_utils import arrays_hash, file_sha256
 from posebench.predictions import check_predictions, match_index, read_predictions, write_predictions
-from posebench.protocols import MetricDef, Protocol, load_protocol
+from posebench.protocols import Protocol, load_protocol
 from posebench.results import Result, build_result
 from posebench.skeleton import ROOT
 
@@ -27,7 +28,7 @@ GROUP_KEYS = ("action", "take", "sequence", "activity", "scene", "subject", "cam
 SCORE_BLOCK_ROWS = 65536
 
 
-class DataMismatchError(ValueError):
+class DataMismatchError(PosebenchError):
     """The prepared data is not what the protocol scores (wrong dataset, split or label release)."""
 
 
@@ -188,32 +189,6 @@ def compute_errors(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> dict
     return {m.name: out[key_of[m.name]] for m in protocol.metrics}
 
 
-def per_sample(errors: np.ndarray, metric: MetricDef) -> np.ndarray:
-    """Per-row metric values (mm, or fractions for pck/auc) from per-joint errors."""
-    return _metrics.per_sample(errors, metric.kind, threshold=metric.threshold, thresholds=np.asarray(metric.thresholds))
-
-
-def aggregate(values: np.ndarray, metric: MetricDef, groups: Mapping[str, np.ndarray] | None = None,
-              rows: np.ndarray | None = None) -> float:
-    """The protocol's aggregate of per-row values: pooled over frames, or the unweighted mean of group means."""
-    v = np.asarray(values, dtype=np.float64)
-    if rows is not None:
-        v = v[rows]
-    if len(v) == 0:
-        return float("nan")
-    if metric.aggregate == "frames":
-        return float(v.mean())
-    if groups is None or metric.group_by not in groups:
-        raise ValueError(f"metric {metric.name!r} averages over {metric.group_by!r} groups, which the data lacks")
-    g = np.asarray(groups[metric.group_by])
-    if rows is not None:
-        g = g[rows]
-    _, inv = np.unique(g, return_inverse=True)
-    sums = np.bincount(inv, weights=v)
-    counts = np.bincount(inv)
-    return float(np.mean(sums / counts))
-
-
 def group_codes(data: PreparedData, rows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{key: (codes, labels)} of every grouping key the data has, over ``rows``; `take` = S<subject>/<sequence>."""
     out = {k: factorize(np.asarray(data[k])[rows]) for k in GROUP_KEYS if k in data}
@@ -237,7 +212,7 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     a ``(joints3d, index)`` pair. An array without ``index`` must hold exactly the selected rows, in order.
     ``data``: a data folder (default $POSEBENCH_DATA or ./data), a prepared .h5 file, or an in-memory
     :class:`PreparedData` (e.g. float64 arrays). With ``save=True`` the result is written under
-    ``results_dir/runs/`` (default ./results).
+    ``results_dir/runs/`` (default $POSEBENCH_RESULTS or ./posebench-results).
     """
     protocol = load_protocol(protocol)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the predictions file's SHA-256 streams beside the scoring

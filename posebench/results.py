@@ -15,7 +15,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,23 +24,82 @@ import numpy as np
 
 from posebench import __version__
 from posebench import aggregates as _agg
+from posebench import metrics as _metrics
 from posebench import runstore as _store
 from posebench.columns import factorize, natural_key
 from posebench.io_utils import write_json_atomic
-from posebench.protocols import Protocol
+from posebench.errors import PosebenchError
+from posebench.protocols import MetricDef, Protocol
 from posebench.skeleton import JOINTS
 
 FORMAT_VERSION = 2  # 2: float32 errors + group codes, aggregates file, files' hashes in the JSON
 RESULTS_ENV = "POSEBENCH_RESULTS"
+# The default results folder (runs/, reports/, leaderboard.md): not the repository's tracked results/, which
+# holds only what ships (published.csv) and what is generated from it (leaderboard.md).
+DEFAULT_RESULTS = "posebench-results"
 
 
-class ResultFileError(ValueError):
+class DataMeta(TypedDict, total=False):
+    """The run JSON's `data`: which prepared file was scored (its content hash, not its bytes)."""
+
+    path: str | None
+    dataset: str
+    split: str
+    labels: str | None
+    content_hash: str
+    rows: int
+    hash_verified: bool  # its columns matched its content hash as they were read
+    lookalike: bool  # set by `posebench demo`: look-alike data, never ranked with published figures
+
+
+class PredictionsMeta(TypedDict):
+    """The run JSON's `predictions`: the scored file (path None for in-memory arrays) and its hash."""
+
+    path: str | None
+    sha256: str
+
+
+class ModelMeta(TypedDict, total=False):
+    """The run JSON's `model`: a registered model's name, checkpoint (and its hash) and options."""
+
+    name: str
+    checkpoint: str | None
+    checkpoint_hash: str | None
+    options: dict[str, Any]
+
+
+class _RunMetaRequired(TypedDict):
+    format_version: int
+    run_id: str
+    created: str
+    protocol: dict[str, Any]  # Protocol.to_dict(), echoed in full
+    data: DataMeta
+    rows_scored: int
+    posebench_version: str
+    git_hash: str | None
+    units: dict[str, str]  # metric -> "mm" or "%"
+
+
+class RunMeta(_RunMetaRequired, total=False):
+    """The run JSON (`<run_id>.json`), format FORMAT_VERSION: provenance, summary and breakdowns of one run."""
+
+    model: ModelMeta  # a registered model was run ...
+    predictions: PredictionsMeta  # ... or a predictions file was scored (a model run may also keep its file)
+    summary: dict[str, float]  # metric -> the protocol's aggregate, in `units`
+    breakdowns: dict[str, dict[str, dict[str, float]]]  # group key -> group -> metric (and "rows") -> value
+    errors_file: str  # the per-row errors HDF5 beside the JSON
+    aggregates_file: str  # format 2: the aggregates (JSON) beside it
+    errors_sha256: str  # format 2: SHA-256 of the two files' bytes
+    aggregates_sha256: str
+
+
+class ResultFileError(PosebenchError):
     """A stored result cannot be read."""
 
 
 def results_root(results_dir: str | os.PathLike | None = None) -> Path:
-    """The results folder: the argument, else $POSEBENCH_RESULTS, else ./results."""
-    return Path(results_dir) if results_dir is not None else Path(os.environ.get(RESULTS_ENV, "results"))
+    """The results folder: the argument, else $POSEBENCH_RESULTS, else ./posebench-results."""
+    return Path(results_dir) if results_dir is not None else Path(os.environ.get(RESULTS_ENV, DEFAULT_RESULTS))
 
 
 def git_hash() -> str | None:
@@ -53,6 +112,24 @@ def git_hash() -> str | None:
         return None
 
 
+def per_sample(errors: np.ndarray, metric: MetricDef) -> np.ndarray:
+    """Per-row metric values (mm, or fractions for pck/auc) from per-joint errors."""
+    return _metrics.per_sample(errors, metric.kind, threshold=metric.threshold, thresholds=np.asarray(metric.thresholds))
+
+
+def aggregate(values: np.ndarray, metric: MetricDef, groups: Mapping[str, np.ndarray] | None = None,
+              rows: np.ndarray | None = None) -> float:
+    """The protocol's aggregate of per-row values: pooled over frames, or the unweighted mean of group means."""
+    if metric.aggregate == "frames":
+        return _metrics.aggregate(values, rows=rows)
+    g = None if groups is None else groups.get(metric.group_by)
+    if g is None:
+        if np.size(np.asarray(values) if rows is None else np.asarray(values)[rows]) == 0:
+            return float("nan")
+        raise ValueError(f"metric {metric.name!r} averages over {metric.group_by!r} groups, which the data lacks")
+    return _metrics.aggregate(values, g, rows)
+
+
 class Result:
     """A scored run. ``errors[m]`` is (N, J_scored) mm; ``groups[k]`` is (N,) str; ``index`` (N,) rows.
 
@@ -61,7 +138,7 @@ class Result:
     ``problems`` lists where the JSON disagrees with its files (a tampered or damaged run; never ranked).
     """
 
-    def __init__(self, meta: dict[str, Any], protocol: Protocol, index: np.ndarray | None = None,
+    def __init__(self, meta: RunMeta, protocol: Protocol, index: np.ndarray | None = None,
                  errors: dict[str, np.ndarray] | None = None, groups: Mapping[str, np.ndarray] | None = None,
                  path: Path | None = None, *, codes: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
                  aggregates: _agg.Aggregates | None = None, errors_path: Path | None = None):
@@ -319,8 +396,10 @@ def load_result(path: str | os.PathLike, verify: str = "aggregates") -> Result:
             or not isinstance(meta.get("errors_file"), str):
         raise ResultFileError(f"{path}: not a posebench run (needs run_id, protocol and errors_file)")
     version = meta.get("format_version", 0)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ResultFileError(f"{path}: result format {version!r} is not one this posebench reads (up to {FORMAT_VERSION})")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ResultFileError(f"{path}: result format_version {version!r} is not a whole number")
+    if version > FORMAT_VERSION:
+        raise ResultFileError(f"{path}: result format {version} is newer than this posebench ({FORMAT_VERSION})")
     meta = _upgrade(meta)
     try:
         protocol = Protocol.from_dict(meta["protocol"])
@@ -394,3 +473,25 @@ def run_files(runs: Path, pattern: str = "*") -> list[Path]:
 
 class RunSkippedWarning(UserWarning):
     """A stored run could not be read and was left out."""
+
+
+class RunLookupError(PosebenchError, LookupError):
+    """A run named on the command line does not exist (or the name is ambiguous)."""
+
+
+def resolve_run(spec: str | os.PathLike, results_dir: str | os.PathLike | None = None,
+                verify: str = "aggregates") -> Result:
+    """A run by JSON path, run id, or unique run-id prefix under RESULTS/runs/ (``verify``: see load_result)."""
+    path = Path(spec)
+    if path.suffix == ".json" and path.is_file():
+        return load_result(path, verify=verify)
+    runs = results_root(results_dir) / "runs"
+    exact = runs / f"{spec}.json"
+    if exact.is_file():
+        return load_result(exact, verify=verify)
+    matches = run_files(runs, f"{spec}*") if runs.is_dir() else []
+    if len(matches) == 1:
+        return load_result(matches[0], verify=verify)
+    if len(matches) > 1:
+        raise RunLookupError(f"run {str(spec)!r} is ambiguous in {runs}: {', '.join(m.stem for m in matches[:5])}")
+    raise RunLookupError(f"no run {str(spec)!r} in {runs} (give a run id, a unique prefix, or a .json path)")

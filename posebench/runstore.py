@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 
 from posebench.columns import factorize
+from posebench.errors import PosebenchError
 from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
 from posebench.io_utils import atomic_path
 from posebench.protocols import Protocol
@@ -26,7 +27,7 @@ CHUNK_ROWS = 16384
 MEAN_TOLERANCE = 1e-6  # relative: float32 storage moves a mean by ~1e-8
 
 
-class RunFileError(ValueError):
+class RunFileError(PosebenchError):
     """A run's errors or aggregates file is unreadable or does not match its JSON."""
 
 

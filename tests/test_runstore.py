@@ -15,6 +15,7 @@ from posebench import aggregates as agg
 from posebench import report
 from posebench.data import PreparedData
 from posebench.protocols import load_protocol
+from posebench.report.compare import compare_rows
 from posebench.results import RunSkippedWarning, list_runs, load_result
 from posebench.runstore import stored_errors
 
@@ -143,7 +144,7 @@ def test_compare_pairs_from_aggregates_as_from_rows(runs):
     _, out = runs
     a, b = (load_result(out[k].path) for k in ("good", "weak"))
     fast, _ = report.compare_runs(a, b, n_boot=300)
-    cells = {m: report._compare_rows(a, b, [m], 300, 0, [])[m] for m in a.protocol.metric_names}
+    cells = {m: compare_rows(a, b, [m], 300, 0, [])[m] for m in a.protocol.metric_names}
     for m, c in cells.items():
         assert fast.loc[m, "A-B"] == pytest.approx(c.difference, rel=1e-9)
         assert fast.loc[m, "p"] == c.p_value
