@@ -34,7 +34,7 @@ from scale_data import build  # noqa: E402
 
 from posebench.skeleton import ROOT  # noqa: E402
 
-CLI = [sys.executable, "-m", "posebench.cli"]
+CLI = [sys.executable, "-c", "import sys; from posebench.cli import main; sys.argv[0] = 'posebench'; main()"]
 
 
 def timed(cmd: list[str]) -> tuple[str, str]:
