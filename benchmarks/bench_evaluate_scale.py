@@ -215,7 +215,7 @@ def main() -> None:
           f"{3 * pred_mb:.0f} MB)")
     print("- evaluate h36m-lifting in process, wall / CPU s: " + "; ".join(
         f"{k} {w:.2f} / {c:.2f}" for k, (w, c) in stages.items()))
-    print(f"- h36m-lifting summary: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.items())
+    print("- h36m-lifting summary: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.items())
           + "; peer: " + ", ".join(f"{k} {v:.3f}" for k, v in peer_values.items()))
     print(f"- content hash (best of 3): verifying every column of the full file {t_verify:.2f} s; reading joints3d "
           f"at the 543,344 rows {t_read_verified:.2f} s verified vs {t_read:.2f} s unverified; scoring those rows "

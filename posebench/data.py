@@ -20,7 +20,7 @@ from posebench import __version__
 from posebench.errors import PosebenchError
 from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
 from posebench.columns import decode, encode_utf8, unsafe_paths
-from posebench.content_hash import ColumnHasher, column_digest, column_dtype, combine, parse_column_hashes
+from posebench.content_hash import ColumnHasher, column_digest, combine, parse_column_hashes
 from posebench.io_utils import arrays_hash, atomic_path
 from posebench.skeleton import NUM_JOINTS
 
