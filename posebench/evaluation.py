@@ -260,20 +260,27 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
 
 
 def make_template(protocol: str | Protocol, data: str | os.PathLike | PreparedData | None = None) -> dict[str, np.ndarray]:
-    """The inputs a model may use for each row the protocol scores (never the 3D ground truth)."""
+    """The inputs a model may use for each row the protocol scores (never the 3D ground truth).
+
+    From a file only the selection columns and, at the selected rows, the model inputs are read (verified).
+    """
     protocol = load_protocol(protocol)
-    prepared = resolve_data(protocol, data)
-    rows = select_rows(protocol, prepared)
-    j2d = np.asarray(prepared["joints2d"], dtype=np.float64)[rows]
+    prepared, rows = load_selection(protocol, data)
+    names = ["image", "intrinsics", "joints2d"] + ([protocol.target] if "root_depth" in protocol.granted else [])
+    if all(n in prepared for n in names):
+        inputs = {n: np.asarray(prepared[n])[rows] for n in names}
+    else:
+        inputs = read_prepared(prepared.path, columns=names, rows=rows).columns
+    j2d = np.asarray(inputs["joints2d"], dtype=np.float64)
     cols: dict[str, np.ndarray] = {
         "index": rows.astype(np.int64),
-        "image": np.asarray(prepared["image"], dtype=object)[rows],
-        "intrinsics": np.asarray(prepared["intrinsics"], dtype=np.float64)[rows],
+        "image": np.asarray(inputs["image"], dtype=object),
+        "intrinsics": np.asarray(inputs["intrinsics"], dtype=np.float64),
         "joints2d": j2d,
         "box": np.concatenate([j2d.min(axis=1), j2d.max(axis=1)], axis=1),
     }
     if "root_depth" in protocol.granted:
-        cols["root_depth"] = np.asarray(prepared[protocol.target], dtype=np.float64)[rows, ROOT, 2]
+        cols["root_depth"] = np.asarray(inputs[protocol.target], dtype=np.float64)[:, ROOT, 2]
     return cols
 
 
