@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,15 @@ import numpy as np
 from posebench import __version__
 from posebench.errors import PosebenchError
 from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
+from posebench.columns import decode, encode_utf8, unsafe_paths
+from posebench.content_hash import ColumnHasher, column_digest, combine, parse_column_hashes
 from posebench.io_utils import arrays_hash, atomic_path
 from posebench.skeleton import NUM_JOINTS
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: column_hashes, row chunks, fixed-width UTF-8 strings; 1 still reads
+CHUNK_ROWS = 16384
+READ_BLOCK_ROWS = 65536
+PATH_COLUMNS = ("image", "fg_mask", "chair_mask")
 J = NUM_JOINTS
 
 # column -> (trailing shape, dtype kind) ; "U" marks a string column.
@@ -51,6 +57,10 @@ class PreparedFileError(PosebenchError):
     """A prepared file (or in-memory dataset) does not follow the contract."""
 
 
+class ContentHashError(PreparedFileError):
+    """A prepared file's arrays (or hash attributes) are not the ones its content_hash was computed from."""
+
+
 @dataclass
 class PreparedData:
     """Columns (name -> array with one row per sample) plus file attributes."""
@@ -58,8 +68,12 @@ class PreparedData:
     columns: dict[str, np.ndarray]
     attrs: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    verified: bool = False  # the columns held were checked against the file's recorded hashes
+    n_rows: int | None = None  # rows of the file when the columns held are a subset of them
 
     def __len__(self) -> int:
+        if self.n_rows is not None:
+            return self.n_rows
         return len(next(iter(self.columns.values()))) if self.columns else 0
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -91,7 +105,7 @@ class PreparedData:
 
     def select(self, rows: np.ndarray) -> PreparedData:
         """A new PreparedData with the given rows (indices or boolean mask)."""
-        return PreparedData({k: v[rows] for k, v in self.columns.items()}, dict(self.attrs), self.path)
+        return PreparedData({k: v[rows] for k, v in self.columns.items()}, dict(self.attrs), self.path, self.verified)
 
     @classmethod
     def from_arrays(cls, dataset: str, split: str, kind: str = "3d", **columns: Any) -> PreparedData:
@@ -140,46 +154,52 @@ def validate_columns(columns: Mapping[str, np.ndarray], attrs: Mapping[str, Any]
         raise PreparedFileError(f"missing required columns: {', '.join(missing)}")
     n = None
     for name, arr in columns.items():
-        spec = schema.get(name) or OPTIONAL.get(name)
         arr = np.asarray(arr)
         if n is None:
             n = len(arr)
         if len(arr) != n:
             raise PreparedFileError(f"column {name!r} has {len(arr)} rows, expected {n}")
-        if spec is None:
-            continue
-        shape, dkind = spec
-        if arr.shape[1:] != shape:
-            raise PreparedFileError(f"column {name!r} has shape {arr.shape}, expected (N, {', '.join(map(str, shape))})"
-                                    if shape else f"column {name!r} has shape {arr.shape}, expected (N,)")
-        if dkind == "f" and arr.dtype.kind != "f":
-            raise PreparedFileError(f"column {name!r} must be floating point, got {arr.dtype}")
-        if dkind == "i" and arr.dtype.kind not in "iu":
-            raise PreparedFileError(f"column {name!r} must be integer, got {arr.dtype}")
-        if dkind == "b" and arr.dtype.kind != "b":
-            raise PreparedFileError(f"column {name!r} must be boolean, got {arr.dtype}")
-        if dkind == "U" and arr.dtype.kind not in "OUS":
-            raise PreparedFileError(f"column {name!r} must hold strings, got {arr.dtype}")
-    for name in ("image", "fg_mask", "chair_mask"):
+        _check_column(name, arr, attrs, paths=False)
+    for name in PATH_COLUMNS:
         if name in columns:
-            bad = [p for p in np.asarray(columns[name]).ravel()[:100000] if not _safe_relpath(str(p))]
-            if bad:
-                raise PreparedFileError(f"column {name!r} has {len(bad)} paths that leave the data folder, e.g. {bad[0]!r}")
+            _check_paths(name, columns[name])
 
 
-def _safe_relpath(p: str) -> bool:
-    if p == "":
-        return True
-    if p.startswith(("/", "\\")) or (len(p) > 1 and p[1] == ":"):
-        return False
-    return ".." not in Path(p.replace("\\", "/")).parts
+def _check_column(name: str, arr: np.ndarray, attrs: Mapping[str, Any], paths: bool = True) -> None:
+    """One column against the schema of the file's kind (shape, dtype kind; paths stay inside the folder)."""
+    spec = SCHEMAS.get(attrs.get("kind", "3d"), {}).get(name) or OPTIONAL.get(name)
+    if paths and name in PATH_COLUMNS:
+        _check_paths(name, arr)
+    if spec is None:
+        return
+    shape, dkind = spec
+    if arr.shape[1:] != shape:
+        raise PreparedFileError(f"column {name!r} has shape {arr.shape}, expected (N, {', '.join(map(str, shape))})"
+                                if shape else f"column {name!r} has shape {arr.shape}, expected (N,)")
+    if dkind == "f" and arr.dtype.kind != "f":
+        raise PreparedFileError(f"column {name!r} must be floating point, got {arr.dtype}")
+    if dkind == "i" and arr.dtype.kind not in "iu":
+        raise PreparedFileError(f"column {name!r} must be integer, got {arr.dtype}")
+    if dkind == "b" and arr.dtype.kind != "b":
+        raise PreparedFileError(f"column {name!r} must be boolean, got {arr.dtype}")
+    if dkind == "U" and arr.dtype.kind not in "OUS":
+        raise PreparedFileError(f"column {name!r} must hold strings, got {arr.dtype}")
+
+
+def _check_paths(name: str, values: np.ndarray) -> None:
+    """Every row of a path column stays inside the data folder (one vectorised pass)."""
+    n_bad, first = unsafe_paths(values)
+    if n_bad:
+        raise PreparedFileError(f"column {name!r} has {n_bad} paths that leave the data folder, e.g. {first!r}")
 
 
 def write_prepared(path: str | os.PathLike, columns: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> str:
     """Validate and write a prepared file atomically; returns its content hash.
 
-    Floats in FLOAT_COLUMNS_F32 are stored as float32; strings as UTF-8; no timestamps, so the same
-    content gives the same bytes.
+    Floats in FLOAT_COLUMNS_F32 are stored as float32, strings as fixed-width UTF-8; every column is chunked
+    by rows (a block of rows reads alone) and gzip-1 compressed. ``column_hashes`` records each column's digest
+    and ``content_hash`` the hash over them (`posebench.content_hash`); no timestamps, so the same content gives
+    the same bytes.
     """
     cols: dict[str, np.ndarray] = {}
     for k, v in columns.items():
@@ -195,7 +215,9 @@ def write_prepared(path: str | os.PathLike, columns: Mapping[str, np.ndarray], a
     for k, a in cols.items():
         if a.dtype.kind == "f" and not np.isfinite(a).all() and k not in ("joints2d",):
             raise PreparedFileError(f"column {k!r} holds {int((~np.isfinite(a)).sum())} non-finite values")
-    attrs["content_hash"] = arrays_hash(cols, _hashable_attrs(attrs))
+    digests = {k: column_digest(k, a) for k, a in cols.items()}
+    attrs["column_hashes"] = {k: digests[k] for k in sorted(digests)}
+    attrs["content_hash"] = combine(digests, _hashable_attrs(attrs))
     attrs["format_version"] = FORMAT_VERSION
     attrs.setdefault("posebench_version", __version__)
     with atomic_path(path) as tmp:
@@ -204,10 +226,12 @@ def write_prepared(path: str | os.PathLike, columns: Mapping[str, np.ndarray], a
                 a = cols[name]
                 kw: dict[str, Any] = {"track_times": False}
                 if a.dtype.kind in "OUS":
-                    a = np.array([str(x) for x in a.ravel()], dtype=object).reshape(a.shape)
-                    kw["dtype"] = h5py.string_dtype("utf-8")
-                if a.size >= 4096 and a.dtype.kind != "O":
-                    kw.update(compression="gzip", compression_opts=4, shuffle=True)
+                    a = encode_utf8(a.ravel()).reshape(a.shape)
+                    a = a.astype(h5py.string_dtype("utf-8", a.dtype.itemsize))
+                    kw["dtype"] = a.dtype
+                if len(a):
+                    kw.update(chunks=(min(len(a), CHUNK_ROWS), *a.shape[1:]), compression="gzip",
+                              compression_opts=1, shuffle=a.dtype.kind in "fiub" and a.dtype.itemsize > 1)
                 f.create_dataset(name, data=a, **kw)
             for k in sorted(attrs):
                 v = attrs[k]
@@ -239,35 +263,183 @@ def _attr_value(v: Any) -> Any:
     return v
 
 
-def read_prepared(path: str | os.PathLike, columns: Iterable[str] | None = None) -> PreparedData:
-    """Read a prepared file (all columns, or just ``columns``) and check it against the contract."""
+def read_prepared(path: str | os.PathLike, columns: Iterable[str] | None = None, rows: np.ndarray | None = None,
+                  verify: bool = True, _hash_all: bool = False) -> PreparedData:
+    """Read a prepared file (all columns, or just ``columns``; all rows, or just ``rows``) and check it.
+
+    With ``verify`` every column read is checked against its recorded digest while it streams in, block by
+    block (format 1 files, which record only the whole-file hash, are hashed whole); a mismatch raises
+    ContentHashError naming the file and column. Columns read are checked against the contract (every row of
+    a path column included).
+    """
     path = Path(path)
     attrs = read_attrs(path)
-    if attrs.get("format_version", 0) > FORMAT_VERSION:
-        raise PreparedFileError(f"{path}: format version {attrs['format_version']} is newer than this posebench "
-                                f"understands ({FORMAT_VERSION}); upgrade posebench")
+    version = attrs.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise PreparedFileError(f"{path}: format_version {version!r} is not a whole number; not a posebench prepared file")
+    if version > FORMAT_VERSION:
+        raise PreparedFileError(f"{path}: format version {version} is newer than this posebench understands "
+                                f"({FORMAT_VERSION}); upgrade posebench")
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
     cols: dict[str, np.ndarray] = {}
     try:
         with open_h5(path, "prepared file") as f:
-            names = list(f.keys()) if columns is None else list(columns)
-            n_rows: int | None = None
-            for name in names:
-                if name not in f:
-                    raise PreparedFileError(f"{path}: no column {name!r} (has: {', '.join(sorted(f.keys()))})")
-                ds = plain_dataset(f, name)
-                shape = check_shape(ds, rows=n_rows)
-                if not shape:
-                    raise PreparedFileError(f"{path}: column {name!r} is a scalar, expected one value per row")
-                n_rows = shape[0]
-                cols[name] = read_dataset(ds)
+            names = sorted(f.keys())
+            wanted = names if columns is None else list(dict.fromkeys(columns))
+            for name in wanted:
+                if name not in names:
+                    raise PreparedFileError(f"{path}: no column {name!r} (has: {', '.join(names)})")
+            dsets = {name: plain_dataset(f, name) for name in (names if verify else wanted)}
+            n_rows = _row_count(path, dsets)
+            if rows is not None and len(rows) and (rows.min() < 0 or rows.max() >= n_rows):
+                raise PreparedFileError(f"{path}: rows outside 0..{n_rows - 1} requested")
+            v1_done = version < 2 and not _hash_all and _v1_key(path, attrs) in _V1_VERIFIED
+            hashed = [] if not verify or v1_done else names if version < 2 or _hash_all else wanted
+            hashers = _hashers(path, attrs, dsets, hashed) if hashed else {}
+            for name in (hashed if set(hashed) > set(wanted) else wanted):
+                keep = name in wanted
+                out = _read_column(dsets[name], rows if keep else None, hashers.get(name), keep)
+                if keep:
+                    cols[name] = out
+            digests = {k: {"dtype": h.dtype, "shape": list(h.shape), "sha256": h.hexdigest()} for k, h in hashers.items()}
     except UnsafeFileError as e:
         raise PreparedFileError(str(e)) from None
-    if columns is None:
-        try:
+    if hashers:
+        _check_digests(path, attrs, digests, version)
+        if version < 2:
+            _V1_VERIFIED.add(_v1_key(path, attrs))
+    cols = {k: cols[k] for k in wanted}
+    try:
+        if columns is None:
             validate_columns(cols, attrs)
-        except PreparedFileError as e:
-            raise PreparedFileError(f"{path}: {e}") from None
-    return PreparedData(cols, attrs, path)
+        else:
+            for name, a in cols.items():
+                _check_column(name, a, attrs)
+    except PreparedFileError as e:
+        raise PreparedFileError(f"{path}: {e}") from None
+    return PreparedData(cols, attrs, path, verified=verify, n_rows=n_rows if rows is None else None)
+
+
+# Format-1 files can only be verified whole: once per process is enough (keyed on the file's identity and times).
+_V1_VERIFIED: set[tuple] = set()
+
+
+def _v1_key(path: Path, attrs: Mapping[str, Any]) -> tuple:
+    st = os.stat(path)
+    return (os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, attrs.get("content_hash"))
+
+
+def column_names(path: str | os.PathLike) -> list[str]:
+    """The columns a prepared file holds (cheap: nothing is read)."""
+    try:
+        with open_h5(path, "prepared file") as f:
+            return sorted(f.keys())
+    except UnsafeFileError as e:
+        raise PreparedFileError(str(e)) from None
+
+
+def verify_prepared(path: str | os.PathLike) -> str:
+    """Check every column of a prepared file against its recorded hashes (nothing kept); returns the content hash."""
+    return read_prepared(path, columns=[], verify=True, _hash_all=True).content_hash
+
+
+def _row_count(path: Path, dsets: Mapping[str, h5py.Dataset]) -> int:
+    """The file's row count; every column's shape is checked from metadata before anything is read."""
+    shapes = {}
+    for name, ds in dsets.items():
+        shapes[name] = check_shape(ds)
+        if not shapes[name]:
+            raise PreparedFileError(f"{path}: column {name!r} is a scalar, expected one value per row")
+    lengths = Counter(shape[0] for shape in shapes.values())
+    n_rows = lengths.most_common(1)[0][0] if lengths else 0
+    for ds in dsets.values():
+        check_shape(ds, rows=n_rows)  # the odd column out is named
+    return n_rows
+
+
+def _hashers(path: Path, attrs: Mapping[str, Any], dsets: Mapping[str, h5py.Dataset],
+             names: list[str]) -> dict[str, ColumnHasher]:
+    """One streaming hasher per column to verify; format 2: the recorded digests must add up to content_hash."""
+    if not attrs.get("content_hash"):
+        raise ContentHashError(f"{path}: records no content_hash, so its arrays cannot be verified; re-prepare it")
+    if attrs.get("format_version", 0) >= 2:
+        recorded = parse_column_hashes(attrs.get("column_hashes"))
+        if recorded is None:
+            raise ContentHashError(f"{path}: its column_hashes attribute is missing or malformed; re-prepare it")
+        if combine(recorded, _hashable_attrs(attrs)) != attrs["content_hash"]:
+            raise ContentHashError(f"{path}: its column hashes or attributes do not add up to its content_hash "
+                                   "(attributes edited after writing); re-prepare it")
+        extra = sorted(set(dsets) - set(recorded))
+        if extra:
+            raise ContentHashError(f"{path}: column {extra[0]!r} is not covered by the content hash (added after writing)")
+    out = {}
+    for name in names:
+        ds = dsets[name]
+        dtype = "str" if h5py.check_string_dtype(ds.dtype) is not None else ds.dtype.str
+        out[name] = ColumnHasher(name, dtype, ds.shape)
+        if attrs.get("format_version", 0) >= 2:
+            rec = recorded.get(name)
+            if rec is None:
+                raise ContentHashError(f"{path}: column {name!r} is not covered by the content hash (added after writing)")
+            if rec["dtype"] != dtype or tuple(rec["shape"]) != tuple(ds.shape):
+                raise ContentHashError(f"{path}: column {name!r} has type {dtype} and shape {tuple(ds.shape)}, but "
+                                       f"was hashed as {rec['dtype']} {tuple(rec['shape'])}: changed after writing")
+    return out
+
+
+def _check_digests(path: Path, attrs: Mapping[str, Any], digests: Mapping[str, Mapping[str, Any]], version: int) -> None:
+    if version >= 2:
+        recorded = parse_column_hashes(attrs.get("column_hashes")) or {}
+        for name, d in digests.items():
+            if d["sha256"] != recorded[name]["sha256"]:
+                raise ContentHashError(f"{path}: column {name!r} does not match its content hash (changed after the "
+                                       "file was written); re-prepare it")
+    elif combine(digests, _hashable_attrs(attrs)) != attrs.get("content_hash"):
+        raise ContentHashError(f"{path}: its arrays do not match its content_hash (changed after the file was written; "
+                               "a format-1 file cannot say which column); re-prepare it")
+
+
+def _read_column(ds: h5py.Dataset, rows: np.ndarray | None, hasher: ColumnHasher | None, keep: bool = True):
+    """A column (or its ``rows``), streamed in row blocks through ``hasher``; strings come back as str objects."""
+    info = h5py.check_string_dtype(ds.dtype)
+    vlen = info is not None and info.length is None
+    if hasher is None:
+        if not keep:
+            return None
+        if rows is not None:
+            out = read_dataset(ds, rows)
+            return out if info is None or vlen else decode(out)
+        out = read_dataset(ds) if vlen else np.asarray(ds[()])
+        return decode(out) if info is not None and not vlen else out
+    src = ds.asstr() if vlen else ds
+    n = ds.shape[0]
+    uniq = inverse = None
+    if rows is not None:
+        uniq, inverse = np.unique(rows, return_inverse=True)
+    dtype = object if vlen else ds.dtype
+    out = None
+    if keep:
+        out = np.empty(((n if uniq is None else len(uniq)), *ds.shape[1:]), dtype=dtype)
+    try:
+        for lo in range(0, n, READ_BLOCK_ROWS):
+            hi = min(n, lo + READ_BLOCK_ROWS)
+            block = np.asarray(src[lo:hi])
+            hasher.update(block)
+            if out is None:
+                continue
+            if uniq is None:
+                out[lo:hi] = block
+            else:
+                i0, i1 = np.searchsorted(uniq, (lo, hi))
+                out[i0:i1] = block[uniq[i0:i1] - lo]
+    except (OSError, ValueError, TypeError) as e:
+        raise UnsafeFileError(f"{ds.file.filename}: dataset {ds.name.lstrip('/')!r} cannot be read ({e})") from None
+    if out is None:
+        return None
+    if inverse is not None:
+        out = out[inverse]
+    return decode(out) if info is not None and not vlen else out
 
 
 def data_root(data: str | os.PathLike | None = None) -> Path:

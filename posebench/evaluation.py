@@ -6,6 +6,7 @@ tables) is recomputed from the stored per-joint errors, never by re-evaluating.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ import numpy as np
 
 from posebench import align as _align
 from posebench import metrics as _metrics
-from posebench.data import PreparedData, PreparedFileError, data_root, read_prepared
+from posebench.columns import factorize
+from posebench.data import PreparedData, PreparedFileError, column_names, data_root, read_attrs, read_prepared
 from posebench.errors import PosebenchError
 from posebench.io_utils import arrays_hash, file_sha256
 from posebench.predictions import check_predictions, match_index, read_predictions, write_predictions
@@ -23,6 +25,7 @@ from posebench.results import Result, build_result
 from posebench.skeleton import ROOT
 
 GROUP_KEYS = ("action", "take", "sequence", "activity", "scene", "subject", "camera")
+SCORE_BLOCK_ROWS = 65536
 
 
 class DataMismatchError(PosebenchError):
@@ -30,31 +33,79 @@ class DataMismatchError(PosebenchError):
 
 
 def resolve_data(protocol: Protocol, data: str | os.PathLike | PreparedData | None) -> PreparedData:
-    """The prepared dataset a protocol scores: an in-memory dataset, a .h5 file, or a data folder."""
+    """The prepared dataset a protocol scores (every column, verified): an in-memory dataset, a .h5 file, or a folder."""
     if isinstance(data, PreparedData):
         check_data(protocol, data)
         return data
-    if data is not None and str(data).endswith(".h5"):
-        path = Path(data)
-    else:
-        folder = data_root(data) / protocol.dataset
-        names = [f"{protocol.split}-{lab}.h5" for lab in protocol.labels] or [f"{protocol.split}.h5"]
-        found = [folder / n for n in names if (folder / n).is_file()]
-        if not found:
-            raise PreparedFileError(
-                f"no prepared file for protocol {protocol.name!r}: looked for {', '.join(str(folder / n) for n in names)}; "
-                f"run `posebench prepare {protocol.dataset} --src RAW --out {data_root(data)}` or pass --data")
-        if len(found) > 1:
-            raise DataMismatchError(f"protocol {protocol.name!r} accepts several label releases and {folder} holds "
-                                    f"{', '.join(p.name for p in found)}: pass the file with --data")
-        path = found[0]
+    path = data_path(protocol, data)
+    check_data(protocol, PreparedData({}, read_attrs(path), path), column_names(path))
     prepared = read_prepared(path)
     check_data(protocol, prepared)
     return prepared
 
 
-def check_data(protocol: Protocol, data: PreparedData) -> None:
-    """Refuse a prepared file of another dataset, split or label release, saying why."""
+def data_path(protocol: Protocol, data: str | os.PathLike | None) -> Path:
+    """The prepared file a protocol scores: ``data`` if it is a .h5 file, else found in the data folder."""
+    if data is not None and str(data).endswith(".h5"):
+        return Path(data)
+    folder = data_root(data) / protocol.dataset
+    names = [f"{protocol.split}-{lab}.h5" for lab in protocol.labels] or [f"{protocol.split}.h5"]
+    found = [folder / n for n in names if (folder / n).is_file()]
+    if not found:
+        raise PreparedFileError(
+            f"no prepared file for protocol {protocol.name!r}: looked for {', '.join(str(folder / n) for n in names)}; "
+            f"run `posebench prepare {protocol.dataset} --src RAW --out {data_root(data)}` or pass --data")
+    if len(found) > 1:
+        raise DataMismatchError(f"protocol {protocol.name!r} accepts several label releases and {folder} holds "
+                                f"{', '.join(p.name for p in found)}: pass the file with --data")
+    return found[0]
+
+
+def load_scored(protocol: Protocol, data: str | os.PathLike | PreparedData | None
+                ) -> tuple[PreparedData, np.ndarray, np.ndarray]:
+    """(grouping/selection columns, selected rows, target at those rows): only what the protocol scores is read.
+
+    From a file: the attributes are checked first; then the columns the selection and the breakdowns use, whole,
+    and the target only at the selected rows, each verified against the file's content hash as it streams in.
+    """
+    prepared, rows = load_selection(protocol, data)
+    return prepared, rows, load_target(protocol, prepared, rows)
+
+
+def load_selection(protocol: Protocol, data: str | os.PathLike | PreparedData | None) -> tuple[PreparedData, np.ndarray]:
+    """The selection and grouping columns (verified) and the rows the protocol selects (see load_scored)."""
+    if isinstance(data, PreparedData):
+        check_data(protocol, data)
+        return data, select_rows(protocol, data)
+    path = data_path(protocol, data)
+    names = column_names(path)
+    check_data(protocol, PreparedData({}, read_attrs(path), path), names)
+    wanted = [c for c in (*selection_columns(protocol), *GROUP_KEYS) if c in names]
+    prepared = read_prepared(path, columns=wanted)
+    return prepared, select_rows(protocol, prepared)
+
+
+def load_target(protocol: Protocol, prepared: PreparedData, rows: np.ndarray) -> np.ndarray:
+    """The scored column at ``rows``: from memory, or read (verified) from the prepared file."""
+    if protocol.target in prepared:
+        return np.asarray(prepared[protocol.target])[rows]
+    if not len(rows):
+        return np.zeros((0, 17, 3), np.float32)
+    return read_prepared(prepared.path, columns=[protocol.target], rows=rows)[protocol.target]
+
+
+def selection_columns(protocol: Protocol) -> list[str]:
+    """The columns a protocol's row selection reads."""
+    sel = protocol.selection
+    cols = (["subject"] if sel.subjects else []) + (["frame"] if sel.frame_stride > 1 else []) + \
+        (["valid"] if sel.valid_only else [])
+    for ex in sel.exclude:
+        cols += [k for k in ("subject", "sequence", "camera", "action") if getattr(ex, k) is not None]
+    return list(dict.fromkeys(cols))
+
+
+def check_data(protocol: Protocol, data: PreparedData, columns: list[str] | None = None) -> None:
+    """Refuse a prepared file of another dataset, split or label release, saying why (``columns``: the file's)."""
     where = data.path or "in-memory dataset"
     if data.dataset != protocol.dataset:
         raise DataMismatchError(f"{where} holds dataset {data.dataset!r}; protocol {protocol.name!r} scores {protocol.dataset!r}")
@@ -69,7 +120,7 @@ def check_data(protocol: Protocol, data: PreparedData) -> None:
             hint = f"; use {' or '.join(others)}" if others else ""
             raise DataMismatchError(f"{where} holds the {data.labels!r} label release; protocol {protocol.name!r} scores "
                                     f"only {', '.join(protocol.labels)}{hint}")
-    if protocol.target not in data:
+    if protocol.target not in (data.columns if columns is None else columns):
         raise DataMismatchError(f"{where} has no {protocol.target!r} column, which protocol {protocol.name!r} scores")
 
 
@@ -109,27 +160,45 @@ def prepare_poses(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> tuple
 
 
 def compute_errors(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-joint errors (N, J_scored) for every metric of the protocol, after its rescaling and alignments."""
-    pred, gt = prepare_poses(protocol, pred, gt)
-    cache: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
-    out = {}
+    """Per-joint errors (N, J_scored) float64 for every metric of the protocol, after its rescaling and alignments.
+
+    Rows are scored in blocks (every step is per row, so the result is the same), which bounds the float64
+    working copies to one block; metrics that share an alignment and joints share one array.
+    """
+    n = len(pred)
+    if len(gt) != n:
+        raise ValueError(f"{n} predictions for {len(gt)} ground-truth rows")
+    plan: dict[tuple, list[str]] = {}
     for m in protocol.metrics:
-        key = (m.align, m.fit_joints if m.align != "none" else ())
-        if key not in cache:
-            cache[key] = _metrics.joint_errors(pred, gt, align=m.align, fit_joints=list(m.fit_joints))
-        out[m.name] = cache[key][:, list(m.joints)]
-    return out
+        plan.setdefault((m.align, m.fit_joints if m.align != "none" else (), tuple(m.joints)), []).append(m.name)
+    out = {key: np.empty((n, len(key[2]))) for key in plan}
+    for lo in range(0, max(n, 1), SCORE_BLOCK_ROWS):
+        sl = slice(lo, min(n, lo + SCORE_BLOCK_ROWS))
+        p, g = prepare_poses(protocol, pred[sl], gt[sl])
+        done: dict[tuple, np.ndarray] = {}
+        for key in plan:
+            align, fit, joints = key
+            if (align, fit) not in done:
+                done[(align, fit)] = _metrics.joint_errors(p, g, align=align, fit_joints=list(fit))
+            e = done[(align, fit)]
+            if joints == tuple(range(e.shape[1])):
+                out[key][sl] = e
+            else:
+                np.take(e, list(joints), axis=1, out=out[key][sl])
+    key_of = {name: key for key, names in plan.items() for name in names}
+    return {m.name: out[key_of[m.name]] for m in protocol.metrics}
 
 
-def _group_columns(data: PreparedData, rows: np.ndarray) -> dict[str, np.ndarray]:
-    out = {}
-    for key in GROUP_KEYS:
-        if key in data:
-            col = np.asarray(data[key])[rows]
-            out[key] = np.array([str(x) for x in col], dtype=object)
-    if "take" not in out and "subject" in data and "sequence" in data:
-        s, q = np.asarray(data["subject"])[rows], np.asarray(data["sequence"])[rows]
-        out["take"] = np.array([f"S{a}/{b}" for a, b in zip(s, q)], dtype=object)
+def group_codes(data: PreparedData, rows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{key: (codes, labels)} of every grouping key the data has, over ``rows``; `take` = S<subject>/<sequence>."""
+    out = {k: factorize(np.asarray(data[k])[rows]) for k in GROUP_KEYS if k in data}
+    if "take" not in out and "subject" in out and "sequence" in out:
+        (sc, sl), (qc, ql) = out["subject"], out["sequence"]
+        combo = sc.astype(np.int64) * len(ql) + qc
+        uniq, inv = np.unique(combo, return_inverse=True)
+        labels = np.array([f"S{sl[u // len(ql)]}/{ql[u % len(ql)]}" for u in uniq.tolist()], dtype=object)
+        codes, order = factorize(labels)
+        out["take"] = (codes[inv.reshape(-1)], order)
     return out
 
 
@@ -146,14 +215,25 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     ``results_dir/runs/`` (default $POSEBENCH_RESULTS or ./posebench-results).
     """
     protocol = load_protocol(protocol)
-    prepared = resolve_data(protocol, data)
-    rows = select_rows(protocol, prepared)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the predictions file's SHA-256 streams beside the scoring
+        digest = pool.submit(file_sha256, predictions) if isinstance(predictions, (str, os.PathLike)) else None
+        try:
+            return _evaluate(predictions, protocol, data, index, digest, results_dir, save, model, check_units)
+        finally:
+            if digest is not None:
+                digest.cancel()
+
+
+def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray | None, digest: Any,
+              results_dir: str | os.PathLike | None, save: bool, model: Mapping[str, Any] | None,
+              check_units: bool) -> Result:
+    prepared, rows = load_selection(protocol, data)
     if len(rows) == 0:
         raise DataMismatchError(f"protocol {protocol.name!r} selects no rows of {prepared.path or 'the dataset'}")
     source: dict[str, Any] = {}
     if isinstance(predictions, (str, os.PathLike)):
-        joints, idx = read_predictions(predictions)
-        source = {"path": str(predictions), "sha256": file_sha256(predictions)}
+        joints, idx = read_predictions(predictions)  # before the target: their peaks do not add up
+        source = {"path": str(predictions), "sha256": None}
     else:
         if isinstance(predictions, tuple):
             predictions, index = predictions
@@ -165,10 +245,14 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
         joints, idx = check_predictions(predictions, index, check_units=check_units)
         source = {"path": None, "sha256": arrays_hash({"joints3d": joints, "index": idx})}
     where = match_index(idx, rows, len(prepared))
-    pred = joints[where]
-    gt = np.asarray(prepared[protocol.target])[rows]
+    pred = joints if np.array_equal(where, np.arange(len(joints))) else joints[where]
+    del joints
+    gt = load_target(protocol, prepared, rows)
     errors = compute_errors(protocol, pred, gt)
-    result = build_result(protocol, prepared, rows, errors, _group_columns(prepared, rows),
+    del pred, gt
+    if digest is not None:
+        source["sha256"] = digest.result()
+    result = build_result(protocol, prepared, rows, errors, group_codes(prepared, rows),
                           predictions=None if model else source, model=dict(model) if model else None)
     if save:
         result.save(results_dir)
@@ -176,20 +260,27 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
 
 
 def make_template(protocol: str | Protocol, data: str | os.PathLike | PreparedData | None = None) -> dict[str, np.ndarray]:
-    """The inputs a model may use for each row the protocol scores (never the 3D ground truth)."""
+    """The inputs a model may use for each row the protocol scores (never the 3D ground truth).
+
+    From a file only the selection columns and, at the selected rows, the model inputs are read (verified).
+    """
     protocol = load_protocol(protocol)
-    prepared = resolve_data(protocol, data)
-    rows = select_rows(protocol, prepared)
-    j2d = np.asarray(prepared["joints2d"], dtype=np.float64)[rows]
+    prepared, rows = load_selection(protocol, data)
+    names = ["image", "intrinsics", "joints2d"] + ([protocol.target] if "root_depth" in protocol.granted else [])
+    if all(n in prepared for n in names):
+        inputs = {n: np.asarray(prepared[n])[rows] for n in names}
+    else:
+        inputs = read_prepared(prepared.path, columns=names, rows=rows).columns
+    j2d = np.asarray(inputs["joints2d"], dtype=np.float64)
     cols: dict[str, np.ndarray] = {
         "index": rows.astype(np.int64),
-        "image": np.asarray(prepared["image"], dtype=object)[rows],
-        "intrinsics": np.asarray(prepared["intrinsics"], dtype=np.float64)[rows],
+        "image": np.asarray(inputs["image"], dtype=object),
+        "intrinsics": np.asarray(inputs["intrinsics"], dtype=np.float64),
         "joints2d": j2d,
         "box": np.concatenate([j2d.min(axis=1), j2d.max(axis=1)], axis=1),
     }
     if "root_depth" in protocol.granted:
-        cols["root_depth"] = np.asarray(prepared[protocol.target], dtype=np.float64)[rows, ROOT, 2]
+        cols["root_depth"] = np.asarray(inputs[protocol.target], dtype=np.float64)[:, ROOT, 2]
     return cols
 
 

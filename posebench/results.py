@@ -1,7 +1,8 @@
-"""Result: a scored run (per-row, per-joint errors + provenance), its store under RESULTS/runs/ and run lookup.
+"""Result: a scored run (per-row, per-joint errors + provenance) and its store under RESULTS/runs/.
 
-A run is `<run_id>.json` (provenance, summary, breakdowns) beside `<run_id>.errors.h5` (per-joint errors,
-row index, grouping keys). Old format versions keep loading (tests keep a fixture of each).
+A run is `<run_id>.json` (provenance, summary, breakdowns, both files' SHA-256) beside `<run_id>.errors.h5`
+(per-joint errors, row index, group codes; `posebench.runstore`) and `<run_id>.aggregates` (sufficient
+statistics; `posebench.aggregates`). Old format versions keep loading (tests keep a fixture of each).
 """
 from __future__ import annotations
 
@@ -10,23 +11,28 @@ import json
 import os
 import secrets
 import subprocess
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
-import h5py
+if TYPE_CHECKING:
+    import pandas as pd
+
 import numpy as np
-import pandas as pd
 
-from posebench import __version__, metrics as _metrics
+from posebench import __version__
+from posebench import aggregates as _agg
+from posebench import metrics as _metrics
+from posebench import runstore as _store
+from posebench.columns import factorize, natural_key
+from posebench.io_utils import write_json_atomic
 from posebench.errors import PosebenchError
-from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
-from posebench.io_utils import atomic_path, write_json_atomic
 from posebench.protocols import MetricDef, Protocol
 from posebench.skeleton import JOINTS
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: float32 errors + group codes, aggregates file, files' hashes in the JSON
 RESULTS_ENV = "POSEBENCH_RESULTS"
 # The default results folder (runs/, reports/, leaderboard.md): not the repository's tracked results/, which
 # holds only what ships (published.csv) and what is generated from it (leaderboard.md).
@@ -42,6 +48,7 @@ class DataMeta(TypedDict, total=False):
     labels: str | None
     content_hash: str
     rows: int
+    hash_verified: bool  # its columns matched its content hash as they were read
     lookalike: bool  # set by `posebench demo`: look-alike data, never ranked with published figures
 
 
@@ -81,6 +88,9 @@ class RunMeta(_RunMetaRequired, total=False):
     summary: dict[str, float]  # metric -> the protocol's aggregate, in `units`
     breakdowns: dict[str, dict[str, dict[str, float]]]  # group key -> group -> metric (and "rows") -> value
     errors_file: str  # the per-row errors HDF5 beside the JSON
+    aggregates_file: str  # format 2: the aggregates (JSON) beside it
+    errors_sha256: str  # format 2: SHA-256 of the two files' bytes
+    aggregates_sha256: str
 
 
 class ResultFileError(PosebenchError):
@@ -120,34 +130,101 @@ def aggregate(values: np.ndarray, metric: MetricDef, groups: Mapping[str, np.nda
     return _metrics.aggregate(values, g, rows)
 
 
-@dataclass
 class Result:
-    """A scored run. ``errors[m]`` is (N, J_scored) mm; ``groups[k]`` is (N,) str; ``index`` (N,) rows."""
+    """A scored run. ``errors[m]`` is (N, J_scored) mm; ``groups[k]`` is (N,) str; ``index`` (N,) rows.
 
-    meta: RunMeta
-    protocol: Protocol
-    index: np.ndarray
-    errors: dict[str, np.ndarray]
-    groups: dict[str, np.ndarray] = field(default_factory=dict)
-    path: Path | None = None
+    A stored run loads lazily: its JSON and aggregates first (enough for summaries, intervals, comparisons and
+    the leaderboard), its per-row errors file only when ``index``, ``errors`` or ``groups`` is used.
+    ``problems`` lists where the JSON disagrees with its files (a tampered or damaged run; never ranked).
+    """
+
+    def __init__(self, meta: RunMeta, protocol: Protocol, index: np.ndarray | None = None,
+                 errors: dict[str, np.ndarray] | None = None, groups: Mapping[str, np.ndarray] | None = None,
+                 path: Path | None = None, *, codes: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                 aggregates: _agg.Aggregates | None = None, errors_path: Path | None = None):
+        self.meta, self.protocol, self.path = meta, protocol, path
+        self._index, self._errors = index, errors
+        self._codes = dict(codes) if codes is not None else (
+            {k: factorize(np.asarray(v, dtype=object)) for k, v in groups.items()} if groups is not None else None)
+        self._groups: dict[str, np.ndarray] | None = None
+        self._aggregates = aggregates
+        self._errors_path = errors_path
+        self.problems: list[str] = []
+        self._per_sample: dict[str, np.ndarray] = {}
+
+    def _load(self) -> None:
+        if self._errors is None or self._index is None or self._codes is None:
+            if self._errors_path is None:
+                raise ResultFileError(f"run {self.run_id} has no per-row errors in memory or on disk")
+            self._index, self._errors, self._codes = _store.read_errors(self._errors_path)
+
+    @property
+    def index(self) -> np.ndarray:
+        self._load()
+        return self._index  # type: ignore[return-value]
+
+    @property
+    def errors(self) -> dict[str, np.ndarray]:
+        self._load()
+        return self._errors  # type: ignore[return-value]
+
+    @property
+    def codes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{key: (codes (N,), labels (K,))}: the grouping keys as integer codes into natural-order labels."""
+        self._load()
+        return self._codes  # type: ignore[return-value]
+
+    @property
+    def groups(self) -> dict[str, np.ndarray]:
+        """{key: (N,) str}: the grouping keys row by row (decoded from the codes once)."""
+        if self._groups is None:
+            self._groups = {k: labels[c] for k, (c, labels) in self.codes.items()}
+        return self._groups
+
+    @property
+    def aggregates(self) -> _agg.Aggregates:
+        """The run's sufficient statistics (stored beside a format-2 run; computed from the errors otherwise)."""
+        if self._aggregates is None:
+            self._aggregates = _agg.compute(self.protocol, self.index, self.errors, self.codes)
+        return self._aggregates
+
+    @property
+    def tampered(self) -> bool:
+        return bool(self.problems)
 
     @property
     def run_id(self) -> str:
         return str(self.meta["run_id"])
 
     def per_sample(self, metric: str) -> np.ndarray:
-        """Per-row values of a metric in the summary's units (mm, or percent for pck/auc)."""
-        m = self.protocol.metric(metric)
-        v = per_sample(self.errors[metric], m)
-        return v * 100.0 if m.unit == "%" else v
+        """Per-row values of a metric in the summary's units (mm, or percent for pck/auc); computed once."""
+        if metric not in self._per_sample:
+            self._per_sample[metric] = _agg.per_row(self.errors[metric], self.protocol, metric)
+        return self._per_sample[metric]
 
     def aggregate(self, metric: str, rows: np.ndarray | None = None) -> float:
         """The protocol's aggregate of a metric (over ``rows`` positions if given), in summary units."""
-        return aggregate(self.per_sample(metric), self.protocol.metric(metric), self.groups, rows)
+        m = self.protocol.metric(metric)
+        v = self.per_sample(metric)
+        if rows is not None:
+            v = v[rows]
+        if len(v) == 0:
+            return float("nan")
+        if m.aggregate == "frames":
+            return float(v.mean())
+        if m.group_by not in self.codes:
+            raise ValueError(f"metric {metric!r} averages over {m.group_by!r} groups, which the data lacks")
+        g = self.codes[m.group_by][0]
+        g = g if rows is None else g[rows]
+        counts = np.bincount(g)
+        sums = np.bincount(g, weights=v)
+        return float(np.mean(sums[counts > 0] / counts[counts > 0]))
 
     @property
     def summary(self) -> pd.Series:
         """Headline numbers, one per protocol metric (mm; percent for pck/auc)."""
+        import pandas as pd
+
         s = self.meta["summary"]
         order = [m for m in self.protocol.metric_names if m in s] + [m for m in s if m not in self.protocol.metric_names]
         return pd.Series({m: float(s[m]) for m in order}, name=self.run_id)
@@ -157,27 +234,40 @@ class Result:
 
         ``names=True`` labels rows as the official tables do (activity names, TestSeq1, ...).
         """
-        if by not in self.groups:
-            raise KeyError(f"no grouping {by!r} in this result (has: {', '.join(sorted(self.groups))})")
-        metrics = metrics or list(self.protocol.metric_names)
-        g = self.groups[by]
-        keys = _ordered_unique(g)
-        rows = {}
-        for key in keys:
-            sel = np.flatnonzero(g == key)
-            rows[key] = {"rows": len(sel), **{m: float(self.per_sample(m)[sel].mean()) for m in metrics}}
-        rows["All"] = {"rows": len(g), **{m: float(self.meta["summary"][m]) for m in metrics}}
+        import pandas as pd
+
+        rows = self.group_rows(by, metrics)
+        rows["All"] = {"rows": int(self.meta.get("rows_scored", sum(r["rows"] for r in rows.values()))),
+                       **{m: float(self.meta["summary"][m]) for m in (metrics or self.protocol.metric_names)}}
         df = pd.DataFrame.from_dict(rows, orient="index")
         df.index.name = by
         return display_names(df, by) if names else df
 
+    def group_rows(self, by: str, metrics: list[str] | None = None) -> dict[str, dict[str, float]]:
+        """{group value: {"rows": n, metric: value pooled over the group's rows}} in natural label order."""
+        metrics = metrics or list(self.protocol.metric_names)
+        agg = self._aggregates
+        if agg is not None and by in agg.breakdowns and all(m in agg.breakdowns[by].sums for m in metrics):
+            rows = agg.table(by, metrics)
+        else:
+            if by not in self.codes:
+                raise KeyError(f"no grouping {by!r} in this result (has: {', '.join(sorted(self.codes))})")
+            c, labels = self.codes[by]
+            counts = np.bincount(c, minlength=len(labels))
+            sums = {m: np.bincount(c, weights=self.per_sample(m), minlength=len(labels)) for m in metrics}
+            rows = {str(lab): {"rows": int(counts[i]), **{m: float(sums[m][i] / counts[i]) for m in metrics}}
+                    for i, lab in enumerate(labels.tolist()) if counts[i]}
+        return rows
+
     def joint_table(self, metric: str, by: str | None = None,
                     joint_groups: dict[str, tuple[int, ...]] | None = None, names: bool = False) -> pd.DataFrame:
         """Per-joint (or per joint group) values of a metric, per group of rows and 'All' (pooled)."""
+        import pandas as pd
+
         m = self.protocol.metric(metric)
         err = self.errors[metric]
         if m.kind == "mean":
-            per_joint = err
+            per_joint = err.astype(np.float64)
         elif m.kind == "pck":
             per_joint = (err < m.threshold).astype(np.float64)
         else:
@@ -199,7 +289,8 @@ class Result:
         if by is None:
             out = frame.mean().to_frame("All").T
         else:
-            g = pd.Categorical(self.groups[by], categories=_ordered_unique(self.groups[by]), ordered=True)
+            c, labels = self.codes[by]
+            g = pd.Categorical.from_codes(c, categories=list(labels), ordered=True)
             out = frame.groupby(g, observed=True).mean()
             out.loc["All"] = frame.mean()
             out.index.name = by
@@ -208,23 +299,26 @@ class Result:
         return out
 
     def save(self, results_dir: str | os.PathLike | None = None) -> Path:
-        """Write `<run_id>.json` and `<run_id>.errors.h5` atomically under RESULTS/runs/; returns the JSON path."""
+        """Write `<run_id>.errors.h5`, `<run_id>.aggregates` and `<run_id>.json` atomically under RESULTS/runs/.
+
+        Errors are stored as float32 (threshold-safe, see `posebench.runstore`); the aggregates are computed from
+        exactly what is stored; the JSON, written last, records both files' SHA-256.
+        """
         runs = results_root(results_dir) / "runs"
         runs.mkdir(parents=True, exist_ok=True)
-        errors_name = f"{self.run_id}.errors.h5"
-        with atomic_path(runs / errors_name) as tmp:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["format_version"] = FORMAT_VERSION
-                f.attrs["run_id"] = self.run_id
-                f.create_dataset("index", data=self.index.astype(np.int64))
-                for name, e in self.errors.items():
-                    f.create_dataset(f"errors/{name}", data=e.astype(np.float64), compression="gzip", shuffle=True)
-                for key, v in self.groups.items():
-                    f.create_dataset(f"groups/{key}", data=np.asarray(v, dtype=object), dtype=h5py.string_dtype())
-        self.meta["errors_file"] = errors_name
+        stored = _store.stored_errors(self.protocol, self.errors)
+        errors_name, agg_name = f"{self.run_id}.errors.h5", f"{self.run_id}.aggregates"
+        _store.write_errors(runs / errors_name, self.run_id, self.index, stored, self.codes)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # hash the errors file while the aggregates are made
+            errors_hash = pool.submit(_store.file_sha256, runs / errors_name)
+            agg = _agg.compute(self.protocol, self.index, stored, self.codes)
+            _agg.write(runs / agg_name, agg)
+            self.meta.update({"format_version": FORMAT_VERSION, "errors_file": errors_name,
+                              "aggregates_file": agg_name, "errors_sha256": errors_hash.result(),
+                              "aggregates_sha256": _store.file_sha256(runs / agg_name)})
         json_path = runs / f"{self.run_id}.json"
         write_json_atomic(json_path, self.meta)
-        self.path = json_path
+        self._aggregates, self.path, self._errors_path = agg, json_path, runs / errors_name
         return json_path
 
 
@@ -245,12 +339,7 @@ def display_names(df: pd.DataFrame, by: str) -> pd.DataFrame:
 
 def _ordered_unique(values: np.ndarray) -> list[str]:
     """Unique values in natural order (numbers as numbers, TS2 before TS10)."""
-    import re
-
-    def key(s: str):
-        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(s))]
-
-    return sorted({str(v) for v in values}, key=key)
+    return sorted({str(v) for v in values}, key=natural_key)
 
 
 def new_run_id(protocol: str, who: str) -> str:
@@ -261,17 +350,18 @@ def new_run_id(protocol: str, who: str) -> str:
 
 
 def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, np.ndarray],
-                 groups: dict[str, np.ndarray], predictions: PredictionsMeta | None = None,
-                 model: ModelMeta | None = None) -> Result:
-    """Assemble a Result with its summary, breakdowns and provenance."""
+                 codes: Mapping[str, tuple[np.ndarray, np.ndarray]], predictions: dict | None = None,
+                 model: dict | None = None) -> Result:
+    """Assemble a Result with its summary, breakdowns and provenance (``codes``: key -> (codes, labels))."""
     who = (model or {}).get("name") or Path(str((predictions or {}).get("path") or "predictions")).stem
-    meta: RunMeta = {
+    meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "run_id": new_run_id(protocol.name, who),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "protocol": protocol.to_dict(),
         "data": {"path": str(data.path) if data.path else None, "dataset": data.dataset, "split": data.split,
-                 "labels": data.labels, "content_hash": data.content_hash, "rows": int(len(data))},
+                 "labels": data.labels, "content_hash": data.content_hash, "rows": int(data.attrs.get("rows", len(data))),
+                 "hash_verified": bool(getattr(data, "verified", False))},
         "rows_scored": int(len(rows)),
         "posebench_version": __version__,
         "git_hash": git_hash(),
@@ -280,89 +370,128 @@ def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, n
     if model is not None:
         meta["model"] = model
     else:
-        meta["predictions"] = predictions or {}  # type: ignore[typeddict-item]
-    result = Result(meta, protocol, rows.astype(np.int64), errors, groups)
+        meta["predictions"] = predictions or {}
+    result = Result(meta, protocol, rows.astype(np.int64), errors, codes=codes)
     meta["summary"] = {m: result.aggregate(m) for m in protocol.metric_names}
     meta["breakdowns"] = {}
     for key in protocol.breakdowns:
-        if key in groups:
-            t = result.table(key).drop(index="All")
-            meta["breakdowns"][key] = {str(k): {c: (int(v) if c == "rows" else float(v)) for c, v in r.items()}
-                                       for k, r in t.iterrows()}
+        if key in codes:
+            meta["breakdowns"][key] = result.group_rows(key)
     return result
 
 
-def load_result(path: str | os.PathLike) -> Result:
-    """Load a stored run from its JSON (and the errors HDF5 beside it)."""
+def load_result(path: str | os.PathLike, verify: str = "aggregates") -> Result:
+    """Load a stored run from its JSON; its files are checked against the JSON and ``problems`` says where not.
+
+    ``verify="aggregates"`` (cheap, whatever the row count): the aggregates file's hash, and the summary against
+    the figures recomputed from it. ``"full"`` also hashes the errors file and recomputes the aggregates from it.
+    A format-1 run (no aggregates file) is checked against its errors. Unreadable files raise ResultFileError.
+    """
     path = Path(path)
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise ResultFileError(f"{path}: not a readable result JSON ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("protocol"), dict) or "run_id" not in meta \
+            or not isinstance(meta.get("errors_file"), str):
+        raise ResultFileError(f"{path}: not a posebench run (needs run_id, protocol and errors_file)")
     version = meta.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ResultFileError(f"{path}: result format_version {version!r} is not a whole number")
     if version > FORMAT_VERSION:
         raise ResultFileError(f"{path}: result format {version} is newer than this posebench ({FORMAT_VERSION})")
     meta = _upgrade(meta)
-    protocol = Protocol.from_dict(meta["protocol"])
-    errors_path = path.parent / Path(meta["errors_file"]).name
     try:
-        with open_h5(errors_path, "run errors file") as f:
-            index = read_dataset(plain_dataset(f, "index"))
-            n = len(index)
-            errors = {}
-            for k in _members(f, "errors"):
-                ds = plain_dataset(f, f"errors/{k}")
-                check_shape(ds, kinds="f", rows=n)
-                errors[k] = read_dataset(ds)
-            groups = {}
-            for k in _members(f, "groups"):
-                ds = plain_dataset(f, f"groups/{k}")
-                check_shape(ds, trailing=(), rows=n)
-                groups[k] = read_dataset(ds).astype(object)
-    except (UnsafeFileError, OSError, KeyError) as e:
-        raise ResultFileError(f"{errors_path}: cannot read the run's per-row errors ({e})") from None
-    return Result(meta, protocol, index, errors, groups, path)
+        protocol = Protocol.from_dict(meta["protocol"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ResultFileError(f"{path}: its protocol echo is unusable ({e})") from None
+    errors_path = path.parent / Path(meta["errors_file"]).name
+    result = Result(meta, protocol, path=path, errors_path=errors_path)
+    try:
+        if version >= 2:
+            agg_path = path.parent / Path(str(meta.get("aggregates_file", ""))).name
+            if _store.file_sha256(agg_path) != meta.get("aggregates_sha256"):
+                result.problems.append(f"{agg_path.name} is not the aggregates file the run recorded (hash differs)")
+            result._aggregates = _agg.read(agg_path)
+            if verify == "full":
+                if _store.file_sha256(errors_path) != meta.get("errors_sha256"):
+                    result.problems.append(f"{errors_path.name} is not the errors file the run recorded (hash differs)")
+                fresh = _agg.compute(protocol, result.index, result.errors, result.codes)
+                if not _same_cells(fresh, result._aggregates):
+                    result.problems.append("its aggregates do not match its per-row errors")
+        result.problems += _store.check_summary(meta.get("summary") or {}, result.aggregates.summary(), protocol)
+    except (OSError, _agg.AggregatesError, _store.RunFileError) as e:
+        raise ResultFileError(f"{path}: {e}") from None
+    return result
 
 
-def _members(f: h5py.File, group: str) -> list[str]:
-    """Names in a group of the errors file; the group itself must be a plain group inside the file."""
-    link = f.get(group, getlink=True)
-    if link is None:
-        return []
-    if not isinstance(link, h5py.HardLink) or not isinstance(f[group], h5py.Group):
-        raise UnsafeFileError(f"{f.filename}: {group!r} is not a plain group")
-    return list(f[group].keys())
+def _same_cells(a: _agg.Aggregates, b: _agg.Aggregates) -> bool:
+    if a.index_sha256 != b.index_sha256 or set(a.metrics) != set(b.metrics):
+        return False
+    return all(np.array_equal(a.metrics[m].counts, b.metrics[m].counts)
+               and np.allclose(a.metrics[m].sums, b.metrics[m].sums, rtol=1e-12, atol=0) for m in a.metrics)
 
 
-def _upgrade(meta: dict[str, Any]) -> RunMeta:
-    """Bring older result JSON up to the current format (version 1 is the first)."""
+def _upgrade(meta: dict[str, Any]) -> dict[str, Any]:
+    """Bring older result JSON up to the current format (fields added later get their neutral value)."""
     meta.setdefault("breakdowns", {})
     meta.setdefault("units", {})
-    return cast(RunMeta, meta)
+    if not isinstance(meta.get("summary"), dict):
+        meta["summary"] = {}
+    return meta
 
 
-def list_runs(results_dir: str | os.PathLike | None = None) -> list[Result]:
-    """Every stored run under RESULTS/runs/, oldest first."""
+def list_runs(results_dir: str | os.PathLike | None = None, protocol: str | None = None,
+              verify: str = "aggregates", on_skip: Callable[[str], None] | None = None) -> list[Result]:
+    """Stored runs under RESULTS/runs/, oldest first (only ``protocol``'s: found by file name, checked by content).
+
+    A run file that cannot be read is skipped: ``on_skip(message naming it)``, by default a RunSkippedWarning.
+    """
     runs = results_root(results_dir) / "runs"
-    return [load_result(p) for p in sorted(runs.glob("*.json"))] if runs.is_dir() else []
+    if not runs.is_dir():
+        return []
+    out = []
+    for p in run_files(runs, f"{protocol}--*" if protocol else "*"):
+        try:
+            r = load_result(p, verify=verify)
+        except ResultFileError as e:
+            message = f"skipped a run that cannot be read: {e}"
+            if on_skip is None:
+                warnings.warn(message, RunSkippedWarning, stacklevel=2)
+            else:
+                on_skip(message)
+            continue
+        if protocol is None or r.protocol.name == protocol:
+            out.append(r)
+    return out
+
+
+def run_files(runs: Path, pattern: str = "*") -> list[Path]:
+    """The run JSONs in a runs folder whose name matches ``pattern`` + ".json", sorted."""
+    return sorted(runs.glob(f"{pattern}.json"))
+
+
+class RunSkippedWarning(UserWarning):
+    """A stored run could not be read and was left out."""
 
 
 class RunLookupError(PosebenchError, LookupError):
     """A run named on the command line does not exist (or the name is ambiguous)."""
 
 
-def resolve_run(spec: str | os.PathLike, results_dir: str | os.PathLike | None = None) -> Result:
-    """A run by JSON path, run id, or unique run-id prefix under RESULTS/runs/."""
+def resolve_run(spec: str | os.PathLike, results_dir: str | os.PathLike | None = None,
+                verify: str = "aggregates") -> Result:
+    """A run by JSON path, run id, or unique run-id prefix under RESULTS/runs/ (``verify``: see load_result)."""
     path = Path(spec)
     if path.suffix == ".json" and path.is_file():
-        return load_result(path)
+        return load_result(path, verify=verify)
     runs = results_root(results_dir) / "runs"
     exact = runs / f"{spec}.json"
     if exact.is_file():
-        return load_result(exact)
-    matches = sorted(runs.glob(f"{spec}*.json")) if runs.is_dir() else []
+        return load_result(exact, verify=verify)
+    matches = run_files(runs, f"{spec}*") if runs.is_dir() else []
     if len(matches) == 1:
-        return load_result(matches[0])
+        return load_result(matches[0], verify=verify)
     if len(matches) > 1:
         raise RunLookupError(f"run {str(spec)!r} is ambiguous in {runs}: {', '.join(m.stem for m in matches[:5])}")
     raise RunLookupError(f"no run {str(spec)!r} in {runs} (give a run id, a unique prefix, or a .json path)")

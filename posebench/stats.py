@@ -9,8 +9,10 @@ label per row (the aggregate is then the unweighted mean of the group means, as 
 from __future__ import annotations
 
 import itertools
+import math
 import warnings
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -87,12 +89,12 @@ def _aggregate(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.nanmean(means, axis=-1) if means.shape[-1] > 1 else means[..., 0]
 
 
-def _few(n_clusters: int, min_clusters: int, what: str) -> str | None:
+def _few(n_clusters: int, min_clusters: int, what: str, stacklevel: int = 3) -> str | None:
     if n_clusters >= min_clusters:
         return None
     msg = (f"only {n_clusters} independent clusters (< {min_clusters}): the {what} resamples clusters, and with so few "
            f"its nominal level is not reached; read it as indicative only")
-    warnings.warn(msg, FewClustersWarning, stacklevel=3)
+    warnings.warn(msg, FewClustersWarning, stacklevel=stacklevel)
     return msg
 
 
@@ -102,12 +104,50 @@ def expanded_alpha(level: float, n_clusters: int) -> float:
     The plain percentile bootstrap under-covers with few clusters (it estimates the spread with divisor C and
     a normal quantile); this widens it for C clusters and tends to the plain one as C grows.
     """
-    from scipy.stats import norm, t
-
     tail = (1.0 - level) / 2.0
     if n_clusters < 2:
         return tail
-    return float(norm.cdf(-np.sqrt(n_clusters / (n_clusters - 1)) * t.ppf(1.0 - tail, n_clusters - 1)))
+    return float(NormalDist().cdf(-math.sqrt(n_clusters / (n_clusters - 1)) * t_quantile(1.0 - tail, n_clusters - 1)))
+
+
+def _t_cdf(t: float, df: int) -> float:
+    """Student's t CDF for integer ``df`` from the finite series of Abramowitz & Stegun 26.7.3-4 (no SciPy)."""
+    theta = math.atan(abs(t) / math.sqrt(df))
+    c2, s = math.cos(theta) ** 2, math.sin(theta)
+    if df % 2:
+        term, total = 1.0, 1.0
+        for k in range(1, (df - 1) // 2):
+            term *= c2 * (2 * k) / (2 * k + 1)
+            total += term
+        a = 2.0 / math.pi * (theta + (s * math.cos(theta) * total if df > 1 else 0.0))
+    else:
+        term, total = 1.0, 1.0
+        for k in range(1, df // 2):
+            term *= c2 * (2 * k - 1) / (2 * k)
+            total += term
+        a = s * total
+    return 0.5 + math.copysign(0.5 * a, t)
+
+
+def t_quantile(p: float, df: int) -> float:
+    """Student's t quantile (``df`` integer >= 1): Cornish-Fisher (A&S 26.7.5) refined by Newton on the exact CDF."""
+    z = NormalDist().inv_cdf(p)
+    g = ((z ** 3 + z) / 4, (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96, (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / 384,
+         (79 * z ** 9 + 776 * z ** 7 + 1482 * z ** 5 - 1920 * z ** 3 - 945 * z) / 92160)
+    t = z + sum(gk / df ** (k + 1) for k, gk in enumerate(g))
+    if df > 2000:  # the expansion's error is below 1e-13 here
+        return t
+    if df <= 2:  # closed forms
+        q = 2 * p - 1
+        return math.tan(math.pi * (p - 0.5)) if df == 1 else q * math.sqrt(2 / (1 - q * q))
+    log_norm = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    for _ in range(50):
+        pdf = math.exp(log_norm - (df + 1) / 2 * math.log1p(t * t / df))
+        step = (_t_cdf(t, df) - p) / pdf
+        t -= step
+        if abs(step) <= 1e-14 * max(1.0, abs(t)):
+            break
+    return t
 
 
 def cluster_bootstrap(values: np.ndarray, clusters: np.ndarray, groups: np.ndarray | None = None, *,
@@ -120,15 +160,36 @@ def cluster_bootstrap(values: np.ndarray, clusters: np.ndarray, groups: np.ndarr
     the same interval. Warns (FewClustersWarning) below ``min_clusters`` clusters.
     """
     sums, counts = _cluster_sums(values, clusters, groups)
+    return bootstrap_cells(sums, counts, len(values), n_boot=n_boot, level=level, seed=seed,
+                           min_clusters=min_clusters, _stacklevel=4)
+
+
+def bootstrap_cells(sums: np.ndarray, counts: np.ndarray, n_rows: int | None = None, *, n_boot: int = 2000,
+                    level: float = 0.95, seed: int = 0, min_clusters: int = MIN_CLUSTERS,
+                    _stacklevel: int = 3) -> Interval:
+    """:func:`cluster_bootstrap` from sufficient statistics: per-(cluster, group) sums and counts, (C, G) each."""
+    sums, counts = _check_cells(sums, counts)
     n_c = len(sums)
     estimate = float(_aggregate(sums.sum(0), counts.sum(0)))
-    warning = _few(n_c, min_clusters, "bootstrap interval")
+    warning = _few(n_c, min_clusters, "bootstrap interval", _stacklevel)
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(n_c, np.full(n_c, 1.0 / n_c), size=n_boot).astype(np.float64)
-    stats = _aggregate(weights @ sums, weights @ counts)
+    # einsum, not @: these products are small, and a threaded BLAS only adds overhead to them
+    stats = _aggregate(np.einsum("bc,cg->bg", weights, sums), np.einsum("bc,cg->bg", weights, counts))
     alpha = expanded_alpha(level, n_c)
     low, high = np.nanquantile(stats, [alpha, 1.0 - alpha])
-    return Interval(estimate, float(low), float(high), level, n_c, len(values), warning)
+    n = int(counts.sum()) if n_rows is None else int(n_rows)
+    return Interval(estimate, float(low), float(high), level, n_c, n, warning)
+
+
+def _check_cells(sums: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    sums = np.asarray(sums, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
+    if sums.ndim != 2 or sums.shape != counts.shape or len(sums) == 0:
+        raise StatsInputError(f"cell sums {sums.shape} and counts {counts.shape} must be equal (C, G) arrays, C >= 1")
+    if not np.isfinite(sums).all():
+        raise StatsInputError(f"cell sums hold {int((~np.isfinite(sums)).sum())} non-finite entries")
+    return sums, counts
 
 
 def _sign_flips(n_clusters: int, n_perm: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
@@ -151,18 +212,28 @@ def paired_test(a: np.ndarray, b: np.ndarray, clusters: np.ndarray, groups: np.n
         raise StatsInputError(f"paired runs must hold the same rows: A has {a.shape}, B has {b.shape}")
     sums_a, counts = _cluster_sums(a, clusters, groups)
     sums_b, _ = _cluster_sums(b, clusters, groups)
+    return paired_cells(sums_a, sums_b, counts, len(a), n_boot=n_boot, n_perm=n_perm, level=level, seed=seed,
+                        min_clusters=min_clusters, _stacklevel=4)
+
+
+def paired_cells(sums_a: np.ndarray, sums_b: np.ndarray, counts: np.ndarray, n_rows: int | None = None, *,
+                 n_boot: int = 2000, n_perm: int = 10000, level: float = 0.95, seed: int = 0,
+                 min_clusters: int = MIN_CLUSTERS, _stacklevel: int = 3) -> Comparison:
+    """:func:`paired_test` from sufficient statistics: both runs' (C, G) cell sums over the same rows and counts."""
+    sums_a, counts = _check_cells(sums_a, counts)
+    sums_b, _ = _check_cells(sums_b, counts)
     diff = sums_a - sums_b
     total = counts.sum(0)
     observed = float(_aggregate(diff.sum(0), total))
-    warning = _few(len(diff), min_clusters, "paired test")
+    warning = _few(len(diff), min_clusters, "paired test", _stacklevel)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FewClustersWarning)
-        ci = cluster_bootstrap(a - b, clusters, groups, n_boot=n_boot, level=level, seed=seed,
-                               min_clusters=min_clusters)
+        ci = bootstrap_cells(diff, counts, n_rows, n_boot=n_boot, level=level, seed=seed, min_clusters=min_clusters)
     flips, exact = _sign_flips(len(diff), n_perm, np.random.default_rng(seed + 1))
-    null = _aggregate(flips @ diff, np.broadcast_to(total, (len(flips), len(total))))
+    null = _aggregate(np.einsum("bc,cg->bg", flips, diff), np.broadcast_to(total, (len(flips), len(total))))
     tol = 1e-12 * max(1.0, abs(observed))
     hits = int(np.count_nonzero(np.abs(null) >= abs(observed) - tol))
     p = hits / len(flips) if exact else (hits + 1) / (len(flips) + 1)
+    n = int(counts.sum()) if n_rows is None else int(n_rows)
     return Comparison(float(_aggregate(sums_a.sum(0), total)), float(_aggregate(sums_b.sum(0), total)), observed,
-                      ci.low, ci.high, float(min(1.0, p)), level, len(diff), len(a), exact, warning)
+                      ci.low, ci.high, float(min(1.0, p)), level, len(diff), n, exact, warning)

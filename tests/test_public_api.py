@@ -44,7 +44,7 @@ COMMAND_OPTIONS = {
     "demo": ["--checkpoint", "--device", "--n-boot", "--out", "--seed", "-o"],
     "evaluate": ["--batch-size", "--checkpoint", "--data", "--device", "--format", "--model", "--model-option",
                  "--no-save", "--predictions", "--protocol", "--results-dir", "--save", "--template", "-d", "-p"],
-    "info": ["--json", "FILE"],
+    "info": ["--json", "--verify", "FILE"],
     "leaderboard": ["--data", "--format", "--n-boot", "--protocol", "--published", "--results-dir", "-d", "-p"],
     "prepare h36m": ["--image-stride", "--jobs", "--keep-shards", "--out", "--quiet", "--src", "--subjects",
                      "--verify"],

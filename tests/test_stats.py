@@ -116,3 +116,28 @@ def test_bad_input_is_a_clear_error():
         paired_test(np.ones(5), np.ones(4), np.ones(5))
     with pytest.raises(StatsInputError, match="non-finite"):
         cluster_bootstrap(np.array([1.0, np.nan]), np.array([0, 1]))
+
+
+def test_t_quantile_without_scipy_matches_scipy():
+    from scipy.stats import t
+
+    from posebench.stats import t_quantile
+
+    for df in (1, 2, 3, 5, 19, 59, 1000, 2001, 543343):
+        for p in (0.6, 0.975, 0.995, 0.025):
+            assert t_quantile(p, df) == pytest.approx(t.ppf(p, df), rel=1e-11)
+
+
+def test_cell_statistics_give_the_per_row_results():
+    from posebench.stats import _cluster_sums, bootstrap_cells, paired_cells
+
+    rng = np.random.default_rng(3)
+    clusters, groups = rng.integers(0, 25, 500), rng.integers(0, 4, 500)
+    a, b = rng.normal(50, 5, 500), rng.normal(51, 5, 500)
+    sa, counts = _cluster_sums(a, clusters, groups)
+    sb, _ = _cluster_sums(b, clusters, groups)
+    assert bootstrap_cells(sa, counts, 500) == cluster_bootstrap(a, clusters, groups)
+    ref = paired_test(a, b, clusters, groups)
+    got = paired_cells(sa, sb, counts, 500)
+    assert got.p_value == ref.p_value and got.difference == pytest.approx(ref.difference, rel=1e-12)
+    assert (got.low, got.high) == pytest.approx((ref.low, ref.high), rel=1e-9)

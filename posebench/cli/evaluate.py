@@ -76,14 +76,20 @@ def _parse_options(items: tuple[str, ...]) -> dict[str, str]:
 
 
 def _print_result(result, fmt: str) -> None:
-    summary = result.summary
+    s = result.meta["summary"]
+    summary = {m: float(s[m]) for m in result.protocol.metric_names if m in s}
     if fmt == "json":
         out = {"run_id": result.run_id, "protocol": result.protocol.name, "protocol_version": result.protocol.version,
-               "summary": summary.to_dict(), "units": result.meta["units"], "rows": result.meta["rows_scored"],
+               "summary": summary, "units": result.meta["units"], "rows": result.meta["rows_scored"],
                "data_hash": result.meta["data"]["content_hash"]}
         click.echo(json.dumps(out, indent=2))
         return
-    frame = summary.to_frame("value")
+    if fmt == "table":  # plain text: no pandas import for the common case
+        click.echo(f"{result.protocol.name} v{result.protocol.version}: {result.meta['rows_scored']} rows")
+        for m, v in summary.items():
+            click.echo(f"  {m:<9} {v:10.3f} {result.meta['units'][m]}")
+        return
+    frame = result.summary.to_frame("value")
     frame["unit"] = [result.meta["units"][m] for m in frame.index]
     if fmt == "csv":
         click.echo(frame.to_csv(index_label="metric"), nl=False)
@@ -91,10 +97,6 @@ def _print_result(result, fmt: str) -> None:
         from posebench.report import to_markdown
 
         click.echo(to_markdown(frame.rename_axis("metric"), digits=3), nl=False)
-    else:
-        click.echo(f"{result.protocol.name} v{result.protocol.version}: {result.meta['rows_scored']} rows")
-        for m, v in summary.items():
-            click.echo(f"  {m:<9} {v:10.3f} {result.meta['units'][m]}")
 
 
 @click.group(epilog="""\b

@@ -29,15 +29,16 @@ def knee_neck_stats(joints: np.ndarray) -> dict[str, float]:
             "median": float(q[2]), "p95": float(q[3]), "max": float(q[4])}
 
 
-def info_dict(path: str | os.PathLike) -> dict[str, Any]:
-    """The facts `posebench info` prints, as a JSON-able dict."""
+def info_dict(path: str | os.PathLike, verify: bool = False) -> dict[str, Any]:
+    """The facts `posebench info` prints, as a JSON-able dict; ``verify`` checks every column against its hash."""
     from posebench.data import read_prepared
 
-    data = read_prepared(path)
+    data = read_prepared(path, verify=verify)
     a = data.attrs
     out: dict[str, Any] = {
         "path": str(path), "dataset": data.dataset, "split": data.split, "kind": a.get("kind", "3d"),
-        "labels": data.labels, "rows": len(data), "content_hash": data.content_hash,
+        "labels": data.labels, "rows": len(data), "content_hash": a.get("content_hash"),
+        "content_hash_verified": bool(data.verified),
         "format_version": a.get("format_version"), "posebench_version": a.get("posebench_version"),
         "columns": sorted(data.columns),
         "rows_with_images": int((np.asarray(data["image"]).astype(str) != "").sum()),
@@ -60,7 +61,9 @@ def _format(info: dict[str, Any]) -> str:
              + (f"  labels {info['labels']}" if info["labels"] else ""),
              f"  rows {info['rows']}  with images {info['rows_with_images']}"
              + (f"  valid {info['valid_rows']}" if "valid_rows" in info else ""),
-             f"  content hash {info['content_hash']}",
+             f"  content hash {info['content_hash']}"
+             + ("  (verified: every column matches)" if info["content_hash_verified"]
+                else "  (recorded, not verified: run with --verify)"),
              f"  format {info['format_version']}  written by posebench {info['posebench_version']}",
              f"  columns: {', '.join(info['columns'])}"]
     for col, counts in info["counts"].items():
@@ -82,13 +85,16 @@ def _format(info: dict[str, Any]) -> str:
 Examples:
   posebench info data/h36m/test.h5
   posebench info data/mpi3dhp/test-corrected.h5 --json
+  posebench info data/h36m/test.h5 --verify       # check the arrays against the content hash
 """)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON.")
-def info(file: str, as_json: bool) -> None:
+@click.option("--verify", is_flag=True, help="Check every column against the file's recorded content hashes "
+                                             "(a mismatch is an error naming the column).")
+def info(file: str, as_json: bool, verify: bool) -> None:
     """What a prepared file holds: counts per subject/action/sequence/camera, images, sources, hash."""
     try:
-        facts = info_dict(file)
+        facts = info_dict(file, verify=verify)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
     click.echo(json.dumps(facts, indent=2, sort_keys=True) if as_json else _format(facts))

@@ -12,8 +12,8 @@ def _fail(e: Exception) -> None:
     raise click.ClickException(str(e))
 
 
-def current_data_hashes(data: str | None) -> dict[str, str]:
-    """Content hash of the prepared file each protocol scores in a data folder (`name` or `name:labels` keys)."""
+def current_data_hashes(data: str | None, only: str | None = None) -> dict[str, str]:
+    """Content hash of the prepared file each protocol (or ``only``) scores in a data folder (`name[:labels]` keys)."""
     from posebench.data import PreparedFileError, data_root, read_attrs
     from posebench.protocols import list_protocols
 
@@ -21,6 +21,8 @@ def current_data_hashes(data: str | None) -> dict[str, str]:
     if data is None:
         return out
     for p in list_protocols():
+        if only is not None and p.name != only:
+            continue
         folder = data_root(data) / p.dataset
         for lab in p.labels or (None,):
             path = folder / (f"{p.split}-{lab}.h5" if lab else f"{p.split}.h5")
@@ -57,12 +59,16 @@ def leaderboard(protocol, fmt, results_dir, data, published, n_boot):
 
     try:
         wanted = load_protocol(protocol).name if protocol else None
-        runs = list_runs(results_dir)
-        boards = build_leaderboard(runs, load_published(published), data_hashes=current_data_hashes(data),
-                                   n_boot=n_boot)
+        # With --protocol only that protocol's runs are read (found by file name), unless leaderboard.md does not
+        # exist yet: then every protocol is built once, so that the file always holds them all.
+        only = wanted if wanted and (results_root(results_dir) / "leaderboard.md").is_file() else None
+        runs = list_runs(results_dir, protocol=only,
+                         on_skip=lambda message: click.echo(f"warning: {message}", err=True))
+        boards = build_leaderboard(runs, load_published(published), protocol=only,
+                                   data_hashes=current_data_hashes(data, only), n_boot=n_boot)
         shown = [b for b in boards if wanted in (None, b.protocol.name)]
         click.echo(render_leaderboard(shown, fmt), nl=False)
-        path = write_leaderboard(boards, results_root(results_dir))  # always every protocol
+        path = write_leaderboard(boards, results_root(results_dir), only=only)
     except (ValueError, LookupError, OSError) as e:
         _fail(e)
     if not shown:
@@ -91,7 +97,7 @@ def report(run, results_dir, out, data, predictions, worst, n_boot):
     from posebench.results import results_root
 
     try:
-        result = resolve_run(run, results_dir)
+        result = resolve_run(run, results_dir, verify="full")
         folder = Path(out) if out else results_root(results_dir) / "reports" / result.run_id
         written = write_report(result, folder, data=data, predictions=predictions, n_worst=worst, n_boot=n_boot)
     except (ValueError, LookupError, OSError) as e:

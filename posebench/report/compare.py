@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from posebench.errors import PosebenchError
-from posebench.report.intervals import cluster_key, resample_units
 from posebench.results import Result
 
 
@@ -17,8 +17,12 @@ class CompareError(PosebenchError):
 
 def compare_runs(a: Result, b: Result, metrics: list[str] | None = None, n_boot: int = 2000,
                  seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
-    """Per metric: A, B, A - B with its cluster-bootstrap interval and the paired cluster test, on shared rows."""
-    from posebench.stats import FewClustersWarning, paired_test
+    """Per metric: A, B, A - B with its cluster-bootstrap interval and the paired cluster test, on shared rows.
+
+    Runs over the same rows are paired from their aggregates alone; otherwise from the shared rows' errors.
+    """
+    from posebench.aggregates import paired
+    from posebench.stats import FewClustersWarning
 
     if a.protocol.name != b.protocol.name or a.protocol.version != b.protocol.version:
         raise CompareError(f"runs use different protocols: {a.protocol.name} v{a.protocol.version} vs "
@@ -26,24 +30,23 @@ def compare_runs(a: Result, b: Result, metrics: list[str] | None = None, n_boot:
     ha, hb = ((r.meta.get("data") or {}).get("content_hash") for r in (a, b))
     if ha != hb:
         raise CompareError(f"runs scored different data (hash {str(ha)[:10]} vs {str(hb)[:10]}): rows do not pair")
-    shared, ia, ib = np.intersect1d(a.index, b.index, return_indices=True)
-    if len(shared) == 0:
-        raise CompareError("the runs share no rows")
-    notes = []
-    if len(shared) < max(len(a.index), len(b.index)):
-        notes.append(f"compared on the {len(shared)} shared rows (A has {len(a.index)}, B has {len(b.index)})")
-    key = cluster_key(a)
+    for r in (a, b):
+        if r.problems:
+            raise CompareError(f"run {r.run_id} is TAMPERED ({'; '.join(r.problems)}): not compared")
+    notes: list[str] = []
+    wanted = metrics or list(a.protocol.metric_names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewClustersWarning)
+        cells = {m: paired(a.aggregates, b.aggregates, m, n_boot=n_boot, seed=seed) for m in wanted}
+    if any(c is None for c in cells.values()):  # other rows or cells: pair the shared rows from the errors files
+        cells = compare_rows(a, b, wanted, n_boot, seed, notes)
+    key = a.aggregates.cluster_key
     if key is None:
         notes.append("no cluster column: rows treated as independent")
     out = {}
-    for m in metrics or list(a.protocol.metric_names):
+    for m, c in cells.items():
         md = a.protocol.metric(m)
-        clusters, groups = resample_units(a, m)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", FewClustersWarning)
-            c = paired_test(a.per_sample(m)[ia], b.per_sample(m)[ib], clusters[ia],
-                            None if groups is None else groups[ia], n_boot=n_boot, seed=seed)
-        if caught and not any("clusters" in n for n in notes):
+        if c.warning and not any("clusters" in n for n in notes):
             notes.append(f"only {c.n_clusters} {key} clusters: intervals and p-values are indicative only")
         better = "A" if (c.difference > 0) == md.higher_is_better else "B"
         out[m] = {"unit": md.unit, "A": c.a, "B": c.b, "A-B": c.difference, "ci_low": c.low, "ci_high": c.high,
@@ -52,3 +55,24 @@ def compare_runs(a: Result, b: Result, metrics: list[str] | None = None, n_boot:
     df = pd.DataFrame.from_dict(out, orient="index")
     df.index.name = "metric"
     return df, notes
+
+
+def compare_rows(a: Result, b: Result, metrics: list[str], n_boot: int, seed: int, notes: list[str]) -> dict[str, Any]:
+    """Paired tests on the rows two runs share, from their per-row errors (when their rows differ)."""
+    from posebench.stats import FewClustersWarning, paired_test
+
+    shared, ia, ib = np.intersect1d(a.index, b.index, return_indices=True)
+    if len(shared) == 0:
+        raise CompareError("the runs share no rows")
+    if len(shared) < max(len(a.index), len(b.index)):
+        notes.append(f"compared on the {len(shared)} shared rows (A has {len(a.index)}, B has {len(b.index)})")
+    key = a.aggregates.cluster_key
+    clusters = a.codes[key][0] if key else np.arange(len(a.index))
+    out = {}
+    for m in metrics:
+        md = a.protocol.metric(m)
+        groups = a.codes[md.group_by][0][ia] if md.aggregate == "actions" else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FewClustersWarning)
+            out[m] = paired_test(a.per_sample(m)[ia], b.per_sample(m)[ib], clusters[ia], groups, n_boot=n_boot, seed=seed)
+    return out

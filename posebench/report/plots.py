@@ -48,9 +48,13 @@ def pck_curve(errors: Mapping[str, np.ndarray], thresholds: np.ndarray = DEFAULT
     fig = _figure(6.0, 4.0)
     ax = fig.add_subplot()
     t = np.asarray(thresholds, dtype=np.float64)
+    order = np.argsort(t, kind="stable")
     for name, err in errors.items():
-        e = np.asarray(err, dtype=np.float64).ravel()
-        curve = (e[:, None] < t[None, :]).mean(axis=0) * 100.0
+        e = np.asarray(err).ravel()
+        # e < t_k  <=>  (number of thresholds <= e) <= k: one search per error, not one comparison per threshold
+        below = np.bincount(np.searchsorted(t[order], e, side="right"), minlength=len(t) + 1)[:len(t)].cumsum()
+        curve = np.empty(len(t))
+        curve[order] = below / max(len(e), 1) * 100.0
         auc = curve.mean()
         ax.plot(t, curve, linewidth=2, label=f"{name} (AUC {auc:.1f}%)")
     if marker is not None:

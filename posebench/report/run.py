@@ -16,11 +16,11 @@ from posebench.skeleton import JOINT_SETS, MPI3DHP_GROUPS
 
 
 def summary_table(result: Result, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """Each metric with its unit and cluster-bootstrap interval."""
+    """Each metric (recomputed from the run's aggregates) with its unit and cluster-bootstrap interval."""
     rows = {}
     for m in result.protocol.metrics:
         iv = metric_interval(result, m.name, n_boot=n_boot, seed=seed)
-        rows[m.name] = {"value": float(result.meta["summary"][m.name]), "unit": m.unit, "ci_low": iv.low,
+        rows[m.name] = {"value": iv.estimate, "unit": m.unit, "ci_low": iv.low,
                         "ci_high": iv.high, "clusters": iv.n_clusters, "rows": iv.n_rows}
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "metric"
@@ -48,12 +48,17 @@ def _write_table(df: pd.DataFrame, stem: Path, digits: int = 2) -> list[Path]:
     return out
 
 
-def load_poses(result: Result, data: str | os.PathLike | None = None,
-               predictions: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray] | str:
-    """Ground truth and prediction (root-centred, rescaled as the protocol does) for a run's rows, or why not."""
+def load_poses(result: Result, data: str | os.PathLike | None = None, predictions: str | os.PathLike | None = None,
+               positions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | str:
+    """Ground truth and prediction (root-centred, rescaled as the protocol does) for a run's rows (or just the
+    ``positions`` of its index: only those rows of the predictions are read), or the reason they cannot be had.
+
+    The poses must reproduce the run's stored errors for the headline metric: another predictions file at the
+    recorded path is named as such rather than drawn.
+    """
     from posebench.data import PreparedFileError, read_attrs, read_prepared
-    from posebench.evaluation import prepare_poses
-    from posebench.predictions import PredictionsError, match_index, read_predictions
+    from posebench.evaluation import compute_errors, prepare_poses
+    from posebench.predictions import PredictionsError
 
     pred_path = predictions or (result.meta.get("predictions") or {}).get("path")
     data_path = data or (result.meta.get("data") or {}).get("path")
@@ -61,16 +66,51 @@ def load_poses(result: Result, data: str | os.PathLike | None = None,
         return "no predictions file recorded or given (--predictions)"
     if not data_path or not Path(data_path).is_file():
         return "the prepared file is not at its recorded path (give --data)"
+    positions = np.arange(len(result.index)) if positions is None else np.asarray(positions, dtype=np.int64)
+    rows = result.index[positions]
+    target = result.protocol.target
     try:
         if read_attrs(data_path).get("content_hash") != (result.meta.get("data") or {}).get("content_hash"):
             return f"{data_path} is not the data this run scored (content hash differs)"
-        gt = np.asarray(read_prepared(data_path, columns=[result.protocol.target])[result.protocol.target])
-        joints, idx = read_predictions(pred_path)
-        where = match_index(idx, result.index, len(gt))
+        # Only the chunks holding these rows are read: the check below against the run's stored errors (whose
+        # file the run's hashes vouch for) is what proves these are the rows it scored.
+        gt = np.asarray(read_prepared(data_path, columns=[target], rows=rows, verify=False)[target])
+        joints = prediction_rows(pred_path, rows)
     except (PreparedFileError, PredictionsError) as e:
         return str(e)
-    pred, gt = prepare_poses(result.protocol, joints[where], gt[result.index])  # exactly as they were scored
+    head = result.protocol.headline
+    again = compute_errors(result.protocol, joints, gt)[head]
+    if not np.allclose(again, result.errors[head][positions], rtol=1e-5, atol=1e-3):
+        return f"{pred_path} does not reproduce this run's errors (not the predictions it scored)"
+    pred, gt = prepare_poses(result.protocol, joints, gt)  # exactly as they were scored
     return gt, pred
+
+
+def prediction_rows(path: str | os.PathLike, rows: np.ndarray) -> np.ndarray:
+    """The predicted joints (len(rows), 17, 3) for prepared-file ``rows``, reading only those rows of an HDF5 file."""
+    from posebench.h5safe import UnsafeFileError, check_shape, is_hdf5, open_h5, plain_dataset, read_dataset
+    from posebench.predictions import PredictionsError, match_index, read_predictions
+
+    if not is_hdf5(path):
+        joints, idx = read_predictions(path)
+        return joints[match_index(idx, rows, int(max(idx.max(initial=-1), rows.max(initial=-1))) + 1)]
+    try:
+        with open_h5(path, "predictions file") as f:
+            ids, ds = plain_dataset(f, "index"), plain_dataset(f, "joints3d")
+            n = check_shape(ids, trailing=(), kinds="iu")[0]
+            check_shape(ds, trailing=(17, 3), kinds="fiu", rows=n)
+            index = read_dataset(ids).astype(np.int64)
+            order = np.argsort(index, kind="stable")
+            at = np.searchsorted(index[order], rows)
+            found = (at < n) & (index[order][np.minimum(at, max(n - 1, 0))] == rows) if n else np.zeros(len(rows), bool)
+            if not found.all():
+                raise PredictionsError(f"{path}: no prediction for row {int(rows[~found][0])}")
+            joints = read_dataset(ds, order[at]).astype(np.float64)
+    except UnsafeFileError as e:
+        raise PredictionsError(str(e)) from None
+    if not np.isfinite(joints).all():
+        raise PredictionsError(f"{path}: joints3d has NaN/inf in the rows drawn")
+    return joints
 
 
 def worst_case_figure(result: Result, n: int = 6, data: str | os.PathLike | None = None,
@@ -78,19 +118,19 @@ def worst_case_figure(result: Result, n: int = 6, data: str | os.PathLike | None
     """Skeleton overlays of a run's ``n`` worst rows by its headline metric, or the reason they cannot be drawn."""
     from posebench.report import plots
 
-    poses = load_poses(result, data, predictions)
-    if isinstance(poses, str):
-        return poses
     head = result.protocol.metric(result.protocol.headline)
     per = result.per_sample(head.name)
     label_key = cluster_key(result)
     worst = plots.worst_indices(per, n, higher_is_worse=not head.higher_is_better,
-                                distinct=result.groups[label_key] if label_key else None)
+                                distinct=result.codes[label_key][0] if label_key else None)
+    poses = load_poses(result, data, predictions, positions=worst)
+    if isinstance(poses, str):
+        return poses
     titles = [(f"{result.groups[label_key][i]}\n" if label_key else "") + f"row {int(result.index[i])}: "
               f"{per[i]:.0f} {head.unit}" for i in worst]
     suptitle = suptitle or (f"{run_label(result)} on {result.protocol.name}: worst {head.name} "
                             "(prediction in colour, ground truth dashed)")
-    return plots.skeleton_overlays(poses[0][worst], poses[1][worst], titles, suptitle=suptitle)
+    return plots.skeleton_overlays(poses[0], poses[1], titles, suptitle=suptitle)
 
 
 def write_report(result: Result, out: str | os.PathLike, *, data: str | os.PathLike | None = None,
@@ -110,6 +150,9 @@ def write_report(result: Result, out: str | os.PathLike, *, data: str | os.PathL
           f"{result.meta.get('rows_scored', len(result.index))} rows; data hash "
           f"{str((result.meta.get('data') or {}).get('content_hash'))[:12]}.\n",
           "## Summary (95% cluster-bootstrap intervals)\n", to_markdown(summary, digits=2)]
+    if result.problems:
+        md.insert(2, f"**TAMPERED: {'; '.join(result.problems)}.** Every figure below is recomputed from the "
+                     "run's files, not taken from its JSON.\n")
     if summary["clusters"].min() < 20:
         md.append(f"\nOnly {int(summary['clusters'].min())} independent clusters: the intervals are indicative only.\n")
     for key in [k for k in p.breakdowns if k in result.groups]:

@@ -78,4 +78,15 @@ def test_errors_are_one_line(results):
     assert res.exit_code == 1 and "bad.csv: missing columns" in res.stderr
     (results / "runs" / "broken.json").write_text("{not json")
     res = _run("leaderboard", "--results-dir", str(results))
-    assert res.exit_code == 1 and "broken.json: not a readable result JSON" in res.stderr
+    assert res.exit_code == 0  # a malformed run file is skipped with a warning naming it, the rest still ranked
+    assert "warning: skipped a run that cannot be read: " in res.stderr and "broken.json: not a readable" in res.stderr
+
+
+def test_leaderboard_for_one_protocol_rewrites_only_its_sections(results):
+    assert _run("leaderboard", "--results-dir", str(results), "--n-boot", "50").exit_code == 0
+    before = (results / "leaderboard.md").read_text()
+    (results / "runs" / "mpi3dhp-corrected--good-model--fixture.json").write_text("{not json")  # never read now
+    res = _run("leaderboard", "--results-dir", str(results), "-p", "h36m", "--n-boot", "50")
+    assert res.exit_code == 0 and "warning" not in res.stderr
+    after = (results / "leaderboard.md").read_text()
+    assert after == before  # same runs, same figures: the other protocols' sections are kept as they were

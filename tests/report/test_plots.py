@@ -68,3 +68,15 @@ def test_skeleton_overlays(poses, tmp_path):
     png = plots.save_figure(fig, tmp_path / "worst")[0]
     img = np.asarray(Image.open(png).convert("RGB"))
     assert (img.std(axis=(0, 1)) > 5).all()  # something was drawn
+
+
+def test_pck_curve_counts_strictly_below_each_threshold():
+    from posebench.report.plots import DEFAULT_THRESHOLDS, pck_curve
+
+    rng = np.random.default_rng(4)
+    e = np.abs(rng.normal(60, 40, (3000, 17))).astype(np.float32)
+    e[0, :3] = [5.0, 150.0, 0.0]  # on a threshold: not counted there
+    fig = pck_curve({"run": e})
+    t = np.asarray(DEFAULT_THRESHOLDS, dtype=np.float64)
+    expected = (e.astype(np.float64).ravel()[:, None] < t[None, :]).mean(axis=0) * 100.0
+    np.testing.assert_array_equal(fig.axes[0].lines[0].get_ydata(), expected)
