@@ -21,7 +21,7 @@ import pandas as pd
 from posebench import __version__
 from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
 from posebench.io_utils import atomic_path, write_json_atomic
-from posebench.protocols import Protocol
+from posebench.protocols import Protocol, check_plain_name
 from posebench.skeleton import JOINTS
 
 FORMAT_VERSION = 1
@@ -186,9 +186,10 @@ def _ordered_unique(values: np.ndarray) -> list[str]:
 
 def new_run_id(protocol: str, who: str) -> str:
     """Unique, sortable and readable: `<protocol>--<model>--<UTC time>-<random>` (no clobbering)."""
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in who)[:60] or "run"
-    return f"{protocol}--{safe}--{stamp}-{secrets.token_hex(3)}"
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dt%H%M%S")  # lower case: run ids are plain [a-z0-9._-]
+    safe = "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "-" for c in who.lower())[:60]
+    safe = safe.strip(".-_").replace("..", "-") or "run"
+    return check_plain_name(f"{protocol}--{safe}--{stamp}-{secrets.token_hex(3)}", "run id")
 
 
 def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, np.ndarray],
