@@ -16,7 +16,7 @@ from posebench import align as _align
 from posebench import metrics as _metrics
 from posebench.data import PreparedData, PreparedFileError, data_root, read_prepared
 from posebench.io_utils import arrays_hash, file_sha256
-from posebench.predictions import check_predictions, match_index, read_predictions, write_predictions
+from posebench.predictions import PredictionsError, check_predictions, match_index, read_predictions, write_predictions
 from posebench.protocols import MetricDef, Protocol, load_protocol
 from posebench.results import Result, build_result
 from posebench.skeleton import ROOT
@@ -177,7 +177,7 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
         raise DataMismatchError(f"protocol {protocol.name!r} selects no rows of {prepared.path or 'the dataset'}")
     source: dict[str, Any] = {}
     if isinstance(predictions, (str, os.PathLike)):
-        joints, idx = read_predictions(predictions)
+        joints, idx = read_predictions(predictions, max_rows=len(prepared))
         source = {"path": str(predictions), "sha256": file_sha256(predictions)}
     else:
         if isinstance(predictions, tuple):
@@ -226,8 +226,10 @@ def image_root(data: PreparedData) -> str:
 def predict_rows(model: Any, template: Mapping[str, np.ndarray], root: str, batch_size: int = 64,
                  progress: bool = True, desc: str = "predicting") -> np.ndarray:
     """Run ``model.predict`` over template rows in batches; (M,17,3) camera-space mm."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch size must be a whole number >= 1, got {batch_size!r}")
     n = len(template["index"])
-    out = np.empty((n, 17, 3))
+    out = np.full((n, 17, 3), np.nan)  # a row the model never filled stays NaN and is refused, never scored
     starts = range(0, n, batch_size)
     if progress:
         from tqdm import tqdm
@@ -236,7 +238,12 @@ def predict_rows(model: Any, template: Mapping[str, np.ndarray], root: str, batc
     for s in starts:
         batch = {k: v[s:s + batch_size] for k, v in template.items()}
         batch["image_root"] = root
-        out[s:s + batch_size] = model.predict(batch)
+        got = np.asarray(model.predict(batch))
+        want = (len(batch["index"]), 17, 3)
+        if got.shape != want:
+            raise PredictionsError(f"model {getattr(model, 'name', model)!r} returned shape {got.shape} for a batch "
+                                   f"of {want[0]} rows, expected {want}")
+        out[s:s + batch_size] = got
     return out
 
 
