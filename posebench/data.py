@@ -17,7 +17,7 @@ import numpy as np
 
 from posebench import __version__
 from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
-from posebench.io_utils import arrays_hash, atomic_path
+from posebench.io_utils import arrays_hash, atomic_h5
 from posebench.skeleton import NUM_JOINTS
 
 FORMAT_VERSION = 1
@@ -195,20 +195,19 @@ def write_prepared(path: str | os.PathLike, columns: Mapping[str, np.ndarray], a
     attrs["content_hash"] = arrays_hash(cols, _hashable_attrs(attrs))
     attrs["format_version"] = FORMAT_VERSION
     attrs.setdefault("posebench_version", __version__)
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            for name in sorted(cols):
-                a = cols[name]
-                kw: dict[str, Any] = {"track_times": False}
-                if a.dtype.kind in "OUS":
-                    a = np.array([str(x) for x in a.ravel()], dtype=object).reshape(a.shape)
-                    kw["dtype"] = h5py.string_dtype("utf-8")
-                if a.size >= 4096 and a.dtype.kind != "O":
-                    kw.update(compression="gzip", compression_opts=4, shuffle=True)
-                f.create_dataset(name, data=a, **kw)
-            for k in sorted(attrs):
-                v = attrs[k]
-                f.attrs[k] = v if isinstance(v, (str, int, float, bool, np.generic)) else json.dumps(v, sort_keys=True)
+    with atomic_h5(path, track_order=True) as f:
+        for name in sorted(cols):
+            a = cols[name]
+            kw: dict[str, Any] = {"track_times": False}
+            if a.dtype.kind in "OUS":
+                a = np.array([str(x) for x in a.ravel()], dtype=object).reshape(a.shape)
+                kw["dtype"] = h5py.string_dtype("utf-8")
+            if a.size >= 4096 and a.dtype.kind != "O":
+                kw.update(compression="gzip", compression_opts=4, shuffle=True)
+            f.create_dataset(name, data=a, **kw)
+        for k in sorted(attrs):
+            v = attrs[k]
+            f.attrs[k] = v if isinstance(v, (str, int, float, bool, np.generic)) else json.dumps(v, sort_keys=True)
     return str(attrs["content_hash"])
 
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,26 +24,108 @@ def _default_mode() -> int:
 _MODE = _default_mode()
 
 
+class OutputError(ValueError):
+    """An output cannot be written where asked: disk full, read-only, not a folder, or it would clobber something."""
+
+
+# Temp names are `.<final name>.<pid>.<random>.tmp`: the pid tells a leftover of a killed writer from a live one.
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
+
+
+def sweep_leftovers(folder: str | os.PathLike) -> list[Path]:
+    """Remove temp files in ``folder`` that a writer killed mid-write left (its pid no longer runs); returns them."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP.match(entry.name)
+        if m and entry.is_file(follow_symlinks=False) and not _alive(int(m["pid"])):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _reason(e: OSError, path: Path) -> str:
+    """Why a write failed, in one line ('No space left on device', 'x is a file, not a folder', ...)."""
+    if e.errno in (errno.ENOTDIR, errno.EEXIST) or isinstance(e, (NotADirectoryError, FileExistsError)):
+        for parent in path.parents:
+            if parent.exists() and not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+    if isinstance(e, IsADirectoryError) or path.is_dir():
+        return f"{path} is a folder"
+    text = e.strerror or (str(e).splitlines()[0] if str(e) else type(e).__name__)
+    return text[:200]
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only if the block succeeds.
 
-    The temp name is unique per process, so two writers never clobber each other's partial file and
-    a reader never sees a half-written one.
+    The temp name is unique per process, so two writers never clobber each other's partial file and a
+    reader never sees a half-written one. Any failure (disk full, read-only folder, a path under a file,
+    Ctrl-C) removes the temp file; an OSError becomes one OutputError line. Leftovers of writers killed
+    with SIGKILL are swept from the folder on the next write there.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_leftovers(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {_reason(e, path)}") from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         if tmp_path.exists():
             os.chmod(tmp_path, _MODE)
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as e:
         tmp_path.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise OutputError(f"cannot write {path}: {_reason(e, path)}") from None
         raise
+
+
+@contextlib.contextmanager
+def atomic_h5(path: str | os.PathLike, **kwargs) -> Iterator:
+    """An ``h5py.File`` for writing, built in memory and written to ``path`` atomically when the block succeeds.
+
+    HDF5 never touches the disk itself: a write error inside the library (full disk, read-only folder)
+    leaves handles it cannot close and crashes the process at exit. The finished file image is written by
+    Python instead, so any failure is one OutputError and the temp file is removed. ``kwargs`` go to
+    ``h5py.File``. Costs the file's size in memory, once.
+    """
+    import h5py
+
+    with atomic_path(path) as tmp:
+        f = h5py.File(tmp, "w", driver="core", backing_store=False, block_size=1 << 24, **kwargs)
+        try:
+            yield f
+            f.flush()
+            image = f.id.get_file_image()
+        finally:
+            f.close()
+        with open(tmp, "wb") as out:
+            out.write(image)
+        del image
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

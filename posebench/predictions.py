@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 
 from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset, read_npz
-from posebench.io_utils import atomic_path
+from posebench.io_utils import atomic_h5
 from posebench.skeleton import BONES, NUM_JOINTS
 
 # Median canonical bone length of an adult is ~250 mm; these bounds catch metres (~0.25) and centimetres (~25).
@@ -137,14 +137,13 @@ def match_index(index: np.ndarray, selected: np.ndarray, n_rows: int) -> np.ndar
 
 def write_predictions(path: str | os.PathLike, joints3d: np.ndarray, index: np.ndarray, **extra: np.ndarray) -> None:
     """Write a predictions (or template) HDF5 file atomically."""
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            if joints3d is not None:
-                f.create_dataset("joints3d", data=np.asarray(joints3d, dtype=np.float64), track_times=False)
-            f.create_dataset("index", data=np.asarray(index, dtype=np.int64), track_times=False)
-            for k, v in extra.items():
-                v = np.asarray(v)
-                if v.dtype.kind in "OU":
-                    f.create_dataset(k, data=v.astype(object), dtype=h5py.string_dtype("utf-8"), track_times=False)
-                else:
-                    f.create_dataset(k, data=v, track_times=False)
+    with atomic_h5(path) as f:
+        if joints3d is not None:
+            f.create_dataset("joints3d", data=np.asarray(joints3d, dtype=np.float64), track_times=False)
+        f.create_dataset("index", data=np.asarray(index, dtype=np.int64), track_times=False)
+        for k, v in extra.items():
+            v = np.asarray(v)
+            if v.dtype.kind in "OU":
+                f.create_dataset(k, data=v.astype(object), dtype=h5py.string_dtype("utf-8"), track_times=False)
+            else:
+                f.create_dataset(k, data=v, track_times=False)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from posebench import __version__
 from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
-from posebench.io_utils import atomic_path, write_json_atomic
+from posebench.io_utils import atomic_h5, write_json_atomic
 from posebench.protocols import Protocol, check_plain_name
 from posebench.skeleton import JOINTS
 
@@ -140,21 +140,23 @@ class Result:
 
     def save(self, results_dir: str | os.PathLike | None = None) -> Path:
         """Write `<run_id>.json` and `<run_id>.errors.h5` atomically under RESULTS/runs/; returns the JSON path."""
-        runs = results_root(results_dir) / "runs"
-        runs.mkdir(parents=True, exist_ok=True)
+        runs = results_root(results_dir) / "runs"  # created by the first atomic write
         errors_name = f"{self.run_id}.errors.h5"
-        with atomic_path(runs / errors_name) as tmp:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["format_version"] = FORMAT_VERSION
-                f.attrs["run_id"] = self.run_id
-                f.create_dataset("index", data=self.index.astype(np.int64))
-                for name, e in self.errors.items():
-                    f.create_dataset(f"errors/{name}", data=e.astype(np.float64), compression="gzip", shuffle=True)
-                for key, v in self.groups.items():
-                    f.create_dataset(f"groups/{key}", data=np.asarray(v, dtype=object), dtype=h5py.string_dtype())
+        with atomic_h5(runs / errors_name) as f:
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["run_id"] = self.run_id
+            f.create_dataset("index", data=self.index.astype(np.int64))
+            for name, e in self.errors.items():
+                f.create_dataset(f"errors/{name}", data=e.astype(np.float64), compression="gzip", shuffle=True)
+            for key, v in self.groups.items():
+                f.create_dataset(f"groups/{key}", data=np.asarray(v, dtype=object), dtype=h5py.string_dtype())
         self.meta["errors_file"] = errors_name
         json_path = runs / f"{self.run_id}.json"
-        write_json_atomic(json_path, self.meta)
+        try:
+            write_json_atomic(json_path, self.meta)
+        except BaseException:
+            (runs / errors_name).unlink(missing_ok=True)  # never an errors file without its run
+            raise
         self.path = json_path
         return json_path
 

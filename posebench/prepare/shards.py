@@ -19,7 +19,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from posebench.io_utils import arrays_hash, atomic_path
+from posebench.io_utils import arrays_hash, atomic_h5
 
 SHARD_VERSION = 1
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.+-]*$")
@@ -55,19 +55,18 @@ class ShardStore:
         if len(lengths) > 1:
             raise ShardError(f"shard {key}: columns have different lengths {sorted(lengths)}")
         path = self.path(key)
-        with atomic_path(path) as tmp:
-            with h5py.File(tmp, "w", track_order=True) as f:
-                for name in sorted(cols):
-                    a = cols[name]
-                    kw: dict[str, Any] = {"track_times": False}
-                    if a.dtype.kind == "O":
-                        kw["dtype"] = h5py.string_dtype("utf-8")
-                    f.create_dataset(name, data=a, **kw)
-                f.attrs["shard_version"] = SHARD_VERSION
-                f.attrs["key"] = json.dumps(list(key))
-                f.attrs["fingerprint"] = fingerprint
-                f.attrs["meta"] = json.dumps(meta or {}, sort_keys=True)
-                f.attrs["columns_hash"] = arrays_hash(cols)
+        with atomic_h5(path, track_order=True) as f:
+            for name in sorted(cols):
+                a = cols[name]
+                kw: dict[str, Any] = {"track_times": False}
+                if a.dtype.kind == "O":
+                    kw["dtype"] = h5py.string_dtype("utf-8")
+                f.create_dataset(name, data=a, **kw)
+            f.attrs["shard_version"] = SHARD_VERSION
+            f.attrs["key"] = json.dumps(list(key))
+            f.attrs["fingerprint"] = fingerprint
+            f.attrs["meta"] = json.dumps(meta or {}, sort_keys=True)
+            f.attrs["columns_hash"] = arrays_hash(cols)
         return path
 
     def read(self, key: Key) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
