@@ -15,6 +15,7 @@ import numpy as np
 from posebench import align as _align
 from posebench import metrics as _metrics
 from posebench.data import PreparedData, PreparedFileError, data_root, read_prepared
+from posebench.devices import check_device
 from posebench.io_utils import arrays_hash, file_sha256
 from posebench.predictions import PredictionsError, check_predictions, match_index, read_predictions, write_predictions
 from posebench.protocols import MetricDef, Protocol, load_protocol
@@ -258,6 +259,7 @@ def evaluate_model(name: str, protocol: str | Protocol, data: str | os.PathLike 
     """
     from posebench.models import create_model
 
+    device = check_device(device)  # before any data is read or weights loaded
     protocol = load_protocol(protocol)
     prepared = resolve_data(protocol, data)
     template = make_template(protocol, prepared)
