@@ -105,13 +105,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_h5(path: str | os.PathLike, **kwargs) -> Iterator:
+def atomic_h5(path: str | os.PathLike, userblock: bytes = b"", **kwargs) -> Iterator:
     """An ``h5py.File`` for writing, built in memory and written to ``path`` atomically when the block succeeds.
 
     HDF5 never touches the disk itself: a write error inside the library (full disk, read-only folder)
     leaves handles it cannot close and crashes the process at exit. The finished file image is written by
     Python instead, so any failure is one OutputError and the temp file is removed. ``kwargs`` go to
-    ``h5py.File``. Costs the file's size in memory, once.
+    ``h5py.File``; ``userblock`` bytes fill the start of the file (with ``userblock_size``, e.g. a MAT
+    v7.3 header). Costs the file's size in memory, once.
     """
     import h5py
 
@@ -123,7 +124,11 @@ def atomic_h5(path: str | os.PathLike, **kwargs) -> Iterator:
             image = f.id.get_file_image()
         finally:
             f.close()
+        size = kwargs.get("userblock_size") or 0
+        if len(userblock) > size:
+            raise ValueError(f"userblock of {len(userblock)} bytes does not fit userblock_size {size}")
         with open(tmp, "wb") as out:
+            out.write(userblock.ljust(size, b"\x00"))  # the in-memory image starts at the superblock
             out.write(image)
         del image
 
