@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-import h5py
 import numpy as np
 
 from posebench.io_utils import atomic_h5
