@@ -239,7 +239,10 @@ def read_prepared(path: str | os.PathLike, columns: Iterable[str] | None = None)
     """Read a prepared file (all columns, or just ``columns``) and check it against the contract."""
     path = Path(path)
     attrs = read_attrs(path)
-    if attrs.get("format_version", 0) > FORMAT_VERSION:
+    version = attrs.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise PreparedFileError(f"{path}: format_version {version!r} is not a whole number; not a posebench prepared file")
+    if version > FORMAT_VERSION:
         raise PreparedFileError(f"{path}: format version {attrs['format_version']} is newer than this posebench "
                                 f"understands ({FORMAT_VERSION}); upgrade posebench")
     cols: dict[str, np.ndarray] = {}
