@@ -8,7 +8,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +70,26 @@ def _reason(e: OSError, path: Path) -> str:
         return f"{path} is a folder"
     text = e.strerror or (str(e).splitlines()[0] if str(e) else type(e).__name__)
     return text[:200]
+
+
+def check_output(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike | None] = (),
+                 overwrite: bool = False, folder: str | os.PathLike | None = None, what: str = "output") -> Path:
+    """Refuse, in one OutputError line, an output that is one of ``inputs`` (also via a link), an existing
+    file unless ``overwrite``, a folder, or a path outside ``folder``; returns ``path``."""
+    path = Path(path)
+    target = path.resolve()
+    for src in inputs:
+        if src is None or not Path(src).exists():
+            continue
+        if target == Path(src).resolve() or (path.exists() and os.path.samefile(path, src)):
+            raise OutputError(f"{what} {path} is the input {src}; refusing to overwrite it (choose another path)")
+    if folder is not None and not target.is_relative_to(Path(folder).resolve()):
+        raise OutputError(f"{what} {path} is outside its folder {folder}")
+    if path.is_dir():
+        raise OutputError(f"{what} {path} is a folder; give a file path")
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise OutputError(f"{what} {path} already exists; pass --overwrite to replace it")
+    return path
 
 
 @contextlib.contextmanager
