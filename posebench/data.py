@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,15 +250,18 @@ def read_prepared(path: str | os.PathLike, columns: Iterable[str] | None = None)
     try:
         with open_h5(path, "prepared file") as f:
             names = list(f.keys()) if columns is None else list(columns)
-            n_rows: int | None = None
-            for name in names:
+            datasets = {}
+            for name in names:  # every shape from metadata first: nothing is read until all agree
                 if name not in f:
                     raise PreparedFileError(f"{path}: no column {name!r} (has: {', '.join(sorted(f.keys()))})")
-                ds = plain_dataset(f, name)
-                shape = check_shape(ds, rows=n_rows)
-                if not shape:
+                datasets[name] = plain_dataset(f, name)
+                if not check_shape(datasets[name]):
                     raise PreparedFileError(f"{path}: column {name!r} is a scalar, expected one value per row")
-                n_rows = shape[0]
+            lengths = Counter(ds.shape[0] for ds in datasets.values())
+            n_rows = lengths.most_common(1)[0][0] if lengths else 0
+            for name, ds in datasets.items():
+                check_shape(ds, rows=n_rows)
+            for name, ds in datasets.items():
                 cols[name] = read_dataset(ds)
     except UnsafeFileError as e:
         raise PreparedFileError(str(e)) from None

@@ -68,6 +68,9 @@ def check_predictions(joints3d: np.ndarray, index: np.ndarray, check_units: bool
             idx = idx.astype(np.int64)
         else:
             raise PredictionsError(f"index must hold integers, got {idx.dtype}")
+    if idx.dtype.kind == "u" and len(idx) and idx.max() > np.iinfo(np.int64).max:
+        huge = idx[idx > np.iinfo(np.int64).max]
+        raise PredictionsError(f"{len(huge)} index values are beyond any row number (first: {', '.join(map(str, huge[:5]))})")
     j = j.astype(np.float64)
     bad = ~np.isfinite(j).all(axis=(1, 2))
     if bad.any():
