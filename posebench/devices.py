@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import re
 
+from posebench.errors import PosebenchError
+
 _DEVICE = re.compile(r"(?P<kind>cpu|cuda|mps|xpu)(?::(?P<index>\d+))?")
 KINDS = ("cpu", "cuda", "cuda:N", "mps", "xpu", "xpu:N")
 
 
-class DeviceError(ValueError):
+class DeviceError(PosebenchError):
     """A device name is malformed or names hardware this machine does not have."""
 
 

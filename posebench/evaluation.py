@@ -16,16 +16,17 @@ from posebench import align as _align
 from posebench import metrics as _metrics
 from posebench.data import PreparedData, PreparedFileError, data_root, read_prepared
 from posebench.devices import check_device
+from posebench.errors import PosebenchError
 from posebench.io_utils import arrays_hash, file_sha256
 from posebench.predictions import PredictionsError, check_predictions, match_index, read_predictions, write_predictions
-from posebench.protocols import MetricDef, Protocol, load_protocol
+from posebench.protocols import Protocol, load_protocol
 from posebench.results import Result, build_result
 from posebench.skeleton import ROOT
 
 GROUP_KEYS = ("action", "take", "sequence", "activity", "scene", "subject", "camera")
 
 
-class DataMismatchError(ValueError):
+class DataMismatchError(PosebenchError):
     """The prepared data is not what the protocol scores (wrong dataset, split or label release)."""
 
 
@@ -121,32 +122,6 @@ def compute_errors(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> dict
     return out
 
 
-def per_sample(errors: np.ndarray, metric: MetricDef) -> np.ndarray:
-    """Per-row metric values (mm, or fractions for pck/auc) from per-joint errors."""
-    return _metrics.per_sample(errors, metric.kind, threshold=metric.threshold, thresholds=np.asarray(metric.thresholds))
-
-
-def aggregate(values: np.ndarray, metric: MetricDef, groups: Mapping[str, np.ndarray] | None = None,
-              rows: np.ndarray | None = None) -> float:
-    """The protocol's aggregate of per-row values: pooled over frames, or the unweighted mean of group means."""
-    v = np.asarray(values, dtype=np.float64)
-    if rows is not None:
-        v = v[rows]
-    if len(v) == 0:
-        return float("nan")
-    if metric.aggregate == "frames":
-        return float(v.mean())
-    if groups is None or metric.group_by not in groups:
-        raise ValueError(f"metric {metric.name!r} averages over {metric.group_by!r} groups, which the data lacks")
-    g = np.asarray(groups[metric.group_by])
-    if rows is not None:
-        g = g[rows]
-    _, inv = np.unique(g, return_inverse=True)
-    sums = np.bincount(inv, weights=v)
-    counts = np.bincount(inv)
-    return float(np.mean(sums / counts))
-
-
 def _group_columns(data: PreparedData, rows: np.ndarray) -> dict[str, np.ndarray]:
     out = {}
     for key in GROUP_KEYS:
@@ -169,7 +144,7 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     a ``(joints3d, index)`` pair. An array without ``index`` must hold exactly the selected rows, in order.
     ``data``: a data folder (default $POSEBENCH_DATA or ./data), a prepared .h5 file, or an in-memory
     :class:`PreparedData` (e.g. float64 arrays). With ``save=True`` the result is written under
-    ``results_dir/runs/`` (default ./results).
+    ``results_dir/runs/`` (default $POSEBENCH_RESULTS or ./posebench-results).
     """
     protocol = load_protocol(protocol)
     prepared = resolve_data(protocol, data)

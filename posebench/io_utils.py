@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from posebench.errors import PosebenchError
+
 
 def _default_mode() -> int:
     # mkstemp creates 0600 files; finished outputs get the permissions a plain open() would give them.
@@ -24,7 +26,7 @@ def _default_mode() -> int:
 _MODE = _default_mode()
 
 
-class OutputError(ValueError):
+class OutputError(PosebenchError):
     """An output cannot be written where asked: disk full, read-only, not a folder, or it would clobber something."""
 
 

@@ -18,21 +18,16 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from posebench.errors import PosebenchError
+from posebench.metrics import AUC_THRESHOLDS, METRICS, PCK_THRESHOLD
 from posebench.skeleton import JOINTS, resolve_joints
 
 PACKAGE = "posebench.protocols_data"
 PROTOCOL_PATH_ENV = "POSEBENCH_PROTOCOLS"  # extra folders (os.pathsep-separated) searched first
 
-# metric name -> (kind, alignments it may use, higher is better, unit in results)
+# metric name -> (kind, alignments it may use, higher is better, unit in results), from the one vocabulary
 METRIC_KINDS: dict[str, tuple[str, tuple[str, ...], bool, str]] = {
-    "mpjpe": ("mean", ("none",), False, "mm"),
-    "pa_mpjpe": ("mean", ("procrustes", "procrustes_reflect"), False, "mm"),
-    "n_mpjpe": ("mean", ("scale",), False, "mm"),
-    "pck": ("pck", ("none",), True, "%"),
-    "auc": ("auc", ("none",), True, "%"),
-    "pa_pck": ("pck", ("procrustes", "procrustes_reflect"), True, "%"),
-    "pa_auc": ("auc", ("procrustes", "procrustes_reflect"), True, "%"),
-}
+    name: (s.kind, s.aligns, s.higher_is_better, s.unit) for name, s in METRICS.items()}
 RESCALES = ("none", "knee_neck_920")
 AGGREGATES = ("frames", "actions")
 GRANTS = ("root_depth",)
@@ -40,7 +35,7 @@ TARGETS = ("joints3d", "joints3d_univ")
 ALIGNS = ("none", "scale", "procrustes", "procrustes_reflect")
 # Row columns a metric may group by, a report may break down by, or intervals may cluster on.
 COLUMNS = ("action", "take", "sequence", "activity", "scene", "subject", "camera")
-DEFAULT_THRESHOLDS = tuple(float(t) for t in range(0, 151, 5))
+DEFAULT_THRESHOLDS = tuple(float(t) for t in AUC_THRESHOLDS)
 # Names that become parts of paths (protocols, aliases, datasets, splits, label releases, run ids).
 PLAIN_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
@@ -53,7 +48,7 @@ _PREDICTION_KEYS = {"rescale", "granted"}
 _METRIC_KEYS = {"name", "align", "fit_joints", "joints", "aggregate", "group_by", "threshold", "thresholds"}
 
 
-class ProtocolError(ValueError):
+class ProtocolError(PosebenchError):
     """A protocol file is malformed or names something unknown."""
 
 
@@ -86,7 +81,7 @@ class MetricDef:
     joints: tuple[int, ...]
     aggregate: str = "frames"
     group_by: str | None = None
-    threshold: float = 150.0
+    threshold: float = PCK_THRESHOLD
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
 
     @property
@@ -246,7 +241,7 @@ def _parse_metric(raw: Any, where: str) -> MetricDef:
     if aggregate == "actions" and not group_by:
         raise ProtocolError(f"{where}: metric {name!r} aggregates over actions but names no group_by column")
     fit, joints = _joints(raw, "fit_joints", where, name), _joints(raw, "joints", where, name)
-    threshold = _typed(raw, "threshold", float, f"{where}: metric {name!r}", 150.0)
+    threshold = _typed(raw, "threshold", float, f"{where}: metric {name!r}", float(PCK_THRESHOLD))
     thresholds = tuple(_typed_list(raw, "thresholds", float, f"{where}: metric {name!r}"))
     if "thresholds" in raw and not thresholds:
         raise ProtocolError(f"{where}: metric {name!r}: thresholds is empty")

@@ -14,12 +14,13 @@ from typing import Any
 import h5py
 import numpy as np
 
+from posebench.errors import PosebenchError
 from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-class MatFileError(ValueError):
+class MatFileError(PosebenchError):
     """A .mat file is missing, unreadable, of the wrong MAT version, or lacks what the reader needs."""
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from posebench.errors import PosebenchError
 from posebench.h5safe import UnsafeFileError, open_h5, plain_dataset, read_dataset
 from posebench.io_utils import arrays_hash, atomic_h5, file_sha256, sweep_leftovers
 
@@ -30,7 +31,7 @@ _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.+-]*$")
 Key = tuple[Any, ...]
 
 
-class ShardError(ValueError):
+class ShardError(PosebenchError):
     """A shard cannot be written or read as asked (bad key, mismatched columns)."""
 
 
