@@ -148,7 +148,7 @@ class Protocol:
     @classmethod
     def _from_dict(cls, d: dict[str, Any]) -> Protocol:
         sel = d.get("selection", {})
-        return cls(
+        p = cls(
             **{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()
                if k not in ("metrics", "selection")},
             selection=Selection(subjects=tuple(sel.get("subjects", ())), frame_stride=sel.get("frame_stride", 1),
@@ -159,6 +159,15 @@ class Protocol:
                                        "thresholds": tuple(m.get("thresholds", ()))})
                           for m in d["metrics"]),
         )
+        # Names an echo carries become paths and table keys: as plain as a protocol file's.
+        for value, what in ((p.name, "protocol name"), (p.dataset, "dataset"), (p.split, "split"),
+                            *((v, "label release") for v in p.labels), *((v, "alias") for v in p.aliases)):
+            check_plain_name(value, what, "stored protocol echo")
+        for col in (*p.breakdowns, *([p.cluster] if p.cluster else []), *(m.group_by for m in p.metrics if m.group_by)):
+            _choice(col, COLUMNS, "column", "stored protocol echo")
+        for m in p.metrics:
+            _choice(m.name, tuple(METRIC_KINDS), "metric", "stored protocol echo")
+        return p
 
 
 def _check_keys(section: str, given: dict[str, Any], allowed: set[str], where: str) -> None:

@@ -18,7 +18,8 @@ Examples:
 @click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True), default=None,
               help="A MargiPose checkpoint: also evaluate MargiPose.")
 @click.option("--device", default=None, help="Torch device for MargiPose.")
-@click.option("--n-boot", default=2000, show_default=True, help="Bootstrap resamples for the intervals.")
+@click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Bootstrap resamples for the intervals.")
 def demo(out, seed, checkpoint, device, n_boot):
     """Generate look-alike data, prepare it, evaluate the baselines, print the leaderboard, write plots."""
     try:
