@@ -133,3 +133,34 @@ def test_a_live_writers_temp_file_is_never_swept(world):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+KILLED_PREPARE = textwrap.dedent("""
+    import os, sys
+    import h5py
+    real = h5py.Group.create_dataset
+    def die(self, name, *a, **k):
+        if ".test-corrected.h5." in self.file.filename and name == "joints3d_univ":
+            os.kill(os.getpid(), 9)  # kill -9 while the final file is being written
+        return real(self, name, *a, **k)
+    h5py.Group.create_dataset = die
+    from posebench.cli import main
+    sys.argv = ["posebench", *sys.argv[1:]]
+    main()
+""")
+
+
+@pytest.mark.correct_result
+def test_an_interrupted_prepare_mpi3dhp_leaves_a_temp_that_the_rerun_sweeps(world):
+    raw, data = world.path("raw"), world.path("prepared")
+    assert cli("sample", "mpi3dhp", "--out", raw, "--split", "test", "--labels", "corrected").code == 0
+    args = ("prepare", "mpi3dhp", "--split", "test", "--labels", "corrected", "--src", raw, "--out", data,
+            "--no-images", "--quiet")
+    res = subprocess.run([sys.executable, "-c", KILLED_PREPARE, *map(str, args)], capture_output=True, timeout=300)
+    assert res.returncode == -signal.SIGKILL, res.stderr
+    folder = data / "mpi3dhp"
+    (leftover,) = [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+    assert leftover.startswith(".test-corrected.h5.")
+    out = cli(*args)
+    assert out.code == 0, out.output
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".shards")) == ["test-corrected.h5"]
