@@ -52,6 +52,13 @@ def test_disk_full_while_writing_a_template_or_a_prepared_file(world):
     assert res.returncode == 1 and res.stderr.strip() == f"Error: cannot write {world.path('t.h5')}: File too large"
     res = _capped(4_000, "sample", "h36m", "--out", world.path("raw"))
     assert res.returncode == 1 and "File too large" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert cli("sample", "mpi3dhp", "--out", world.path("raw3"), "--split", "test", "--labels", "corrected").code == 0
+    res = _capped(60_000, "prepare", "mpi3dhp", "--split", "test", "--labels", "corrected", "--src", world.path("raw3"),
+                  "--out", world.path("prepared"), "--no-images", "--quiet")
+    assert res.returncode == 1, (res.returncode, res.stderr)
+    assert res.stderr.strip().splitlines()[-1].startswith("Error: cannot write ") and "Traceback" not in res.stderr
+    assert "File too large" in res.stderr
+    assert not (world.path("prepared") / "mpi3dhp" / "test-corrected.h5").exists()
     assert _temps(world.root) == []
 
 
