@@ -77,6 +77,7 @@ def _write(world, text: str, name: str = "mine.toml"):
     return path
 
 
+@pytest.mark.correct_result
 def test_the_base_file_is_valid_and_scores(world):
     """The control: the unmutated file validates and scores the honest predictions correctly."""
     path = _write(world, BASE)

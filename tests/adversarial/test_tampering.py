@@ -9,7 +9,6 @@ import json
 import shutil
 
 import h5py
-import numpy as np
 import pytest
 
 from posebench.skeleton import ROOT
