@@ -25,8 +25,8 @@ class Model(TypingProtocol):
         ...
 
 
-class ModelOptionError(PosebenchError):
-    """A model was given an option it does not take."""
+class ModelOptionError(PosebenchError, TypeError):
+    """A model was given an option it does not take (a TypeError too, as Python's own keyword check raises)."""
 
 
 def _check_options(name: str, cls: type, kwargs: dict[str, Any]) -> None:
