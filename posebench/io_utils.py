@@ -34,6 +34,9 @@ class OutputError(PosebenchError):
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp$")
 
 
+_SWEPT: set[Path] = set()  # folders this process has already swept
+
+
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
@@ -108,7 +111,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if path.is_dir():
             raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
         path.parent.mkdir(parents=True, exist_ok=True)
-        sweep_leftovers(path.parent)
+        if path.parent not in _SWEPT:  # once per folder per process: writing N files stays O(N)
+            sweep_leftovers(path.parent)
+            _SWEPT.add(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
     except OSError as e:
