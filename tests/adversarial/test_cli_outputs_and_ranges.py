@@ -109,3 +109,16 @@ def test_a_run_whose_id_or_protocol_echo_tries_to_leave_its_folder(world):
         before = tree(world.root)
         one_line_error(cli("report", path, "--results-dir", results, "--n-boot", "10", "--worst", "0"), fragment)
         assert tree(world.root) == before and not (world.root.parent / "escaped").exists()
+
+
+@pytest.mark.clear_error
+def test_output_checks_in_the_api(world):
+    from posebench.errors import PosebenchError
+    from posebench.io_utils import OutputError, check_output
+
+    assert issubclass(OutputError, PosebenchError)
+    with pytest.raises(OutputError, match="is outside its folder"):
+        check_output(world.path("reports") / ".." / ".." / "x.md", folder=world.path("reports"))
+    with pytest.raises(OutputError, match="is a folder"):
+        check_output(world.data, overwrite=True)
+    assert check_output(world.path("reports") / "new.md", folder=world.path("reports")) == world.path("reports") / "new.md"

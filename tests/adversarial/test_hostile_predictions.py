@@ -223,3 +223,12 @@ def test_a_model_returning_the_wrong_shape_is_named(world):
 
     with pytest.raises(PredictionsError, match="model 'short' returned shape \\(2, 17, 3\\) for a batch of 3 rows"):
         predict_rows(Model(), {"index": np.arange(3)}, "", batch_size=4, progress=False)
+
+
+@pytest.mark.correct_result
+@pytest.mark.parametrize("saver", ["savez", "savez_compressed"])
+def test_npz_predictions_score_like_hdf5(world, saver):
+    j, idx = _honest(world)
+    path = world.path("p.npz")
+    getattr(np, saver)(path, joints3d=j, index=idx, notes=np.array(["unused"]))
+    assert _scored_mpjpe(_evaluate(world, path, "--format", "json")) == pytest.approx(HONEST_MPJPE, abs=1e-4)
