@@ -46,3 +46,22 @@ def test_devices_that_exist_pass_and_indices_are_bounded(monkeypatch):
         check_device("cuda:1")
     with pytest.raises(DeviceError, match="no Apple GPU"):
         check_device("mps")
+
+
+@pytest.mark.clear_error
+@pytest.mark.parametrize("fields,fragment", [
+    pytest.param({"version": "abc", "config": {}}, "version", marks=pytest.mark.xfail(
+        strict=True, reason="margipose/checkpoint.py (margipose helper): the message does not name the field")),
+    pytest.param({"version": 1, "config": [1, 2]}, "config", marks=pytest.mark.xfail(
+        strict=True, reason="margipose/checkpoint.py (margipose helper): a list config is a traceback")),
+    pytest.param({"version": 1, "config": {"stages": "x"}}, "stages", marks=pytest.mark.xfail(
+        strict=True, reason="margipose/config (margipose helper): a string where an int belongs is a traceback")),
+])
+def test_checkpoints_with_wrongly_typed_fields_are_one_line(world, fields, fragment):
+    torch = pytest.importorskip("torch")
+    from margipose.checkpoint import FORMAT
+
+    path = world.path("bad.pth")
+    torch.save({"format": FORMAT, "model": {}, **fields}, path)
+    out = cli("evaluate", "-p", "h36m", "-d", world.data, "--model", "margipose", "--checkpoint", path, "--no-save")
+    one_line_error(out, str(path), fragment)
