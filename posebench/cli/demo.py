@@ -14,7 +14,7 @@ Examples:
 """)
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Folder for raw/, data/, predictions/, results/ and plots/.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the look-alike data.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the look-alike data.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True), default=None,
               help="A MargiPose checkpoint: also evaluate MargiPose.")
 @click.option("--device", default=None, help="Torch device for MargiPose.")

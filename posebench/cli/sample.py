@@ -16,7 +16,7 @@ WRITERS = {"h36m": "posebench.sample.h36m", "mpi3dhp": "posebench.sample.mpi3dhp
 @click.argument("dataset", type=click.Choice(sorted(WRITERS)))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the tree into (created; existing files are replaced).")
-@click.option("--seed", default=0, show_default=True, help="Random seed: the same seed writes the same files.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed: the same seed writes the same files.")
 @click.option("--full", is_flag=True, help="Every subject, sequence and camera (small size, few frames).")
 @click.option("--knee-neck", type=click.FloatRange(min=0, min_open=True, max=5000), default=DEFAULT_KNEE_NECK, show_default=True,
               help="Universal skeleton's knee-neck length in mm (h36m, mpi3dhp).")

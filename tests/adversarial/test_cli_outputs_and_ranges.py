@@ -63,6 +63,8 @@ def test_an_existing_template_is_replaced_only_when_asked(world):
     (("prepare", "mpi3dhp", "--split", "train", "--src", ".", "--out", ".", "--stride", "0"), "'--stride': 0 is not in"),
     (("prepare", "mpi3dhp", "--split", "train", "--src", ".", "--out", ".", "--motion-mm", "0"), "'--motion-mm': 0"),
     (("sample", "h36m", "--out", "x", "--gop", "0"), "'--gop': 0 is not in the range x>=1"),
+    (("sample", "h36m", "--out", "x", "--seed", "-1"), "'--seed': -1 is not in the range x>=0"),
+    (("demo", "--out", "x", "--seed", "-1"), "'--seed': -1 is not in the range x>=0"),
 ])
 def test_cli_numbers_are_range_checked_before_anything_runs(world, args, fragment):
     before = tree(world.root)
