@@ -21,7 +21,7 @@ from posebench.errors import PosebenchError
 from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
 from posebench.columns import decode, encode_utf8, unsafe_paths
 from posebench.content_hash import ColumnHasher, column_digest, combine, parse_column_hashes
-from posebench.io_utils import arrays_hash, atomic_path
+from posebench.io_utils import arrays_hash, atomic_h5
 from posebench.skeleton import NUM_JOINTS
 
 FORMAT_VERSION = 2  # 2: column_hashes, row chunks, fixed-width UTF-8 strings; 1 still reads
@@ -220,22 +220,21 @@ def write_prepared(path: str | os.PathLike, columns: Mapping[str, np.ndarray], a
     attrs["content_hash"] = combine(digests, _hashable_attrs(attrs))
     attrs["format_version"] = FORMAT_VERSION
     attrs.setdefault("posebench_version", __version__)
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            for name in sorted(cols):
-                a = cols[name]
-                kw: dict[str, Any] = {"track_times": False}
-                if a.dtype.kind in "OUS":
-                    a = encode_utf8(a.ravel()).reshape(a.shape)
-                    a = a.astype(h5py.string_dtype("utf-8", a.dtype.itemsize))
-                    kw["dtype"] = a.dtype
-                if len(a):
-                    kw.update(chunks=(min(len(a), CHUNK_ROWS), *a.shape[1:]), compression="gzip",
-                              compression_opts=1, shuffle=a.dtype.kind in "fiub" and a.dtype.itemsize > 1)
-                f.create_dataset(name, data=a, **kw)
-            for k in sorted(attrs):
-                v = attrs[k]
-                f.attrs[k] = v if isinstance(v, (str, int, float, bool, np.generic)) else json.dumps(v, sort_keys=True)
+    with atomic_h5(path, track_order=True) as f:
+        for name in sorted(cols):
+            a = cols[name]
+            kw: dict[str, Any] = {"track_times": False}
+            if a.dtype.kind in "OUS":
+                a = encode_utf8(a.ravel()).reshape(a.shape)
+                a = a.astype(h5py.string_dtype("utf-8", a.dtype.itemsize))
+                kw["dtype"] = a.dtype
+            if len(a):
+                kw.update(chunks=(min(len(a), CHUNK_ROWS), *a.shape[1:]), compression="gzip",
+                          compression_opts=1, shuffle=a.dtype.kind in "fiub" and a.dtype.itemsize > 1)
+            f.create_dataset(name, data=a, **kw)
+        for k in sorted(attrs):
+            v = attrs[k]
+            f.attrs[k] = v if isinstance(v, (str, int, float, bool, np.generic)) else json.dumps(v, sort_keys=True)
     return str(attrs["content_hash"])
 
 

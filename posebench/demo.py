@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 from posebench.errors import PosebenchError
 
+from posebench.protocols import PLAIN_NAME
+
 MARKER = ".posebench-demo.json"  # what the demo wrote, so a rerun replaces only its own runs
 BASELINES = ("mean-pose", "nearest-neighbour")
 PROTOCOLS = ("h36m", "h36m-lifting", "mpi3dhp-corrected")
@@ -40,7 +42,15 @@ def _check_out(out: Path) -> dict[str, Any]:
     """Refuse a folder whose data/ or results/runs/ the demo did not write (it would overwrite real data)."""
     marker = out / MARKER
     if marker.is_file():
-        return json.loads(marker.read_text(encoding="utf-8"))
+        try:
+            state = json.loads(marker.read_text(encoding="utf-8"))
+            runs = state["runs"]
+            if not isinstance(runs, list) or not all(isinstance(r, str) and PLAIN_NAME.fullmatch(r) and ".." not in r
+                                                     for r in runs):
+                raise ValueError("runs must be a list of plain run ids")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise DemoError(f"{marker}: not the demo's own marker ({e}); choose another --out") from None
+        return state
     for sub in ("data", "results/runs"):
         if (out / sub).is_dir() and any((out / sub).iterdir()):
             raise DemoError(f"{out / sub} already holds files the demo did not write; choose another --out "

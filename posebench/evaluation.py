@@ -17,9 +17,10 @@ from posebench import align as _align
 from posebench import metrics as _metrics
 from posebench.columns import factorize
 from posebench.data import PreparedData, PreparedFileError, column_names, data_root, read_attrs, read_prepared
+from posebench.devices import check_device
 from posebench.errors import PosebenchError
 from posebench.io_utils import arrays_hash, file_sha256
-from posebench.predictions import check_predictions, match_index, read_predictions, write_predictions
+from posebench.predictions import PredictionsError, check_predictions, match_index, read_predictions, write_predictions
 from posebench.protocols import Protocol, load_protocol
 from posebench.results import Result, build_result
 from posebench.skeleton import ROOT
@@ -216,7 +217,8 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     """
     protocol = load_protocol(protocol)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the predictions file's SHA-256 streams beside the scoring
-        digest = pool.submit(file_sha256, predictions) if isinstance(predictions, (str, os.PathLike)) else None
+        is_file = isinstance(predictions, (str, os.PathLike)) and Path(predictions).is_file()  # never a FIFO or device
+        digest = pool.submit(file_sha256, predictions) if is_file else None
         try:
             return _evaluate(predictions, protocol, data, index, digest, results_dir, save, model, check_units)
         finally:
@@ -232,7 +234,7 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
         raise DataMismatchError(f"protocol {protocol.name!r} selects no rows of {prepared.path or 'the dataset'}")
     source: dict[str, Any] = {}
     if isinstance(predictions, (str, os.PathLike)):
-        joints, idx = read_predictions(predictions)  # before the target: their peaks do not add up
+        joints, idx = read_predictions(predictions, max_rows=len(prepared))  # before the target: peaks do not add up
         source = {"path": str(predictions), "sha256": None}
     else:
         if isinstance(predictions, tuple):
@@ -292,8 +294,10 @@ def image_root(data: PreparedData) -> str:
 def predict_rows(model: Any, template: Mapping[str, np.ndarray], root: str, batch_size: int = 64,
                  progress: bool = True, desc: str = "predicting") -> np.ndarray:
     """Run ``model.predict`` over template rows in batches; (M,17,3) camera-space mm."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch size must be a whole number >= 1, got {batch_size!r}")
     n = len(template["index"])
-    out = np.empty((n, 17, 3))
+    out = np.full((n, 17, 3), np.nan)  # a row the model never filled stays NaN and is refused, never scored
     starts = range(0, n, batch_size)
     if progress:
         from tqdm import tqdm
@@ -302,7 +306,12 @@ def predict_rows(model: Any, template: Mapping[str, np.ndarray], root: str, batc
     for s in starts:
         batch = {k: v[s:s + batch_size] for k, v in template.items()}
         batch["image_root"] = root
-        out[s:s + batch_size] = model.predict(batch)
+        got = np.asarray(model.predict(batch))
+        want = (len(batch["index"]), 17, 3)
+        if got.shape != want:
+            raise PredictionsError(f"model {getattr(model, 'name', model)!r} returned shape {got.shape} for a batch "
+                                   f"of {want[0]} rows, expected {want}")
+        out[s:s + batch_size] = got
     return out
 
 
@@ -317,6 +326,7 @@ def evaluate_model(name: str, protocol: str | Protocol, data: str | os.PathLike 
     """
     from posebench.models import create_model
 
+    device = check_device(device)  # before any data is read or weights loaded
     protocol = load_protocol(protocol)
     prepared = resolve_data(protocol, data)
     template = make_template(protocol, prepared)

@@ -9,7 +9,10 @@ touched, so an unused dataset of 2**40 elements costs nothing.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from posebench.errors import PosebenchError
 
 # The HDF5 signature may sit at byte 0, 512, 1024, 2048, ... (after a user block).
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_NPY_MAGIC = b"\x93NUMPY"
 
 
 class UnsafeFileError(PosebenchError):
@@ -159,3 +163,56 @@ def _read_sorted(src, uniq: np.ndarray, n: int) -> np.ndarray:
         block = np.asarray(src[lo:hi])
         return block[uniq - lo]
     return np.asarray(src[uniq])
+
+
+def read_npz(path: str | os.PathLike, wanted: dict[str, tuple[int, ...]], kinds: str = "fiu",
+             max_rows: int | None = None) -> dict[str, np.ndarray]:
+    """Read only the ``wanted`` arrays (name -> shape after the first axis) of a .npz file, headers checked first.
+
+    No pickles; a single .npy saved under a .npz name, a truncated or corrupt archive, a missing array or a
+    shape or size that disagrees with the archive is one UnsafeFileError naming the file.
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if head == _NPY_MAGIC:
+        raise UnsafeFileError(f"{path}: a single .npy array (np.save) under a .npz name; save the columns with "
+                              "np.savez(path, joints3d=..., index=...)")
+    if not head.startswith(b"PK"):
+        raise UnsafeFileError(f"{path}: not a .npz file (no zip signature)")
+    out = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = sorted(n[:-4] for n in zf.namelist() if n.endswith(".npy"))
+            for key, trailing in wanted.items():
+                if key not in names:
+                    raise UnsafeFileError(f"{path}: missing array {key!r} (has: {', '.join(names) or 'nothing'})")
+                info = zf.getinfo(f"{key}.npy")
+                with zf.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(fh)
+                    _check_npy(path, key, shape, dtype, trailing, kinds, max_rows)
+                    if info.file_size != fh.tell() + math.prod(shape) * dtype.itemsize:
+                        raise UnsafeFileError(f"{path}: array {key!r} is truncated or padded (its header says "
+                                              f"{shape} {dtype}, the archive holds {info.file_size} bytes)")
+                with zf.open(info) as fh:
+                    out[key] = np.lib.format.read_array(fh, allow_pickle=False)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+        if isinstance(e, UnsafeFileError):
+            raise
+        raise UnsafeFileError(f"{path}: not a readable .npz file, truncated or corrupt ({_short(e)})") from None
+    return out
+
+
+def _check_npy(path: Path, key: str, shape: tuple[int, ...], dtype: np.dtype, trailing: tuple[int, ...],
+               kinds: str, max_rows: int | None) -> None:
+    where = f"{path}: array {key!r}"
+    if dtype.hasobject or dtype.kind not in kinds:
+        raise UnsafeFileError(f"{where} has type {dtype}, expected {_kind_names(kinds)}")
+    if len(shape) != 1 + len(trailing) or tuple(shape[1:]) != tuple(trailing):
+        want = ", ".join(["N", *map(str, trailing)])
+        raise UnsafeFileError(f"{where} has shape {tuple(shape)}, expected ({want}{',' if not trailing else ''})")
+    if max_rows is not None and shape[0] > max_rows:
+        raise UnsafeFileError(f"{where} has {shape[0]} rows, more than the {max_rows} expected")

@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
+
+from posebench.errors import PosebenchError
 
 
 def _default_mode() -> int:
@@ -22,26 +26,138 @@ def _default_mode() -> int:
 _MODE = _default_mode()
 
 
+class OutputError(PosebenchError):
+    """An output cannot be written where asked: disk full, read-only, not a folder, or it would clobber something."""
+
+
+# Temp names are `.<final name>.<pid>.<random>.tmp`: the pid tells a leftover of a killed writer from a live one.
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp$")
+
+
+_SWEPT: set[Path] = set()  # folders this process has already swept
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
+
+
+def sweep_leftovers(folder: str | os.PathLike) -> list[Path]:
+    """Remove temp files in ``folder`` that a writer killed mid-write left (its pid no longer runs); returns them."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP.match(entry.name)
+        if m and entry.is_file(follow_symlinks=False) and not _alive(int(m["pid"])):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _reason(e: OSError, path: Path) -> str:
+    """Why a write failed, in one line ('No space left on device', 'x is a file, not a folder', ...)."""
+    if e.errno in (errno.ENOTDIR, errno.EEXIST) or isinstance(e, (NotADirectoryError, FileExistsError)):
+        for parent in path.parents:
+            if parent.exists() and not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+    if isinstance(e, IsADirectoryError) or path.is_dir():
+        return f"{path} is a folder"
+    text = e.strerror or (str(e).splitlines()[0] if str(e) else type(e).__name__)
+    return text[:200]
+
+
+def check_output(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike | None] = (),
+                 overwrite: bool = False, folder: str | os.PathLike | None = None, what: str = "output") -> Path:
+    """Refuse, in one OutputError line, an output that is one of ``inputs`` (also via a link), an existing
+    file unless ``overwrite``, a folder, or a path outside ``folder``; returns ``path``."""
+    path = Path(path)
+    target = path.resolve()
+    for src in inputs:
+        if src is None or not Path(src).exists():
+            continue
+        if target == Path(src).resolve() or (path.exists() and os.path.samefile(path, src)):
+            raise OutputError(f"{what} {path} is the input {src}; refusing to overwrite it (choose another path)")
+    if folder is not None and not target.is_relative_to(Path(folder).resolve()):
+        raise OutputError(f"{what} {path} is outside its folder {folder}")
+    if path.is_dir():
+        raise OutputError(f"{what} {path} is a folder; give a file path")
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise OutputError(f"{what} {path} already exists; pass --overwrite to replace it")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only if the block succeeds.
 
-    The temp name is unique per process, so two writers never clobber each other's partial file and
-    a reader never sees a half-written one.
+    The temp name is unique per process, so two writers never clobber each other's partial file and a
+    reader never sees a half-written one. Any failure (disk full, read-only folder, a path under a file,
+    Ctrl-C) removes the temp file; an OSError becomes one OutputError line. Leftovers of writers killed
+    with SIGKILL are swept from the folder on the next write there.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in _SWEPT:  # once per folder per process: writing N files stays O(N)
+            sweep_leftovers(path.parent)
+            _SWEPT.add(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {_reason(e, path)}") from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         if tmp_path.exists():
             os.chmod(tmp_path, _MODE)
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as e:
         tmp_path.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise OutputError(f"cannot write {path}: {_reason(e, path)}") from None
         raise
+
+
+@contextlib.contextmanager
+def atomic_h5(path: str | os.PathLike, userblock: bytes = b"", **kwargs) -> Iterator:
+    """An ``h5py.File`` for writing, built in memory and written to ``path`` atomically when the block succeeds.
+
+    HDF5 never touches the disk itself: a write error inside the library (full disk, read-only folder)
+    leaves handles it cannot close and crashes the process at exit. The finished file image is written by
+    Python instead, so any failure is one OutputError and the temp file is removed. ``kwargs`` go to
+    ``h5py.File``; ``userblock`` bytes fill the start of the file (with ``userblock_size``, e.g. a MAT
+    v7.3 header). Costs the file's size in memory, once.
+    """
+    import h5py
+
+    with atomic_path(path) as tmp:
+        f = h5py.File(tmp, "w", driver="core", backing_store=False, block_size=1 << 24, **kwargs)
+        try:
+            yield f
+            f.flush()
+            image = f.id.get_file_image()
+        finally:
+            f.close()
+        size = kwargs.get("userblock_size") or 0
+        if len(userblock) > size:
+            raise ValueError(f"userblock of {len(userblock)} bytes does not fit userblock_size {size}")
+        with open(tmp, "wb") as out:
+            out.write(userblock.ljust(size, b"\x00"))  # the in-memory image starts at the superblock
+            out.write(image)
+        del image
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -12,8 +12,8 @@ import h5py
 import numpy as np
 
 from posebench.errors import PosebenchError
-from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
-from posebench.io_utils import atomic_path
+from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset, read_npz
+from posebench.io_utils import atomic_h5
 from posebench.skeleton import BONES, NUM_JOINTS
 
 # Median canonical bone length of an adult is ~250 mm; these bounds catch metres (~0.25) and centimetres (~25).
@@ -24,32 +24,30 @@ class PredictionsError(PosebenchError):
     """A predictions file or array is unusable; the message says why."""
 
 
-def read_predictions(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read (joints3d float64 (M,17,3), index int64 (M,)) from an HDF5 or .npz predictions file."""
+def read_predictions(path: str | os.PathLike, max_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read (joints3d float64 (M,17,3), index int64 (M,)) from an HDF5 or .npz predictions file.
+
+    Only ``joints3d`` and ``index`` are touched; their shapes are checked from metadata (at most ``max_rows``
+    rows, when given) before anything is read.
+    """
     path = Path(path)
     if not path.is_file():
-        raise PredictionsError(f"{path}: no such predictions file")
-    if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                cols = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:
-            raise PredictionsError(f"{path}: not a readable .npz predictions file ({e})") from None
-    else:
-        try:
+        raise PredictionsError(f"{path}: no such predictions file" if not path.exists() else f"{path}: not a regular file")
+    try:
+        if path.suffix == ".npz":
+            cols = read_npz(path, {"joints3d": (NUM_JOINTS, 3), "index": ()}, max_rows=max_rows)
+        else:
             with open_h5(path, "predictions file") as f:
                 cols = {}
                 for key in ("joints3d", "index"):
                     if key not in f:
                         raise PredictionsError(f"{path}: missing dataset {key!r} (has: {', '.join(sorted(f.keys())) or 'nothing'})")
                     ds = plain_dataset(f, key)
-                    check_shape(ds, trailing=(NUM_JOINTS, 3) if key == "joints3d" else (), kinds="fiu")
+                    check_shape(ds, trailing=(NUM_JOINTS, 3) if key == "joints3d" else (), kinds="fiu",
+                                max_rows=max_rows)
                     cols[key] = read_dataset(ds)
-        except UnsafeFileError as e:
-            raise PredictionsError(str(e)) from None
-    for key in ("joints3d", "index"):
-        if key not in cols:
-            raise PredictionsError(f"{path}: missing dataset {key!r} (has: {', '.join(sorted(cols)) or 'nothing'})")
+    except UnsafeFileError as e:
+        raise PredictionsError(str(e)) from None
     try:
         return check_predictions(cols["joints3d"], cols["index"])
     except PredictionsError as e:
@@ -71,6 +69,9 @@ def check_predictions(joints3d: np.ndarray, index: np.ndarray, check_units: bool
             idx = idx.astype(np.int64)
         else:
             raise PredictionsError(f"index must hold integers, got {idx.dtype}")
+    if idx.dtype.kind == "u" and len(idx) and idx.max() > np.iinfo(np.int64).max:
+        huge = idx[idx > np.iinfo(np.int64).max]
+        raise PredictionsError(f"{len(huge)} index values are beyond any row number (first: {', '.join(map(str, huge[:5]))})")
     j = j.astype(np.float64)
     bad = ~np.isfinite(j).all(axis=(1, 2))
     if bad.any():
@@ -82,24 +83,41 @@ def check_predictions(joints3d: np.ndarray, index: np.ndarray, check_units: bool
 
 
 def check_millimetres(joints3d: np.ndarray) -> float:
-    """Median bone length must look like millimetres; returns it. Metres and centimetres are named."""
+    """Every row's median bone length must look like millimetres; returns the file's median.
+
+    Rows in metres or centimetres are counted and the first few named (one median over the file would let a
+    minority through); a median that fits no unit (an untrained model, a wrong export) is called that, not
+    given a conversion factor. Rows whose joints all coincide (a placeholder) are scored as they are.
+    """
     if len(joints3d) == 0:
         return float("nan")
     p, c = np.array(BONES).T
-    lengths = np.linalg.norm(joints3d[:, c] - joints3d[:, p], axis=-1)
-    median = float(np.median(lengths))
+    d = np.take(joints3d, c, axis=1)  # np.take: ~10x faster than fancy indexing on the joint axis
+    d -= np.take(joints3d, p, axis=1)
+    row_median = np.median(np.sqrt(np.einsum("nbk,nbk->nb", d, d)), axis=1)
+    median = float(np.median(row_median))
+    if median == 0.0:
+        raise PredictionsError("joints3d: every bone has zero length (all joints coincide): not a pose")
     lo, hi = BONE_MM_RANGE
-    if median < lo:
-        if median == 0.0:
-            raise PredictionsError("joints3d: every bone has zero length (all joints coincide): not a pose")
-        unit = "metres" if median < 5 else "centimetres"
-        factor = 1000 if unit == "metres" else 10
-        raise PredictionsError(f"joints3d looks like {unit}: median bone length {median:.4g}, expected "
-                               f"{lo:.0f}-{hi:.0f} mm; multiply by {factor}")
-    if median > hi:
-        raise PredictionsError(f"joints3d median bone length {median:.4g} is too large for millimetres "
-                               f"(expected {lo:.0f}-{hi:.0f})")
-    return median
+    classes = {"metres": (row_median >= lo / 1000) & (row_median < hi / 1000),
+               "centimetres": (row_median >= lo / 10) & (row_median < lo)}
+    bad_rows = (row_median > 0) & ((row_median < lo) | (row_median > hi))
+    if not bad_rows.any():
+        return median
+    n, first = int(bad_rows.sum()), np.flatnonzero(bad_rows)[:5]
+    where = f"first at positions {', '.join(map(str, first))}"
+    for unit, factor in (("metres", 1000), ("centimetres", 10)):
+        if classes[unit][bad_rows].all():
+            share = "every row" if n == len(row_median) else f"{n} of {len(row_median)} rows"
+            raise PredictionsError(f"joints3d looks like {unit} in {share} (median bone length "
+                                   f"{float(np.median(row_median[bad_rows])):.4g}, expected {lo:.0f}-{hi:.0f} mm; "
+                                   f"{where}); multiply them by {factor}")
+    odd = row_median[bad_rows]
+    counts = ", ".join(f"{int(classes[u][bad_rows].sum())} in {u}" for u in ("metres", "centimetres")
+                       if classes[u][bad_rows].any())
+    raise PredictionsError(f"joints3d: {n} of {len(row_median)} rows are not human-sized in any unit (median bone "
+                           f"lengths {float(odd.min()):.3g}-{float(odd.max()):.3g}, expected {lo:.0f}-{hi:.0f} mm"
+                           f"{'; ' + counts if counts else ''}; {where}): is the model trained and the export right?")
 
 
 def match_index(index: np.ndarray, selected: np.ndarray, n_rows: int) -> np.ndarray:
@@ -125,14 +143,13 @@ def match_index(index: np.ndarray, selected: np.ndarray, n_rows: int) -> np.ndar
 
 def write_predictions(path: str | os.PathLike, joints3d: np.ndarray, index: np.ndarray, **extra: np.ndarray) -> None:
     """Write a predictions (or template) HDF5 file atomically."""
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            if joints3d is not None:
-                f.create_dataset("joints3d", data=np.asarray(joints3d, dtype=np.float64), track_times=False)
-            f.create_dataset("index", data=np.asarray(index, dtype=np.int64), track_times=False)
-            for k, v in extra.items():
-                v = np.asarray(v)
-                if v.dtype.kind in "OU":
-                    f.create_dataset(k, data=v.astype(object), dtype=h5py.string_dtype("utf-8"), track_times=False)
-                else:
-                    f.create_dataset(k, data=v, track_times=False)
+    with atomic_h5(path) as f:
+        if joints3d is not None:
+            f.create_dataset("joints3d", data=np.asarray(joints3d, dtype=np.float64), track_times=False)
+        f.create_dataset("index", data=np.asarray(index, dtype=np.int64), track_times=False)
+        for k, v in extra.items():
+            v = np.asarray(v)
+            if v.dtype.kind in "OU":
+                f.create_dataset(k, data=v.astype(object), dtype=h5py.string_dtype("utf-8"), track_times=False)
+            else:
+                f.create_dataset(k, data=v, track_times=False)

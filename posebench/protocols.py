@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import importlib.resources
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,12 @@ AGGREGATES = ("frames", "actions")
 GRANTS = ("root_depth",)
 # joints3d_univ_from_annot3: annot3 / the sequence's universal scale, the MargiPose code's MPI-INF-3DHP ground truth
 TARGETS = ("joints3d", "joints3d_univ", "joints3d_univ_from_annot3")
+ALIGNS = ("none", "scale", "procrustes", "procrustes_reflect")
+# Row columns a metric may group by, a report may break down by, or intervals may cluster on.
+COLUMNS = ("action", "take", "sequence", "activity", "scene", "subject", "camera")
+DEFAULT_THRESHOLDS = tuple(float(t) for t in AUC_THRESHOLDS)
+# Names that become parts of paths (protocols, aliases, datasets, splits, label releases, run ids).
+PLAIN_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 _TOP_KEYS = {"name", "version", "title", "description", "citation", "deviations", "aliases", "dataset",
              "split", "labels", "target", "headline", "breakdowns", "cluster", "selection", "prediction",
@@ -76,7 +83,7 @@ class MetricDef:
     aggregate: str = "frames"
     group_by: str | None = None
     threshold: float = PCK_THRESHOLD
-    thresholds: tuple[float, ...] = tuple(float(t) for t in AUC_THRESHOLDS)
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
 
     @property
     def kind(self) -> str:
@@ -134,8 +141,15 @@ class Protocol:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Protocol:
         """Inverse of :meth:`to_dict` (used when loading a stored result)."""
+        try:
+            return cls._from_dict(d)
+        except (TypeError, KeyError, ValueError, AttributeError) as e:
+            raise ProtocolError(f"a stored protocol echo is malformed ({type(e).__name__}: {e})") from None
+
+    @classmethod
+    def _from_dict(cls, d: dict[str, Any]) -> Protocol:
         sel = d.get("selection", {})
-        return cls(
+        p = cls(
             **{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()
                if k not in ("metrics", "selection")},
             selection=Selection(subjects=tuple(sel.get("subjects", ())), frame_stride=sel.get("frame_stride", 1),
@@ -146,6 +160,15 @@ class Protocol:
                                        "thresholds": tuple(m.get("thresholds", ()))})
                           for m in d["metrics"]),
         )
+        # Names an echo carries become paths and table keys: as plain as a protocol file's.
+        for value, what in ((p.name, "protocol name"), (p.dataset, "dataset"), (p.split, "split"),
+                            *((v, "label release") for v in p.labels), *((v, "alias") for v in p.aliases)):
+            check_plain_name(value, what, "stored protocol echo")
+        for col in (*p.breakdowns, *([p.cluster] if p.cluster else []), *(m.group_by for m in p.metrics if m.group_by)):
+            _choice(col, COLUMNS, "column", "stored protocol echo")
+        for m in p.metrics:
+            _choice(m.name, tuple(METRIC_KINDS), "metric", "stored protocol echo")
+        return p
 
 
 def _check_keys(section: str, given: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -157,75 +180,160 @@ def _check_keys(section: str, given: dict[str, Any], allowed: set[str], where: s
 
 
 def _choice(value: Any, allowed: tuple[str, ...], what: str, where: str) -> str:
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         near = difflib.get_close_matches(str(value), allowed, n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         raise ProtocolError(f"{where}: {what} {value!r} is not one of {', '.join(allowed)}{hint}")
     return value
 
 
-def _parse_metric(raw: dict[str, Any], where: str) -> MetricDef:
+_TYPE_NAMES = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string",
+               list: "a list", dict: "a table"}
+
+
+def _typed(raw: dict[str, Any], key: str, kind: type, where: str, default: Any = None) -> Any:
+    """``raw[key]`` (or ``default``) if it has TOML type ``kind`` exactly (a bool is not an integer); else one error."""
+    if key not in raw:
+        return default
+    value = raw[key]
+    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise ProtocolError(f"{where}: {key} must be {_TYPE_NAMES[kind]}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _typed_list(raw: dict[str, Any], key: str, kind: type, where: str) -> list[Any]:
+    """``raw[key]`` as a list whose items all have TOML type ``kind`` (a string is not a list of characters)."""
+    items = _typed(raw, key, list, where, [])
+    for i, item in enumerate(items):
+        _typed({f"{key}[{i}]": item}, f"{key}[{i}]", kind, where)
+    return [float(v) if kind is float else v for v in items]
+
+
+def check_plain_name(value: str, what: str, where: str = "") -> str:
+    """A name that becomes part of a path (protocol, alias, dataset, split, run id): plain ``[a-z0-9._-]``."""
+    if not isinstance(value, str) or not PLAIN_NAME.fullmatch(value) or ".." in value:
+        prefix = f"{where}: " if where else ""
+        raise ProtocolError(f"{prefix}{what} {value!r} must be a plain name: lower-case letters, digits, '.', '_', "
+                            f"'-', starting with a letter or digit, no '..'")
+    return value
+
+
+def _joints(raw: dict[str, Any], key: str, where: str, name: str) -> tuple[int, ...]:
+    spec = raw.get(key, "all")
+    if not isinstance(spec, (str, list)) or (isinstance(spec, list) and not all(
+            isinstance(j, str) or (isinstance(j, int) and not isinstance(j, bool)) for j in spec)):
+        raise ProtocolError(f"{where}: metric {name!r}: {key} must be a joint set name or a list of joint names, "
+                            f"got {spec!r}")
+    try:
+        return resolve_joints(spec)
+    except ValueError as e:
+        raise ProtocolError(f"{where}: metric {name!r}: {e}") from None
+
+
+def _parse_metric(raw: Any, where: str) -> MetricDef:
+    if not isinstance(raw, dict):
+        raise ProtocolError(f"{where}: every [[metrics]] entry must be a table, got {type(raw).__name__} {raw!r}")
     _check_keys("[[metrics]]", raw, _METRIC_KEYS, where)
-    name = _choice(raw.get("name"), tuple(METRIC_KINDS), "metric", where)
+    if "name" not in raw:
+        raise ProtocolError(f"{where}: a [[metrics]] entry has no name (one of {', '.join(METRIC_KINDS)})")
+    name = _choice(raw["name"], tuple(METRIC_KINDS), "metric", where)
     kind, aligns, _, _ = METRIC_KINDS[name]
-    align = raw.get("align", aligns[0])
-    _choice(align, ("none", "scale", "procrustes", "procrustes_reflect"), f"alignment of {name}", where)
+    align = _choice(raw.get("align", aligns[0]), ALIGNS, f"alignment of {name}", where)
     if align not in aligns:
         raise ProtocolError(f"{where}: metric {name!r} cannot use alignment {align!r} (allowed: {', '.join(aligns)})")
     aggregate = _choice(raw.get("aggregate", "frames"), AGGREGATES, f"aggregate of {name}", where)
     group_by = raw.get("group_by")
+    if group_by is not None:
+        group_by = _choice(group_by, COLUMNS, f"group_by of {name}", where)
     if aggregate == "actions" and not group_by:
         raise ProtocolError(f"{where}: metric {name!r} aggregates over actions but names no group_by column")
-    try:
-        fit = resolve_joints(raw.get("fit_joints", "all"))
-        joints = resolve_joints(raw.get("joints", "all"))
-    except ValueError as e:
-        raise ProtocolError(f"{where}: metric {name!r}: {e}") from None
-    thresholds = tuple(float(t) for t in raw.get("thresholds", AUC_THRESHOLDS))
+    fit, joints = _joints(raw, "fit_joints", where, name), _joints(raw, "joints", where, name)
+    threshold = _typed(raw, "threshold", float, f"{where}: metric {name!r}", float(PCK_THRESHOLD))
+    thresholds = tuple(_typed_list(raw, "thresholds", float, f"{where}: metric {name!r}"))
+    if "thresholds" in raw and not thresholds:
+        raise ProtocolError(f"{where}: metric {name!r}: thresholds is empty")
+    thresholds = thresholds or DEFAULT_THRESHOLDS
+    bad = [t for t in (threshold, *thresholds) if not (0.0 <= t < float("inf"))]
+    if bad:
+        raise ProtocolError(f"{where}: metric {name!r}: thresholds must be finite and >= 0 mm, got {bad[0]!r}")
+    if list(thresholds) != sorted(set(thresholds)):
+        raise ProtocolError(f"{where}: metric {name!r}: thresholds must be increasing without repeats")
     return MetricDef(name=name, align=align, fit_joints=fit, joints=joints, aggregate=aggregate,
-                     group_by=group_by, threshold=float(raw.get("threshold", PCK_THRESHOLD)), thresholds=thresholds)
+                     group_by=group_by, threshold=threshold, thresholds=thresholds)
+
+
+def _parse_exclusion(e: Any, where: str) -> Exclusion:
+    if not isinstance(e, dict):
+        raise ProtocolError(f"{where}: every selection.exclude entry must be a table, got {e!r}")
+    _check_keys("[[selection.exclude]]", e, _EXCLUDE_KEYS, where)
+    w = f"{where}: selection.exclude"
+    reason = _typed(e, "reason", str, w, "")
+    if not reason.strip():
+        raise ProtocolError(f"{where}: every exclusion needs a reason")
+    if not set(e) - {"reason"}:
+        raise ProtocolError(f"{where}: an exclusion names no subject, sequence, camera or action (it would drop every row)")
+    return Exclusion(reason=reason, subject=_typed(e, "subject", int, w), sequence=_typed(e, "sequence", str, w),
+                     camera=_typed(e, "camera", int, w), action=_typed(e, "action", str, w))
+
+
+def _parse_selection(sel_raw: Any, where: str) -> Selection:
+    if not isinstance(sel_raw, dict):
+        raise ProtocolError(f"{where}: [selection] must be a table, got {sel_raw!r}")
+    _check_keys("[selection]", sel_raw, _SELECTION_KEYS, where)
+    w = f"{where}: selection"
+    stride = _typed(sel_raw, "frame_stride", int, w, 1)
+    if stride < 1:
+        raise ProtocolError(f"{where}: frame_stride must be >= 1, got {stride}")
+    excl = tuple(_parse_exclusion(e, where) for e in _typed(sel_raw, "exclude", list, w, []))
+    return Selection(subjects=tuple(_typed_list(sel_raw, "subjects", int, w)), frame_stride=stride,
+                     valid_only=_typed(sel_raw, "valid_only", bool, w, False), exclude=excl)
 
 
 def parse_protocol(raw: dict[str, Any], source: str = "<dict>") -> Protocol:
-    """Validate a protocol mapping (as read from TOML) and build the frozen Protocol."""
+    """Validate a protocol mapping (as read from TOML) and build the frozen Protocol: every key typed."""
     where = source
+    if not isinstance(raw, dict):
+        raise ProtocolError(f"{where}: a protocol must be a table, got {type(raw).__name__}")
     _check_keys("the top level", raw, _TOP_KEYS, where)
     for key in ("name", "version", "dataset", "split", "metrics"):
         if key not in raw:
             raise ProtocolError(f"{where}: missing required key {key!r}")
-    sel_raw = raw.get("selection", {})
-    _check_keys("[selection]", sel_raw, _SELECTION_KEYS, where)
-    excl = []
-    for e in sel_raw.get("exclude", []):
-        _check_keys("[[selection.exclude]]", e, _EXCLUDE_KEYS, where)
-        if not e.get("reason"):
-            raise ProtocolError(f"{where}: every exclusion needs a reason")
-        excl.append(Exclusion(**e))
-    stride = int(sel_raw.get("frame_stride", 1))
-    if stride < 1:
-        raise ProtocolError(f"{where}: frame_stride must be >= 1, got {stride}")
-    selection = Selection(subjects=tuple(int(s) for s in sel_raw.get("subjects", [])), frame_stride=stride,
-                          valid_only=bool(sel_raw.get("valid_only", False)), exclude=tuple(excl))
+    name = check_plain_name(_typed(raw, "name", str, where), "protocol name", where)
+    version = _typed(raw, "version", int, where)
+    if version < 1:
+        raise ProtocolError(f"{where}: version must be >= 1, got {version}")
+    dataset = check_plain_name(_typed(raw, "dataset", str, where), "dataset", where)
+    split = check_plain_name(_typed(raw, "split", str, where), "split", where)
+    labels = tuple(check_plain_name(v, "label release", where) for v in _typed_list(raw, "labels", str, where))
+    aliases = tuple(check_plain_name(v, "alias", where) for v in _typed_list(raw, "aliases", str, where))
+    selection = _parse_selection(raw.get("selection", {}), where)
     pred_raw = raw.get("prediction", {})
+    if not isinstance(pred_raw, dict):
+        raise ProtocolError(f"{where}: [prediction] must be a table, got {pred_raw!r}")
     _check_keys("[prediction]", pred_raw, _PREDICTION_KEYS, where)
     rescale = _choice(pred_raw.get("rescale", "none"), RESCALES, "prediction rescale", where)
-    granted = tuple(_choice(g, GRANTS, "grant", where) for g in pred_raw.get("granted", []))
-    metrics = tuple(_parse_metric(m, where) for m in raw["metrics"])
+    granted = tuple(_choice(g, GRANTS, "grant", where) for g in _typed(pred_raw, "granted", list, where, []))
+    metrics_raw = _typed(raw, "metrics", list, where)
+    if not metrics_raw:
+        raise ProtocolError(f"{where}: metrics is empty; a protocol reports at least one metric")
+    metrics = tuple(_parse_metric(m, where) for m in metrics_raw)
     names = [m.name for m in metrics]
     if len(set(names)) != len(names):
         raise ProtocolError(f"{where}: a metric is listed twice ({', '.join(names)})")
-    headline = raw.get("headline", names[0])
-    if headline not in names:
-        raise ProtocolError(f"{where}: headline {headline!r} is not one of its metrics ({', '.join(names)})")
+    headline = _choice(_typed(raw, "headline", str, where, names[0]), tuple(names), "headline", where)
     target = _choice(raw.get("target", "joints3d"), TARGETS, "target", where)
+    breakdowns = tuple(_choice(b, COLUMNS, "breakdown", where) for b in _typed_list(raw, "breakdowns", str, where))
+    cluster = raw.get("cluster")
+    if cluster is not None:
+        cluster = _choice(cluster, COLUMNS, "cluster", where)
+    text = {k: _typed(raw, k, str, where, "").strip() for k in ("description", "citation", "deviations")}
     return Protocol(
-        name=str(raw["name"]), version=int(raw["version"]), title=str(raw.get("title", raw["name"])),
-        dataset=str(raw["dataset"]), split=str(raw["split"]), target=target, metrics=metrics,
-        selection=selection, rescale=rescale, granted=granted, labels=tuple(raw.get("labels", [])),
-        headline=headline, breakdowns=tuple(raw.get("breakdowns", [])), cluster=raw.get("cluster"),
-        aliases=tuple(raw.get("aliases", [])), description=str(raw.get("description", "")).strip(),
-        citation=str(raw.get("citation", "")).strip(), deviations=str(raw.get("deviations", "")).strip(),
-        source=source,
+        name=name, version=version, title=_typed(raw, "title", str, where, name), dataset=dataset, split=split,
+        target=target, metrics=metrics, selection=selection, rescale=rescale, granted=granted, labels=labels,
+        headline=headline, breakdowns=breakdowns, cluster=cluster, aliases=aliases, source=source, **text,
     )
 
 
@@ -234,7 +342,7 @@ def load_protocol_file(path: str | os.PathLike) -> Protocol:
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ProtocolError(f"{path}: cannot read protocol ({e})") from None
     return parse_protocol(raw, source=str(path))
 
@@ -249,14 +357,20 @@ def _shipped() -> dict[str, str]:
 
 
 def _all_protocols() -> dict[str, Protocol]:
+    """Shipped protocols, then those in $POSEBENCH_PROTOCOLS; a name or alias defined twice is an error."""
     found: dict[str, Protocol] = {}
-    for fname, text in sorted(_shipped().items()):
-        p = parse_protocol(tomllib.loads(text), source=f"{PACKAGE}/{fname}")
-        found[p.name] = p
+    owner: dict[str, Protocol] = {}
+    candidates = [parse_protocol(tomllib.loads(text), source=f"{PACKAGE}/{fname}")
+                  for fname, text in sorted(_shipped().items())]
     for folder in filter(None, os.environ.get(PROTOCOL_PATH_ENV, "").split(os.pathsep)):
-        for f in sorted(Path(folder).glob("*.toml")):
-            p = load_protocol_file(f)
-            found[p.name] = p
+        candidates += [load_protocol_file(f) for f in sorted(Path(folder).glob("*.toml"))]
+    for p in candidates:
+        for label in (p.name, *p.aliases):
+            if label in owner:
+                raise ProtocolError(f"{p.source}: protocol name or alias {label!r} is already defined by "
+                                    f"{owner[label].source}; give it its own name")
+            owner[label] = p
+        found[p.name] = p
     return found
 
 

@@ -15,7 +15,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +29,7 @@ from posebench import runstore as _store
 from posebench.columns import factorize, natural_key
 from posebench.io_utils import write_json_atomic
 from posebench.errors import PosebenchError
-from posebench.protocols import MetricDef, Protocol
+from posebench.protocols import MetricDef, Protocol, check_plain_name
 from posebench.skeleton import JOINTS
 
 FORMAT_VERSION = 2  # 2: float32 errors + group codes, aggregates file, files' hashes in the JSON
@@ -305,7 +305,7 @@ class Result:
         exactly what is stored; the JSON, written last, records both files' SHA-256.
         """
         runs = results_root(results_dir) / "runs"
-        runs.mkdir(parents=True, exist_ok=True)
+        # the folder is made by the first atomic write (a path under a file is one OutputError there)
         stored = _store.stored_errors(self.protocol, self.errors)
         errors_name, agg_name = f"{self.run_id}.errors.h5", f"{self.run_id}.aggregates"
         _store.write_errors(runs / errors_name, self.run_id, self.index, stored, self.codes)
@@ -317,7 +317,12 @@ class Result:
                               "aggregates_file": agg_name, "errors_sha256": errors_hash.result(),
                               "aggregates_sha256": _store.file_sha256(runs / agg_name)})
         json_path = runs / f"{self.run_id}.json"
-        write_json_atomic(json_path, self.meta)
+        try:
+            write_json_atomic(json_path, self.meta)
+        except BaseException:
+            for name in (errors_name, agg_name):  # never an errors or aggregates file without its run
+                (runs / name).unlink(missing_ok=True)
+            raise
         self._aggregates, self.path, self._errors_path = agg, json_path, runs / errors_name
         return json_path
 
@@ -344,9 +349,10 @@ def _ordered_unique(values: np.ndarray) -> list[str]:
 
 def new_run_id(protocol: str, who: str) -> str:
     """Unique, sortable and readable: `<protocol>--<model>--<UTC time>-<random>` (no clobbering)."""
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in who)[:60] or "run"
-    return f"{protocol}--{safe}--{stamp}-{secrets.token_hex(3)}"
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dt%H%M%S")  # lower case: run ids are plain [a-z0-9._-]
+    safe = "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "-" for c in who.lower())[:60]
+    safe = safe.strip(".-_").replace("..", "-") or "run"
+    return check_plain_name(f"{protocol}--{safe}--{stamp}-{secrets.token_hex(3)}", "run id")
 
 
 def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, np.ndarray],

@@ -19,7 +19,7 @@ import numpy as np
 from posebench.columns import factorize
 from posebench.errors import PosebenchError
 from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
-from posebench.io_utils import atomic_path
+from posebench.io_utils import atomic_h5
 from posebench.protocols import Protocol
 
 ERRORS_VERSION = 2
@@ -62,17 +62,16 @@ def write_errors(path: str | os.PathLike, run_id: str, index: np.ndarray, errors
     """Write an errors file (format 2) atomically; ``errors`` as returned by :func:`stored_errors`."""
     text = h5py.string_dtype("utf-8")
     n = len(index)
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            f.attrs.update({"format_version": ERRORS_VERSION, "run_id": run_id, "rows": n})
-            f.create_dataset("index", data=np.asarray(index, np.int64), chunks=(max(1, min(n, 4 * CHUNK_ROWS)),),
-                             compression="gzip", compression_opts=1, shuffle=True)
-            for name, e in errors.items():
-                f.create_dataset(f"errors/{name}", data=e, chunks=(max(1, min(n, CHUNK_ROWS)), e.shape[1]))
-            for key, (c, labels) in codes.items():
-                dtype = np.uint8 if len(labels) <= 255 else np.uint16 if len(labels) <= 65535 else np.int32
-                f.create_dataset(f"groups/{key}", data=np.asarray(c).astype(dtype))
-                f.create_dataset(f"labels/{key}", data=np.asarray(labels, dtype=object), dtype=text)
+    with atomic_h5(path, track_order=True) as f:  # built in memory: a full disk is one error, never a crash
+        f.attrs.update({"format_version": ERRORS_VERSION, "run_id": run_id, "rows": n})
+        f.create_dataset("index", data=np.asarray(index, np.int64), chunks=(max(1, min(n, 4 * CHUNK_ROWS)),),
+                         compression="gzip", compression_opts=1, shuffle=True)
+        for name, e in errors.items():
+            f.create_dataset(f"errors/{name}", data=e, chunks=(max(1, min(n, CHUNK_ROWS)), e.shape[1]))
+        for key, (c, labels) in codes.items():
+            dtype = np.uint8 if len(labels) <= 255 else np.uint16 if len(labels) <= 65535 else np.int32
+            f.create_dataset(f"groups/{key}", data=np.asarray(c).astype(dtype))
+            f.create_dataset(f"labels/{key}", data=np.asarray(labels, dtype=object), dtype=text)
 
 
 def read_errors(path: str | os.PathLike, metrics: list[str] | None = None, with_index: bool = True

@@ -41,7 +41,7 @@ def test_missing_file_and_missing_dataset_are_named(tmp_path, poses):
         read_predictions(tmp_path / "absent.h5")
     path = tmp_path / "p.npz"
     np.savez(path, joints3d=poses)
-    with pytest.raises(PredictionsError, match=r"missing dataset 'index' \(has: joints3d\)"):
+    with pytest.raises(PredictionsError, match=r"missing array 'index' \(has: joints3d\)"):
         read_predictions(path)
     (tmp_path / "junk.h5").write_bytes(b"not hdf5")
     with pytest.raises(PredictionsError, match="not a readable HDF5"):
@@ -49,9 +49,9 @@ def test_missing_file_and_missing_dataset_are_named(tmp_path, poses):
 
 
 def test_metres_and_centimetres_are_named_with_the_factor(poses):
-    with pytest.raises(PredictionsError, match="looks like metres.*multiply by 1000"):
+    with pytest.raises(PredictionsError, match="looks like metres in every row.*multiply them by 1000"):
         check_predictions(poses / 1000.0, np.arange(8))
-    with pytest.raises(PredictionsError, match="looks like centimetres.*multiply by 10"):
+    with pytest.raises(PredictionsError, match="looks like centimetres in every row.*multiply them by 10"):
         check_predictions(poses / 10.0, np.arange(8))
     assert 60.0 < check_millimetres(poses) < 1500.0
     joints, _ = check_predictions(poses / 1000.0, np.arange(8), check_units=False)  # the caller may opt out

@@ -43,7 +43,7 @@ COMMAND_OPTIONS = {
     "compare": ["--format", "--metric", "--n-boot", "--results-dir", "RUN_A", "RUN_B"],
     "demo": ["--checkpoint", "--device", "--n-boot", "--out", "--seed", "-o"],
     "evaluate": ["--batch-size", "--checkpoint", "--data", "--device", "--format", "--model", "--model-option",
-                 "--no-save", "--predictions", "--protocol", "--results-dir", "--save", "--template", "-d", "-p"],
+                 "--no-save", "--overwrite", "--predictions", "--protocol", "--results-dir", "--save", "--template", "-d", "-p"],
     "info": ["--json", "--verify", "FILE"],
     "leaderboard": ["--data", "--format", "--n-boot", "--protocol", "--published", "--results-dir", "-d", "-p"],
     "prepare h36m": ["--image-stride", "--jobs", "--keep-shards", "--out", "--quiet", "--src", "--subjects",

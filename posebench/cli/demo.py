@@ -14,11 +14,12 @@ Examples:
 """)
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Folder for raw/, data/, predictions/, results/ and plots/.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the look-alike data.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the look-alike data.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True), default=None,
               help="A MargiPose checkpoint: also evaluate MargiPose.")
 @click.option("--device", default=None, help="Torch device for MargiPose.")
-@click.option("--n-boot", default=2000, show_default=True, help="Bootstrap resamples for the intervals.")
+@click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Bootstrap resamples for the intervals.")
 def demo(out, seed, checkpoint, device, n_boot):
     """Generate look-alike data, prepare it, evaluate the baselines, print the leaderboard, write plots."""
     try:

@@ -28,24 +28,32 @@ Examples:
 @click.option("--model", "model_name", help="A registered model to run instead (e.g. margipose, mean-pose).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="Model checkpoint (with --model).")
 @click.option("--device", default=None, help="Torch device for --model (default: cuda if available).")
-@click.option("--batch-size", default=64, show_default=True, help="Rows per model batch (with --model).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Rows per model batch (with --model).")
 @click.option("--model-option", "model_options", multiple=True, metavar="KEY=VALUE",
               help="Option for the model (repeatable), e.g. --model-option multicrop=true.")
 @click.option("--template", type=click.Path(dir_okay=False), help="Write the rows to predict (and model inputs) here, then stop.")
+@click.option("--overwrite", is_flag=True, help="Let --template replace an existing file (never an input).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md"]), default="table", show_default=True)
 @click.option("--results-dir", type=click.Path(file_okay=False), default=None, help="Where runs are stored (default $POSEBENCH_RESULTS or ./posebench-results).")
 @click.option("--save/--no-save", default=True, show_default=True, help="Store the run under RESULTS/runs/.")
-def evaluate(protocol, data, predictions, model_name, checkpoint, device, batch_size, model_options, template, fmt,
-             results_dir, save):
+def evaluate(protocol, data, predictions, model_name, checkpoint, device, batch_size, model_options, template, overwrite,
+             fmt, results_dir, save):
     """Score predictions (or a model) under a protocol and store the run."""
     from posebench.data import PreparedFileError
-    from posebench.evaluation import DataMismatchError, evaluate as run, evaluate_model, make_template
+    from posebench.evaluation import DataMismatchError, evaluate as run, evaluate_model, make_template, resolve_data
+    from posebench.io_utils import check_output
+    from posebench.protocols import load_protocol
     from posebench.predictions import PredictionsError, write_predictions
 
     errors = (ProtocolError, PreparedFileError, PredictionsError, DataMismatchError, LookupError, ValueError)
     try:
         if template:
-            cols = make_template(protocol, data)
+            proto = load_protocol(protocol)
+            prepared = resolve_data(proto, data)
+            check_output(template, inputs=[prepared.path, predictions, checkpoint, proto.source or None],
+                         overwrite=overwrite, what="template")
+            cols = make_template(proto, prepared)
             write_predictions(template, None, cols.pop("index"), **cols)
             click.echo(f"wrote {len(cols['image'])} rows to predict to {template}", err=True)
             return

@@ -29,10 +29,30 @@ def knee_neck_stats(joints: np.ndarray) -> dict[str, float]:
             "median": float(q[2]), "p95": float(q[3]), "max": float(q[4])}
 
 
+def _refuse_other_kinds(path: str | os.PathLike) -> None:
+    """A run's errors file or a predictions/template file given to `info` is named for what it is."""
+    from posebench.data import PreparedFileError
+    from posebench.h5safe import UnsafeFileError, open_h5
+
+    try:
+        with open_h5(path, "prepared file") as f:
+            keys, run_id = set(f.keys()), f.attrs.get("run_id")
+    except UnsafeFileError as e:
+        raise PreparedFileError(str(e)) from None
+    if run_id is not None and "errors" in keys:
+        run_id = run_id.decode() if isinstance(run_id, bytes) else str(run_id)
+        raise PreparedFileError(f"{path} is the per-row errors file of run {run_id!r}, not a prepared file; "
+                                f"see `posebench report {run_id}`")
+    if "index" in keys and "subject" not in keys:
+        raise PreparedFileError(f"{path} is a predictions or template file (it has 'index'), not a prepared file; "
+                                "`posebench info` describes the files `posebench prepare` writes")
+
+
 def info_dict(path: str | os.PathLike, verify: bool = False) -> dict[str, Any]:
     """The facts `posebench info` prints, as a JSON-able dict; ``verify`` checks every column against its hash."""
     from posebench.data import read_prepared
 
+    _refuse_other_kinds(path)
     data = read_prepared(path, verify=verify)
     a = data.attrs
     out: dict[str, Any] = {

@@ -123,15 +123,15 @@ Examples:
               help="DATA folder; files go to DATA/mpi3dhp/.")
 @click.option("--labels", type=click.Choice(["original", "corrected"]), default=None,
               help="Test split (required): which label release the annot_data.mat files are. No file marks it.")
-@click.option("--size", type=int, default=768, show_default=True,
+@click.option("--size", type=click.IntRange(min=0), default=768, show_default=True,
               help="Store images resized to this height in px, aspect kept (reference: 768); 0 copies them unchanged.")
 @click.option("--images/--no-images", default=True, show_default=True, help="Test split: copy/resize the images.")
 @click.option("--calib-dir", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Test split: folder with ts1-4cameras.calib / ts5-6cameras.calib (default: searched under --src).")
 @click.option("--cameras", default="0,1,2,4,5,6,7,8", show_default=True, callback=_cameras,
               help="Train split: camera indices (default: the 8 VNect cameras).")
-@click.option("--stride", type=int, default=None, help="Train split: keep every N-th frame instead of the motion rule.")
-@click.option("--motion-mm", type=float, default=200.0, show_default=True,
+@click.option("--stride", type=click.IntRange(min=1), default=None, help="Train split: keep every N-th frame instead of the motion rule.")
+@click.option("--motion-mm", type=click.FloatRange(min=0, min_open=True), default=200.0, show_default=True,
               help="Train split: keep a frame once some joint moved this far (universal mm) since the last kept one.")
 @click.option("--masks/--no-masks", default=True, show_default=True,
               help="Train split: extract FGmasks / ChairMasks frames (for background augmentation).")
@@ -140,8 +140,6 @@ Examples:
 def mpi3dhp(split: str, src: str, out: str, labels: str | None, size: int, images: bool, calib_dir: str | None,
             cameras: tuple[int, ...], stride: int | None, motion_mm: float, masks: bool, jobs: int, quiet: bool) -> None:
     """MPI-INF-3DHP official release -> DATA/mpi3dhp/{test-<labels>,train,val}.h5."""
-    if size < 0:
-        raise click.BadParameter("must be >= 0", param_hint="--size")
     _check_jobs(jobs)
     with _clean_errors():
         if split == "test":

@@ -50,7 +50,8 @@ Examples:
                    "(default: the newest run's data is current).")
 @click.option("--published", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Another published.csv (default: the shipped one).")
-@click.option("--n-boot", default=2000, show_default=True, help="Bootstrap resamples for the headline interval.")
+@click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Bootstrap resamples for the headline interval.")
 def leaderboard(protocol, fmt, results_dir, data, published, n_boot):
     """Print the leaderboard and rewrite RESULTS/leaderboard.md (runs + published figures)."""
     from posebench.protocols import load_protocol
@@ -89,16 +90,18 @@ Examples:
               help="The prepared file the run scored, for worst-case overlays (default: its recorded path).")
 @click.option("--predictions", type=click.Path(dir_okay=False), default=None,
               help="The run's predictions file, for worst-case overlays (default: its recorded path).")
-@click.option("--worst", default=6, show_default=True, help="How many worst cases to draw.")
-@click.option("--n-boot", default=2000, show_default=True, help="Bootstrap resamples per interval.")
+@click.option("--worst", type=click.IntRange(min=0), default=6, show_default=True, help="How many worst cases to draw.")
+@click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Bootstrap resamples per interval.")
 def report(run, results_dir, out, data, predictions, worst, n_boot):
     """Tables (CSV/Markdown/LaTeX/JSON) and plots (PNG/PDF) for one run."""
+    from posebench.protocols import check_plain_name
     from posebench.report import resolve_run, write_report
     from posebench.results import results_root
 
     try:
         result = resolve_run(run, results_dir, verify="full")
-        folder = Path(out) if out else results_root(results_dir) / "reports" / result.run_id
+        folder = Path(out) if out else results_root(results_dir) / "reports" / check_plain_name(result.run_id, "run id")
         written = write_report(result, folder, data=data, predictions=predictions, n_worst=worst, n_boot=n_boot)
     except (ValueError, LookupError, OSError) as e:
         _fail(e)
@@ -116,7 +119,8 @@ Examples:
 @click.option("--results-dir", type=click.Path(file_okay=False), default=None, help="Where runs are stored.")
 @click.option("--metric", "metrics", multiple=True, help="Metrics to compare (default: all of the protocol's).")
 @click.option("--format", "fmt", type=FORMAT, default="md", show_default=True)
-@click.option("--n-boot", default=2000, show_default=True, help="Bootstrap resamples for the difference.")
+@click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Bootstrap resamples for the difference.")
 def compare(run_a, run_b, results_dir, metrics, fmt, n_boot):
     """Paired, cluster-aware comparison of two runs on their shared rows (A - B, 95% CI, p-value)."""
     from posebench.report import compare_runs, render, resolve_run

@@ -16,15 +16,15 @@ WRITERS = {"h36m": "posebench.sample.h36m", "mpi3dhp": "posebench.sample.mpi3dhp
 @click.argument("dataset", type=click.Choice(sorted(WRITERS)))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the tree into (created; existing files are replaced).")
-@click.option("--seed", default=0, show_default=True, help="Random seed: the same seed writes the same files.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed: the same seed writes the same files.")
 @click.option("--full", is_flag=True, help="Every subject, sequence and camera (small size, few frames).")
-@click.option("--knee-neck", type=float, default=DEFAULT_KNEE_NECK, show_default=True,
+@click.option("--knee-neck", type=click.FloatRange(min=0, min_open=True, max=5000), default=DEFAULT_KNEE_NECK, show_default=True,
               help="Universal skeleton's knee-neck length in mm (h36m, mpi3dhp).")
 @click.option("--rigid-spine", is_flag=True,
               help="Hold the universal knee-neck length fixed per frame "
                    "(with --knee-neck 920 the 920 mm rule is an identity).")
 @click.option("--size", type=int, default=None, help="Image width in px (default: each writer's, <= 128).")
-@click.option("--gop", type=int, default=250, show_default=True, help="Key-frame spacing of the H.264 videos (h36m).")
+@click.option("--gop", type=click.IntRange(min=1), default=250, show_default=True, help="Key-frame spacing of the H.264 videos (h36m).")
 @click.option("--labels", type=click.Choice(["original", "corrected"]), default="original", show_default=True,
               help="Which MPI-INF-3DHP test label release to write (mpi3dhp).")
 @click.option("--split", type=click.Choice(["train", "test", "all"]), default="all", show_default=True,

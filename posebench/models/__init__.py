@@ -25,8 +25,8 @@ class Model(TypingProtocol):
         ...
 
 
-class ModelOptionError(PosebenchError):
-    """A model was given an option it does not take."""
+class ModelOptionError(PosebenchError, TypeError):
+    """A model was given an option it does not take (a TypeError too, as Python's own keyword check raises)."""
 
 
 def _check_options(name: str, cls: type, kwargs: dict[str, Any]) -> None:
@@ -57,7 +57,13 @@ def create_model(name: str, **kwargs: Any) -> Model:
         if ep.name == name:
             cls = ep.load()
             _check_options(name, cls, kwargs)
-            model = cls(**kwargs)
+            options = set(kwargs) - {"protocol", "data", "checkpoint", "device"}
+            try:
+                model = cls(**kwargs)
+            except TypeError as e:  # a model that validates its own options refuses one this way
+                if not options:
+                    raise
+                raise ModelOptionError(f"model {name!r}: {e} (options given: {', '.join(sorted(options))})") from None
             if not isinstance(model, Model):
                 raise TypeError(f"model {name!r} ({ep.value}) has no name/predict")
             return model

@@ -24,9 +24,10 @@ import numpy as np
 from posebench import __version__
 from posebench.data import write_prepared
 from posebench.errors import PosebenchError
+from posebench.io_utils import sweep_leftovers
 from posebench.prepare import h36m_tables as T
 from posebench.prepare.intrinsics import IntrinsicsFitError, fit_intrinsics_report, relative_deviation
-from posebench.prepare.shards import ShardStore, input_fingerprint, run_tasks
+from posebench.prepare.shards import ShardStore, input_fingerprints, run_tasks
 from posebench.prepare.video import VideoError, index_video, iter_frames, save_jpeg
 from posebench.skeleton import from_h36m
 
@@ -206,8 +207,7 @@ def _write_frames(view: View, video: Path, out_dir: Path, n: int, train_stride: 
     wanted = [int(i) for i in image_frames(view.subject, n, train_stride)]
     if wanted:
         folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+        sweep_leftovers(folder)
     written = 0
     try:
         for i, frame in iter_frames(video, wanted):
@@ -278,10 +278,10 @@ def prepare_view(src: str | os.PathLike, out_dir: str | os.PathLike, view: View,
 
 # --- the run -------------------------------------------------------------------------------------
 
-def _fingerprint(src: Path, view: View, train_stride: int) -> str:
+def _fingerprint_spec(src: Path, view: View, train_stride: int) -> tuple[list[Any], list[Path]]:
     parts: list[Any] = [__version__, list(view.key), view.sequence, view.univ, train_stride, TEST_IMAGE_STRIDE,
                         LENS_MODEL]
-    return input_fingerprint(parts, [view.pose_path(src, k) for k in POSE_DIRS] + [view.video_path(src)])
+    return parts, [view.pose_path(src, k) for k in POSE_DIRS] + [view.video_path(src)]
 
 
 def parse_subjects(values: Iterable[str | int] | None) -> tuple[int, ...]:
@@ -312,10 +312,9 @@ def prepare_h36m(src: str | os.PathLike, out: str | os.PathLike, jobs: int = 1,
     views, notes = plan_views(src, subjects)
     summary = Summary(views=len(views), warnings=list(notes))
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(".*.h5.*.tmp"):  # a final file from an interrupted merge
-        stale.unlink(missing_ok=True)
+    sweep_leftovers(out_dir)  # a final file from an interrupted merge (its writer is gone)
     store = ShardStore(out_dir / ".shards")
-    prints = {v.key: _fingerprint(src, v, image_stride) for v in views}
+    prints = input_fingerprints({v.key: _fingerprint_spec(src, v, image_stride) for v in views}, jobs=jobs)
     tasks = {v.key: (prepare_view, (src, out_dir, v, image_stride)) for v in views}
     summary.reused = run_tasks(store, tasks, prints, jobs=jobs, progress=progress, desc="h36m views", unit="view",
                                on_done=on_view_done)

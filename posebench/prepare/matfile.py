@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 
 from posebench.errors import PosebenchError
+from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -56,36 +57,29 @@ def mat_version(path: str | os.PathLike) -> str:
 
 @contextlib.contextmanager
 def open_v73(path: str | os.PathLike, what: str = "a MAT v7.3 (HDF5) file") -> Iterator[h5py.File]:
-    """Open a MAT v7.3 file with h5py; a v5 file or a broken one gets a MatFileError naming ``what``."""
+    """Open a MAT v7.3 file read-only through the safe HDF5 path; a v5 or broken file is a MatFileError naming ``what``."""
     path = Path(path)
     version = mat_version(path)
     if version != "7.3":
         raise MatFileError(f"{path}: is a MAT v{version} file, expected {what}")
     try:
-        f = h5py.File(path, "r")
-    except (OSError, ValueError) as e:
-        raise MatFileError(f"{path}: unreadable HDF5 ({_short(e)}; truncated?)") from None
-    try:
-        yield f
-    finally:
-        f.close()
+        with open_h5(path, what) as f:
+            yield f
+    except UnsafeFileError as e:
+        raise MatFileError(f"{e} (truncated?)") from None
 
 
 def read_v73(f: h5py.File, name: str, path: str | os.PathLike) -> np.ndarray:
-    """Dataset ``name`` of an open v7.3 file as a float64 array (MatFileError if missing or unreadable)."""
+    """Variable ``name`` of an open v7.3 file as float64: a plain numeric dataset stored in the file, else MatFileError."""
     if name not in f:
         raise MatFileError(f"{path}: no variable {name!r} (has: {', '.join(sorted(f.keys())) or 'none'})")
-    obj = f[name]
-    if not isinstance(obj, h5py.Dataset):
-        raise MatFileError(f"{path}: variable {name!r} is a {type(obj).__name__}, expected a numeric array")
     try:
-        a = obj[()]
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
-        raise MatFileError(f"{path}: cannot read variable {name!r} ({_short(e)}; truncated?)") from None
-    a = np.asarray(a)
-    if a.dtype.kind not in "biuf":
-        raise MatFileError(f"{path}: variable {name!r} has non-numeric type {a.dtype}")
-    return a.astype(np.float64)
+        ds = plain_dataset(f, name)
+        check_shape(ds, kinds="biuf")
+        a = read_dataset(ds)
+    except UnsafeFileError as e:
+        raise MatFileError(f"{e} (expected a numeric array; truncated?)") from None
+    return np.asarray(a).astype(np.float64)
 
 
 def load_v5(path: str | os.PathLike, what: str = "a MAT v5 file", **kwargs: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from posebench.io_utils import file_sha256
+from posebench.io_utils import file_sha256, sweep_leftovers
 from posebench.names import SEQUENCE_SCENE, SEQUENCES
 from posebench.prepare.calibration import CalibrationError, TcCamera, read_tc_calibration
 from posebench.prepare.matfile import MatFileError, open_v73, read_v73
@@ -283,6 +283,7 @@ def prepare_test(src: str | os.PathLike, out: str | os.PathLike, labels: str, he
     root = find_test_root(src)
     out_dir = Path(out) / "mpi3dhp"
     target = out_dir / f"test-{labels}.h5"
+    sweep_leftovers(out_dir)  # e.g. .test-corrected.h5.<pid>.*.tmp of an interrupted run
     shard_dir = out_dir / ".shards" / f"test-{labels}-{'original' if height <= 0 else height}"
     results = run_sharded(
         {seq: (prepare_test_sequence, (root, seq, out_dir, height, images, calib_dir),

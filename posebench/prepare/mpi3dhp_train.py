@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from posebench.io_utils import atomic_path, file_sha256
+from posebench.io_utils import atomic_path, file_sha256, sweep_leftovers
 from posebench.prepare.calibration import CalibrationError, read_camera_calibration
 from posebench.prepare.matfile import MatFileError, load_v5
 from posebench.prepare.mpi3dhp import Mpi3dhpError
@@ -275,6 +275,7 @@ def prepare_train(src: str | os.PathLike, out: str | os.PathLike, cameras: Seque
         raise Mpi3dhpError(f"--cameras: {bad} are not MPI-INF-3DHP camera indices (0..13)")
     root = find_train_root(src)
     out_dir = Path(out) / "mpi3dhp"
+    sweep_leftovers(out_dir)
     seqs = [(s, q) for s in subjects for q in SEQUENCES if (root / f"S{s}" / f"Seq{q}").is_dir()]
     if not seqs:
         raise Mpi3dhpError(f"{root}: no S<n>/Seq<m> folders for subjects {list(subjects)}")

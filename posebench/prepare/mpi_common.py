@@ -52,10 +52,10 @@ def run_sharded(tasks: dict[str, tuple[Any, tuple, Sequence[Path]]], shard_dir: 
     A valid shard from an interrupted run with the same inputs is reused (posebench.prepare.shards), so a
     re-run only redoes the missing sequences. Returns key -> {'columns', 'report'}.
     """
-    from posebench.prepare.shards import ShardStore, input_fingerprint, run_tasks
+    from posebench.prepare.shards import ShardStore, input_fingerprints, run_tasks
 
     store = ShardStore(shard_dir)
-    prints = {(k,): input_fingerprint(list(args), inputs) for k, (_, args, inputs) in tasks.items()}
+    prints = input_fingerprints({(k,): (list(args), list(inputs)) for k, (_, args, inputs) in tasks.items()}, jobs)
     run_tasks(store, {(k,): (fn, args) for k, (fn, args, _) in tasks.items()}, prints, jobs=jobs,
               progress=progress, desc=desc)
     out = {}

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from posebench.io_utils import atomic_path, file_sha256
+from posebench.io_utils import atomic_path, file_sha256, sweep_leftovers
 from posebench.prepare.matfile import MatFileError, load_v5
 from posebench.prepare.mpi_common import PrepareError
 from posebench.skeleton import from_mpii
@@ -223,6 +223,7 @@ def prepare_mpii(src: str | os.PathLike, out: str | os.PathLike, images: bool = 
     mat_path = find_mat(src)
     ann = read_annotations(mat_path)
     out_dir = Path(out) / "mpii"
+    sweep_leftovers(out_dir)
     names = ann["name"]
     keep = np.ones(len(names), dtype=bool)
     missing: list[str] = []

@@ -8,10 +8,13 @@ final path looks complete.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,8 @@ import h5py
 import numpy as np
 
 from posebench.errors import PosebenchError
-from posebench.io_utils import arrays_hash, atomic_path
+from posebench.h5safe import UnsafeFileError, open_h5, plain_dataset, read_dataset
+from posebench.io_utils import arrays_hash, atomic_h5, file_sha256, sweep_leftovers
 
 SHARD_VERSION = 1
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.+-]*$")
@@ -56,32 +60,30 @@ class ShardStore:
         if len(lengths) > 1:
             raise ShardError(f"shard {key}: columns have different lengths {sorted(lengths)}")
         path = self.path(key)
-        with atomic_path(path) as tmp:
-            with h5py.File(tmp, "w", track_order=True) as f:
-                for name in sorted(cols):
-                    a = cols[name]
-                    kw: dict[str, Any] = {"track_times": False}
-                    if a.dtype.kind == "O":
-                        kw["dtype"] = h5py.string_dtype("utf-8")
-                    f.create_dataset(name, data=a, **kw)
-                f.attrs["shard_version"] = SHARD_VERSION
-                f.attrs["key"] = json.dumps(list(key))
-                f.attrs["fingerprint"] = fingerprint
-                f.attrs["meta"] = json.dumps(meta or {}, sort_keys=True)
-                f.attrs["columns_hash"] = arrays_hash(cols)
+        with atomic_h5(path, track_order=True) as f:
+            for name in sorted(cols):
+                a = cols[name]
+                kw: dict[str, Any] = {"track_times": False}
+                if a.dtype.kind == "O":
+                    kw["dtype"] = h5py.string_dtype("utf-8")
+                f.create_dataset(name, data=a, **kw)
+            f.attrs["shard_version"] = SHARD_VERSION
+            f.attrs["key"] = json.dumps(list(key))
+            f.attrs["fingerprint"] = fingerprint
+            f.attrs["meta"] = json.dumps(meta or {}, sort_keys=True)
+            f.attrs["columns_hash"] = arrays_hash(cols)
         return path
 
     def read(self, key: Key) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """(columns, meta) of one shard."""
+        """(columns, meta) of one shard, read through the safe HDF5 path (plain datasets in the file only)."""
         path = self.path(key)
         try:
-            with h5py.File(path, "r") as f:
-                cols = {name: (f[name].asstr()[()] if h5py.check_string_dtype(f[name].dtype) else f[name][()])
-                        for name in f.keys()}
+            with open_h5(path, "shard") as f:
+                cols = {name: read_dataset(plain_dataset(f, name)) for name in f.keys()}
                 meta = json.loads(f.attrs["meta"])
-        except (OSError, KeyError, ValueError) as e:
+        except (UnsafeFileError, KeyError, ValueError, OSError) as e:
             raise ShardError(f"{path}: unreadable shard ({e})") from None
-        return {k: (v.astype(object) if v.dtype.kind == "O" else v) for k, v in cols.items()}, meta
+        return cols, meta
 
     def is_valid(self, key: Key, fingerprint: str) -> bool:
         """True when the shard exists, was made from the same inputs, and its columns match their hash."""
@@ -89,13 +91,13 @@ class ShardStore:
         if not path.is_file():
             return False
         try:
-            with h5py.File(path, "r") as f:
+            with open_h5(path, "shard") as f:
                 if f.attrs.get("shard_version") != SHARD_VERSION or f.attrs.get("fingerprint") != fingerprint:
                     return False
                 if json.loads(f.attrs["key"]) != json.loads(json.dumps(list(key))):
                     return False
                 stored = str(f.attrs["columns_hash"])
-        except (OSError, KeyError, ValueError):
+        except (UnsafeFileError, OSError, KeyError, ValueError):
             return False
         try:
             cols, _ = self.read(key)
@@ -104,13 +106,8 @@ class ShardStore:
         return arrays_hash({k: _store(v) for k, v in cols.items()}) == stored
 
     def clean_temps(self) -> list[Path]:
-        """Remove temp files that an interrupted run left behind; returns what was removed."""
-        if not self.root.is_dir():
-            return []
-        stale = sorted(self.root.glob(".*.tmp"))
-        for p in stale:
-            p.unlink(missing_ok=True)
-        return stale
+        """Remove temp files that an interrupted (killed) run left behind; returns what was removed."""
+        return sweep_leftovers(self.root)
 
     def merge(self, keys: Iterable[Key]) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
         """Concatenate the shards of ``keys`` in sorted key order; returns (columns, metas in that order)."""
@@ -150,15 +147,53 @@ def _store(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def input_fingerprint(parts: Sequence[Any], inputs: Iterable[Path] = ()) -> str:
-    """What a shard depends on: the given JSON-able parts, and name, size and mtime of its input files."""
-    import hashlib
+_DIGESTS: dict[tuple[Any, ...], str] = {}  # one process: (path, inode, size, mtime, ctime) -> digest
+_DIGEST_LOCK = threading.Lock()
 
+
+def content_digest(path: Path) -> str | None:
+    """SHA-256 of every byte of ``path`` (None when missing): a copy that keeps size and mtime still differs.
+
+    A folder's digest covers every file under it, by relative name and content.
+
+    Memoised within this process only (keyed on inode, size, mtime and ctime, which any write changes), so
+    an input shared by several shards is read once per run; nothing is trusted across runs.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    with _DIGEST_LOCK:
+        if key in _DIGESTS:
+            return _DIGESTS[key]
+    if path.is_dir():  # a folder of inputs (image sequences): every file's name and content
+        h = hashlib.sha256()
+        for f in sorted(q for q in path.rglob("*") if q.is_file()):
+            h.update(f"{f.relative_to(path).as_posix()}|{content_digest(f)}\n".encode())
+        digest = h.hexdigest()
+    else:
+        digest = file_sha256(path, chunk=1 << 22)
+    with _DIGEST_LOCK:
+        _DIGESTS[key] = digest
+    return digest
+
+
+def input_fingerprint(parts: Sequence[Any], inputs: Iterable[Path] = ()) -> str:
+    """What a shard depends on: the given JSON-able parts, and the name and full content digest of each input."""
     items: list[Any] = [str(p) if isinstance(p, Path) else p for p in parts]
     for p in inputs:
-        st = p.stat() if p.exists() else None
-        items.append([str(p), st.st_size, st.st_mtime_ns] if st else [str(p), None])
+        items.append([str(p), content_digest(Path(p))])
     return hashlib.sha256(json.dumps(items, default=str).encode()).hexdigest()
+
+
+def input_fingerprints(specs: Mapping[Key, tuple[Sequence[Any], Sequence[Path]]], jobs: int = 1) -> dict[Key, str]:
+    """:func:`input_fingerprint` for many keys at once, hashing inputs on ``jobs`` threads (hashlib frees the GIL)."""
+    paths = list(dict.fromkeys(Path(p) for _, inputs in specs.values() for p in inputs))
+    if jobs > 1 and len(paths) > 1:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(content_digest, paths))
+    return {k: input_fingerprint(parts, inputs) for k, (parts, inputs) in specs.items()}
 
 
 def _run_task(root: Path, key: Key, fn: Any, args: tuple, fingerprint: str) -> Key:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-import h5py
 import numpy as np
 
-from posebench.io_utils import atomic_path
+from posebench.io_utils import atomic_h5
 
 USERBLOCK = 512
 HEADER_TEXT_BYTES = 116
@@ -41,17 +40,15 @@ def write_mat73(path: str | os.PathLike, variables: Mapping[str, np.ndarray], he
     Each array is stored as given (h5py reads it back with that shape) with its ``MATLAB_class``
     attribute; logical arrays are stored as uint8 with ``MATLAB_int_decode=1`` as MATLAB does.
     """
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w", userblock_size=USERBLOCK, libver="earliest", track_order=False) as f:
-            for name in sorted(variables):
-                arr = np.asarray(variables[name])
-                if arr.dtype not in _MATLAB_CLASS:
-                    raise TypeError(f"{name}: dtype {arr.dtype} has no MATLAB class here")
-                cls = _MATLAB_CLASS[arr.dtype]
-                data = arr.astype(np.uint8) if cls == "logical" else arr
-                ds = f.create_dataset(name, data=data, track_times=False)
-                ds.attrs.create("MATLAB_class", np.bytes_(cls))
-                if cls == "logical":
-                    ds.attrs.create("MATLAB_int_decode", np.int32(1))
-        with open(tmp, "r+b") as fh:
-            fh.write(mat73_header(header).ljust(USERBLOCK, b"\x00"))
+    with atomic_h5(path, userblock=mat73_header(header).ljust(USERBLOCK, b"\x00"), userblock_size=USERBLOCK,
+                   libver="earliest", track_order=False) as f:
+        for name in sorted(variables):
+            arr = np.asarray(variables[name])
+            if arr.dtype not in _MATLAB_CLASS:
+                raise TypeError(f"{name}: dtype {arr.dtype} has no MATLAB class here")
+            cls = _MATLAB_CLASS[arr.dtype]
+            data = arr.astype(np.uint8) if cls == "logical" else arr
+            ds = f.create_dataset(name, data=data, track_times=False)
+            ds.attrs.create("MATLAB_class", np.bytes_(cls))
+            if cls == "logical":
+                ds.attrs.create("MATLAB_int_decode", np.int32(1))

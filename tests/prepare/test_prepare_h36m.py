@@ -203,8 +203,9 @@ def test_interrupted_run_resumes_to_the_same_content(prepared, tree, tmp_path):
         prepare_h36m(tree, tmp_path, jobs=1, subjects=SUBJECTS, progress=False, on_view_done=stop_after_five)
     h36m = tmp_path / "h36m"
     assert not (h36m / "train.h5").exists() and not (h36m / "test.h5").exists()
-    (h36m / ".test.h5.leftover.tmp").write_bytes(b"half a file")
-    (h36m / ".shards" / ".9__2__1__54138969.h5.x.tmp").write_bytes(b"half a shard")
+    # leftovers of a writer killed with SIGKILL: named with its pid (999999999 is never a live process)
+    (h36m / ".test.h5.999999999.leftover.tmp").write_bytes(b"half a file")
+    (h36m / ".shards" / ".9__2__1__54138969.h5.999999999.xxxxxxxx.tmp").write_bytes(b"half a shard")
     summary = prepare_h36m(tree, tmp_path, jobs=1, subjects=SUBJECTS, progress=False)
     assert summary.reused == 5
     for split in ("train", "test"):

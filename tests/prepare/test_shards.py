@@ -1,6 +1,8 @@
 """Shards: atomic writes, validity by fingerprint and hash, stale temps removed, merge in key order."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -30,9 +32,11 @@ def test_corrupt_or_stale_files_are_not_valid(tmp_path):
     p = store.write(("S1", "a"), _cols(5, "a"), "fp")
     p.write_bytes(p.read_bytes()[:200])  # a truncated file (e.g. disk full)
     assert not store.is_valid(("S1", "a"), "fp")
-    stale = tmp_path / ".S1__b.h5.abc.tmp"
+    stale = tmp_path / ".S1__b.h5.999999999.abcdefgh.tmp"  # its writer (pid) is gone
     stale.write_bytes(b"partial")
-    assert store.clean_temps() == [stale] and not stale.exists()
+    live = tmp_path / f".S1__c.h5.{os.getpid()}.abcdefgh.tmp"  # a writer still running
+    live.write_bytes(b"partial")
+    assert store.clean_temps() == [stale] and not stale.exists() and live.exists()
 
 
 def test_bad_keys_and_columns_are_refused(tmp_path):
