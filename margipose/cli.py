@@ -11,11 +11,12 @@ from margipose.train import train_command
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """MargiPose, the posebench reference model: train it, or run it on one image.
+    """MargiPose, the posebench reference model: train it, run it on one image, or convert the authors' weights.
 
     \b
       margipose train --data DATA --dataset mpi3dhp --out runs/mp
       margipose predict photo.jpg --checkpoint runs/mp/checkpoint.pt --out photo-pose.png
+      margipose convert margipose-mpi3d.pth mp-authors.pt
       posebench evaluate --model margipose --checkpoint runs/mp/checkpoint.pt --protocol mpi3dhp-corrected --data DATA
     """
 
@@ -46,13 +47,13 @@ def _parse_box(text: str | None, width: int, height: int) -> np.ndarray:
 def predict(image, checkpoint, out, box, focal, depth, device) -> None:
     """Predict the 3D pose in IMAGE with an assumed camera; save the skeleton and the three marginal heatmaps."""
     from margipose import coords
-    from margipose.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+    from margipose.checkpoint import CheckpointError, load_model
     from margipose.data import ImageFileError, open_rgb, to_tensor, warp_crop
     from margipose.infer import ASSUMED_DEPTH_MM, Predictor
     from margipose.plots import pose_figure
 
     try:
-        model = model_from_checkpoint(load_checkpoint(checkpoint), checkpoint)
+        model = load_model(checkpoint)
         pic = open_rgb(Path(image))
     except (CheckpointError, ImageFileError) as e:
         raise click.ClickException(str(e)) from None
@@ -68,6 +69,24 @@ def predict(image, checkpoint, out, box, focal, depth, device) -> None:
     last = predictor.run(to_tensor(crop)[None])[-1]
     out = Path(out) if out else Path(image).with_name(Path(image).stem + "-pose.png")
     pose_figure(np.asarray(crop), joints, {k: v[0].numpy() for k, v in last.items() if k != "coords"}, out)
+    click.echo(str(out))
+
+
+@main.command("convert")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+def convert(source, out) -> None:
+    """Write a posebench checkpoint (OUT) from one of the authors' released files (SOURCE, e.g.
+    margipose-mpi3d.pth). Not needed for evaluation, which reads their files as they are."""
+    from margipose.checkpoint import CheckpointError, checkpoint_hash, save_checkpoint
+    from margipose.authors import convert_authors_file
+
+    try:
+        model, provenance = convert_authors_file(source)
+        provenance["sha256"] = checkpoint_hash(source)
+        save_checkpoint(out, model, converted_from=provenance)
+    except CheckpointError as e:
+        raise click.ClickException(str(e)) from None
     click.echo(str(out))
 
 
