@@ -67,7 +67,8 @@ def run(data: Path, out: Path, jsd: bool, steps: int, batch: int, lr_max: float,
     per_epoch = max(steps // 10, 1)
     opts = TrainOptions(data=str(data), out=str(out), dataset="h36m", mpii="no", epochs=max(steps // per_epoch, 1),
                         samples_per_epoch=per_epoch * batch, batch_size=batch, lr_max=lr_max, workers=workers,
-                        progress=False, max_minutes=1.25 * minutes, model={**TINY, "jsd": jsd})
+                        progress=False, max_minutes=1.25 * minutes, pretrained=False,
+                        model={**TINY, "jsd": jsd})
     t0 = time.perf_counter()
     path = train(opts)
     seconds = time.perf_counter() - t0

@@ -1,12 +1,16 @@
 """The `margipose` command: `train` (margipose.train) and `predict IMAGE` (one image, assumed camera)."""
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
 
-from margipose.train import train_command
+from margipose.model import MargiPoseConfig
+from margipose.train import TrainOptions
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,14 +18,78 @@ def main() -> None:
     """MargiPose, the posebench reference model: train it, run it on one image, or convert the authors' weights.
 
     \b
-      margipose train --data DATA --dataset mpi3dhp --out runs/mp
+      margipose train --data DATA --out runs/mp --backbone-weights inception_v4.pth
       margipose predict photo.jpg --checkpoint runs/mp/checkpoint.pt --out photo-pose.png
       margipose convert margipose-mpi3d.pth mp-authors.pt
       posebench evaluate --model margipose --checkpoint runs/mp/checkpoint.pt --protocol mpi3dhp-corrected --data DATA
     """
 
 
-main.add_command(train_command, "train")
+# Help for the model options (fields of MargiPoseConfig; the defaults are the paper's configuration).
+MODEL_HELP = {
+    "stages": "Stages of xy/zy/xz columns.", "channels": "Feature channels entering each column.",
+    "mid_channels": "Channels in the column's half-resolution middle.", "joints": "Joints predicted.",
+    "input_size": "Input crop side in pixels.", "heatmap_size": "Heatmap side (default input-size/8).",
+    "axis_permutation": "Axis permutation in the zy/xz columns.", "jsd": "Jensen-Shannon heatmap regulariser.",
+    "sigma": "Gaussian target width (heatmap cells).", "head": "Marginal (xy/zy/xz) or volumetric head.",
+    "depth_size": "D of the volumetric head.", "normalisation": "Input normalisation inside the model.",
+}
+MODEL_CHOICES = {"head": ("marginal", "volumetric"), "normalisation": ("imagenet", "inception")}
+_TYPES = {"dir": click.Path(file_okay=False), "file": click.Path(exists=True, dir_okay=False), "str": str}
+
+
+def _option(f: dataclasses.Field, default: Any, help: str, meta: Any) -> Callable:
+    """One click option for a dataclass field: bool -> --x/--no-x flag, choices, paths, typed values."""
+    name = f.name.replace("_", "-")
+    if isinstance(default, bool):
+        return click.option(meta.get("flags", f"--{name}/--no-{name}"), f.name, default=default, show_default=True,
+                            help=help)
+    if "choices" in meta:
+        kind: Any = click.Choice(list(meta["choices"]))
+    elif "type" in meta:
+        kind = _TYPES[meta["type"]]
+    else:
+        kind = type(default) if default is not None else int
+    return click.option(f"--{name}", f.name, type=kind, default=default, required=meta.get("required", False),
+                        show_default=default is not None, help=help)
+
+
+def options_from_dataclasses(func: Callable) -> Callable:
+    """Add `margipose train`'s options: every TrainOptions field (but ``model``) and every MargiPoseConfig field."""
+    opts = [_option(f, f.default, f.metadata.get("help", ""), f.metadata)
+            for f in dataclasses.fields(TrainOptions) if f.metadata.get("cli", True)]
+    model = [_option(f, f.default, MODEL_HELP.get(f.name, ""),
+                     {"choices": MODEL_CHOICES[f.name]} if f.name in MODEL_CHOICES else {})
+             for f in dataclasses.fields(MargiPoseConfig)]
+    for decorate in reversed(opts + model):
+        func = decorate(func)
+    return func
+
+
+@main.command("train", epilog="""\b
+Examples:
+  margipose train --data data --out runs/mp --backbone-weights inception_v4.pth     # the paper's recipe (GPU)
+  margipose train --data data --dataset h36m --out runs/h36m --backbone-weights inception_v4.pth \\
+      --max-minutes 600 --resume
+  torchrun --nproc-per-node 8 -m margipose.cli train --data data --out runs/mp --backbone-weights inception_v4.pth
+  margipose train --data data --split train --out runs/tiny --device cpu --no-pretrained --stages 2 \\
+      --channels 32 --mid-channels 32 --input-size 64 --epochs 2 --samples-per-epoch 256 --batch-size 8
+""")
+@options_from_dataclasses
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+def train_command(resume: bool, **values: Any) -> None:
+    """Train MargiPose on prepared files (CPU for tiny configs; CUDA bf16; torchrun for several GPUs)."""
+    from margipose.checkpoint import CheckpointError
+    from margipose.train import TrainingError, train
+
+    model_names = {f.name for f in dataclasses.fields(MargiPoseConfig)}
+    model = {k: v for k, v in values.items() if k in model_names}
+    opts = TrainOptions(**{k: v for k, v in values.items() if k not in model_names}, model=model)
+    try:
+        path = train(opts, resume=resume)
+    except (TrainingError, CheckpointError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(str(path))
 
 
 def _parse_box(text: str | None, width: int, height: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from posebench.data import PreparedData, read_prepared
 from posebench.skeleton import FLIP_INDICES, ROOT
 
 from margipose import coords
+from margipose.composite import Compositor
 from margipose.images import (ImageFileError, colour_jitter, image_size, open_rgb, read_crop, resolve_image, to_tensor,
                               warp_crop)
 
@@ -66,14 +67,36 @@ class _ImageRows(Dataset):
 
 
 class Pose3DDataset(_ImageRows):
-    """Rows (with images) of a 3D prepared file -> image crop, NDC target (17,3), mask, has_depth=True."""
+    """Rows (with images) of a 3D prepared file -> image crop, NDC target (17,3), mask, has_depth=True.
+
+    With ``backgrounds`` / ``textures`` folders and an MPI-INF-3DHP training file holding ``fg_mask`` and
+    ``chair_mask`` paths, augmentation includes the reference's compositing (margipose.composite)."""
 
     def __init__(self, source: str | os.PathLike | PreparedData, image_root: str | os.PathLike | None = None,
-                 input_size: int = 256, augment: bool = False, seed: int = 0) -> None:
+                 input_size: int = 256, augment: bool = False, seed: int = 0,
+                 backgrounds: str | os.PathLike | None = None, textures: str | os.PathLike | None = None) -> None:
         data = self._open(source, image_root, input_size, augment, seed)
         self.joints3d = np.asarray(data["joints3d"], np.float64)[self.rows]
         self.joints2d = np.asarray(data["joints2d"], np.float64)[self.rows]
         self.intrinsics = np.asarray(data["intrinsics"], np.float64)[self.rows]
+        self.compositor = Compositor(backgrounds, textures)
+        columns = set(data.columns)
+        if self.compositor and not {"fg_mask", "chair_mask"} <= columns:
+            raise ImageFileError(f"{data.path}: --backgrounds/--textures need the fg_mask and chair_mask columns "
+                                 f"(prepare the MPI-INF-3DHP training set with its mask videos)")
+        masks = self.compositor and {"fg_mask", "chair_mask"} <= columns
+        self.sequences = np.asarray(data["sequence"], dtype=object)[self.rows]
+        self.fg_masks = np.asarray(data["fg_mask"], dtype=object)[self.rows] if masks else None
+        self.chair_masks = np.asarray(data["chair_mask"], dtype=object)[self.rows] if masks else None
+
+    def _mask_path(self, paths: np.ndarray | None, index: int) -> Path | None:
+        return resolve_image(self.root, paths[index]) if paths is not None and paths[index] else None
+
+    def _composite(self, image: Any, path: Path, affine: np.ndarray, index: int) -> Any:
+        rng = np.random.default_rng((self.seed, self.epoch, index, 3))
+        return self.compositor.apply(image, rng, str(self.sequences[index]), self._mask_path(self.fg_masks, index),
+                                     self._mask_path(self.chair_masks, index), self.joints2d[index], affine,
+                                     image_size(path))
 
     def _rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng((self.seed, self.epoch, index))
@@ -88,7 +111,10 @@ class Pose3DDataset(_ImageRows):
         target = coords.camera_to_ndc(joints, geom, joints[:, ROOT, 2])[0]
         if aug.flip[0]:
             target = target[FLIP]
-        image = read_crop(resolve_image(self.root, self.images[index]), coords.image_affine(geom)[0], self.size)
+        path, affine = resolve_image(self.root, self.images[index]), coords.image_affine(geom)[0]
+        image = read_crop(path, affine, self.size)
+        if self.augment and self.fg_masks is not None:
+            image = self._composite(image, path, affine, index)
         if self.augment:
             image = colour_jitter(image, rng)
         return {"image": to_tensor(image), "target": torch.from_numpy(target.astype(np.float32)),
