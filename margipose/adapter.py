@@ -10,6 +10,8 @@ from margipose.checkpoint import CheckpointError, checkpoint_hash, load_model
 from margipose.data import resolve_image
 from margipose.infer import ASSUMED_DEPTH_MM, Predictor
 
+KNEE_NECK_MM = 920.0
+
 
 def _flag(value: Any) -> bool:
     """A boolean option that may arrive as text from a command line (true/false/1/0/yes/no)."""
@@ -42,7 +44,9 @@ class MargiPoseModel:
         multicrop, batch_size, assumed_depth = _flag(multicrop), int(batch_size), float(assumed_depth)
         model = load_model(checkpoint)  # a posebench checkpoint or the authors' released file, as it is
         self.checkpoint_hash = checkpoint_hash(checkpoint)
-        self.predictor = Predictor(model, device, multicrop, batch_size)
+        # the reference fixes each crop's scale by the 920 mm knee-neck search where the protocol rescales so
+        knee_neck = KNEE_NECK_MM if getattr(protocol, "rescale", "none") == "knee_neck_920" and multicrop else None
+        self.predictor = Predictor(model, device, multicrop, batch_size, knee_neck)
         self.use_root_depth = "root_depth" in tuple(getattr(protocol, "granted", ()))
         self.assumed_depth = float(assumed_depth)
 
