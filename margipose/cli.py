@@ -108,18 +108,24 @@ def _parse_box(text: str | None, width: int, height: int) -> np.ndarray:
 @click.argument("image", type=click.Path(exists=True, dir_okay=False))
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), required=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Figure path (default IMAGE-pose.png).")
+@click.option("--joints", "joints_path", type=click.Path(dir_okay=False), default=None,
+              help="3D joints file, .json or .csv (default IMAGE-pose.json): camera-space mm with the intrinsics used.")
 @click.option("--box", default=None, help="Person box x0,y0,x1,y1 in pixels (default: a centred box two thirds of the image).")
 @click.option("--focal", type=float, default=None, help="Focal length in pixels (default 1.2 x image width).")
 @click.option("--depth", type=float, default=None, help="Assumed root depth in mm (default 4500).")
 @click.option("--device", default=None)
-def predict(image, checkpoint, out, box, focal, depth, device) -> None:
-    """Predict the 3D pose in IMAGE with an assumed camera; save the skeleton and the three marginal heatmaps."""
+def predict(image, checkpoint, out, joints_path, box, focal, depth, device) -> None:
+    """Predict the 3D pose in IMAGE with an assumed camera; save the 3D joints (mm) and a figure of the skeleton
+    and the three marginal heatmaps."""
     from margipose import coords
     from margipose.checkpoint import CheckpointError, load_model
     from margipose.data import ImageFileError, open_rgb, to_tensor, warp_crop
-    from margipose.infer import ASSUMED_DEPTH_MM, Predictor
+    from margipose.infer import ASSUMED_DEPTH_MM, Predictor, write_joints
     from margipose.plots import pose_figure
 
+    joints_path = Path(joints_path) if joints_path else Path(image).with_name(Path(image).stem + "-pose.json")
+    if joints_path.suffix.lower() not in (".json", ".csv"):
+        raise click.BadParameter("expected a .json or .csv file", param_hint="--joints")
     try:
         model = load_model(checkpoint)
         pic = open_rgb(Path(image))
@@ -137,7 +143,10 @@ def predict(image, checkpoint, out, box, focal, depth, device) -> None:
     last = predictor.run(to_tensor(crop)[None])[-1]
     out = Path(out) if out else Path(image).with_name(Path(image).stem + "-pose.png")
     pose_figure(np.asarray(crop), joints, {k: v[0].numpy() for k, v in last.items() if k != "coords"}, out)
+    write_joints(joints_path, joints, k[0], float(z[0]), boxes[0], Path(image).name,
+                 {"focal": focal is None, "depth": depth is None})
     click.echo(str(out))
+    click.echo(str(joints_path))
 
 
 @main.command("convert")

@@ -84,3 +84,34 @@ class Predictor:
                 out[sl] += joints if self.knee_neck is None else knee_neck_rescale(joints, self.knee_neck)
             out[sl] /= len(views)
         return out
+
+
+def write_joints(path: str | os.PathLike, joints: np.ndarray, intrinsics: np.ndarray, root_depth: float,
+                 box: np.ndarray, image: str, assumed: dict[str, bool]) -> None:
+    """Write one image's 3D joints (17,3) in camera-space millimetres as JSON or CSV (by suffix), with the
+    camera intrinsics and root depth they were computed with, and which of those were assumed."""
+    from pathlib import Path
+
+    from posebench.io_utils import write_json_atomic, write_text_atomic
+    from posebench.skeleton import JOINTS, ROOT
+
+    path = Path(path)
+    fx, fy, cx, cy = (float(v) for v in np.asarray(intrinsics).reshape(4))
+    rel = joints - joints[ROOT]
+    if path.suffix.lower() == ".csv":
+        head = "joint,x_mm,y_mm,z_mm,x_rel_mm,y_rel_mm,z_rel_mm,fx,fy,cx,cy,root_depth_mm,focal_assumed,depth_assumed"
+        lines = [head] + [f"{name},{a[0]:.3f},{a[1]:.3f},{a[2]:.3f},{r[0]:.3f},{r[1]:.3f},{r[2]:.3f},{fx:.3f},{fy:.3f},"
+                          f"{cx:.3f},{cy:.3f},{root_depth:.3f},{int(assumed['focal'])},{int(assumed['depth'])}"
+                          for name, a, r in zip(JOINTS, joints, rel)]
+        write_text_atomic(path, "\n".join(lines) + "\n")
+        return
+    write_json_atomic(path, {
+        "image": image, "units": "mm", "frame": "camera (x right, y down, z forward); root = pelvis",
+        "camera": {"fx": fx, "fy": fy, "cx": cx, "cy": cy, "assumed": assumed["focal"]},
+        "root_depth_mm": float(root_depth), "root_depth_assumed": assumed["depth"],
+        "note": "with an assumed camera or depth the skeleton's scale is assumed too; the root-relative shape "
+                "is what the image determines",
+        "box": [float(v) for v in np.asarray(box).reshape(4)],
+        "joints": {name: [round(float(v), 3) for v in a] for name, a in zip(JOINTS, joints)},
+        "root_relative": {name: [round(float(v), 3) for v in r] for name, r in zip(JOINTS, rel)},
+    })

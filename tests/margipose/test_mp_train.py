@@ -108,9 +108,22 @@ def test_cli_predict_saves_a_figure(run, data_tree, tmp_path):
     _, path = run
     image = data_tree / "h36m" / "images" / "test" / "0000.png"
     out = tmp_path / "fig.png"
-    res = CliRunner().invoke(main, ["predict", str(image), "--checkpoint", str(path), "--out", str(out)])
+    res = CliRunner().invoke(main, ["predict", str(image), "--checkpoint", str(path), "--out", str(out),
+                                    "--joints", str(tmp_path / "pose.json"), "--focal", "200"])
     assert res.exit_code == 0, res.output
     assert out.stat().st_size > 1000
+    pose = json.loads((tmp_path / "pose.json").read_text())
+    assert pose["units"] == "mm" and pose["camera"]["fx"] == 200 and pose["camera"]["assumed"] is False
+    assert pose["root_depth_mm"] == 4500 and pose["root_depth_assumed"] is True
+    assert len(pose["joints"]) == 17 and pose["root_relative"]["pelvis"] == [0.0, 0.0, 0.0]
+    assert abs(pose["joints"]["pelvis"][2] - 4500) < 2000  # the root sits near the assumed depth
+    res = CliRunner().invoke(main, ["predict", str(image), "--checkpoint", str(path), "--out", str(out),
+                                    "--joints", str(tmp_path / "pose.csv")])
+    rows = (tmp_path / "pose.csv").read_text().splitlines()
+    assert res.exit_code == 0 and len(rows) == 18 and rows[0].startswith("joint,x_mm,y_mm,z_mm")
+    assert rows[1].startswith("head_top,") and rows[1].endswith(",4500.000,1,1")
+    res = CliRunner().invoke(main, ["predict", str(image), "--checkpoint", str(path), "--joints", "p.txt"])
+    assert res.exit_code != 0 and ".json or .csv" in res.output
     res = CliRunner().invoke(main, ["predict", str(image), "--checkpoint", str(path), "--box", "1,2,3"])
     assert res.exit_code != 0 and "x0,y0,x1,y1" in res.output
 
