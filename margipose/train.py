@@ -3,7 +3,11 @@
 One process per device; several GPUs or nodes run under ``torchrun`` (DistributedDataParallel, rank-sharded
 samplers). Checkpoints (``OUT/checkpoint.pt``, rewritten every epoch) carry the model config, optimizer
 state, progress and the content hashes of the training data, so ``--resume`` continues where it stopped
-and refuses changed data. Losses go to ``OUT/log.jsonl``.
+and refuses changed data. Losses go to ``OUT/log.jsonl``; its first line records the start (backbone weights
+or an explicit --no-pretrained, the data files). The paper's recipe is the default: train+val sets, the
+ImageNet Inception-v4 backbone (``--backbone-weights``), the reference augmentation including the
+MPI-INF-3DHP compositing (margipose.composite) when backgrounds/textures are given. The command line
+(margipose/cli.py) is built from :class:`TrainOptions`.
 """
 from __future__ import annotations
 
