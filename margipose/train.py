@@ -28,7 +28,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 from posebench.data import prepared_path
 from posebench.io_utils import file_sha256
 
-from margipose.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from margipose.checkpoint import load_checkpoint, save_checkpoint
 from margipose.data import EpochSampler, MixedSampler, Pose2DDataset, Pose3DDataset
 from margipose.loss import margipose_loss
 from margipose.model import MargiPose
