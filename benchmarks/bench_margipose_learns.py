@@ -116,9 +116,12 @@ def main() -> int:
     ap.add_argument("--lr-max", type=float, default=0.5)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1: on a shared machine, OpenMP spin-waiting costs more than it gains)")
     args = ap.parse_args()
     import torch
 
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     tmp = None
     if args.work is None:
