@@ -205,7 +205,10 @@ def one_stage_file(tmp_path_factory):
              if not k.endswith("num_batches_tracked") else torch.tensor(0) for k, s in names}
     desc = {**DESC, "settings": {**DESC["settings"], "n_stages": 1}}
     path = tmp_path_factory.mktemp("authors") / "margipose-h36m.pth"
-    torch.save({"state_dict": state, "model_desc": desc, "train_datasets": ["h36m-trainval", "mpii-trainval"]}, path)
+    # a training run's file (optimizer state, epoch) in torch's legacy (pre-1.6, non-zip) serialisation
+    torch.save({"state_dict": state, "model_desc": desc, "train_datasets": ["h36m-trainval", "mpii-trainval"],
+                "optimizer": {"state": {}, "param_groups": [{"lr": 1e-4, "momentum": 0.9, "params": [0, 1]}]},
+                "epoch": 150}, path, _use_new_zipfile_serialization=False)
     return path
 
 
