@@ -5,7 +5,9 @@ depth granted) against the mean training pose, with and without the Jensen-Shann
     python benchmarks/bench_margipose_learns.py                      # ~10 minutes on 2 CPU cores
     python benchmarks/bench_margipose_learns.py --minutes 2 --work /tmp/mp-learns   # keep/reuse the data
 
-Both runs take the same number of SGD steps (sized from a short timing run so each fits --minutes).
+Both runs take exactly the same number of SGD steps whatever the machine load: the count is fixed before
+training (--steps, or sized once from a short timing run so a run takes about --minutes), runs are never cut
+by time, and each run's step count is read back from its checkpoint and printed.
 """
 from __future__ import annotations
 
@@ -60,20 +62,27 @@ def seconds_per_step(data: Path, batch: int) -> float:
     return 1.25 * float(np.median(times[1:]))
 
 
-def run(data: Path, out: Path, jsd: bool, steps: int, batch: int, lr_max: float, workers: int, minutes: float) -> dict:
+def schedule(steps: int) -> tuple[int, int]:
+    """(epochs, steps per epoch) giving exactly epochs * per_epoch steps, about ``steps``, in about 10 epochs."""
+    per_epoch = max(steps // 10, 1)
+    return max(steps // per_epoch, 1), per_epoch
+
+
+def run(data: Path, out: Path, jsd: bool, steps: int, batch: int, lr_max: float, workers: int) -> dict:
+    from margipose.checkpoint import load_checkpoint
     from margipose.train import TrainOptions, train
 
     shutil.rmtree(out, ignore_errors=True)  # a fresh run folder (the log appends)
-    per_epoch = max(steps // 10, 1)
-    opts = TrainOptions(data=str(data), out=str(out), dataset="h36m", mpii="no", epochs=max(steps // per_epoch, 1),
+    epochs, per_epoch = schedule(steps)
+    opts = TrainOptions(data=str(data), out=str(out), dataset="h36m", mpii="no", epochs=epochs,
                         samples_per_epoch=per_epoch * batch, batch_size=batch, lr_max=lr_max, workers=workers,
-                        progress=False, max_minutes=1.25 * minutes, model={**TINY, "jsd": jsd})
+                        progress=False, pretrained=False, model={**TINY, "jsd": jsd})
     t0 = time.perf_counter()
     path = train(opts)
     seconds = time.perf_counter() - t0
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     curve = [e["epoch_mean"] for e in log if "epoch_mean" in e]
-    return {"checkpoint": path, "seconds": seconds, "curve": curve}
+    return {"checkpoint": path, "seconds": seconds, "curve": curve, "steps": int(load_checkpoint(path)["step"])}
 
 
 def score(name: str, data: Path, **kw) -> dict:
@@ -100,15 +109,19 @@ def score(name: str, data: Path, **kw) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=4.0, help="training budget per run (two runs)")
+    ap.add_argument("--minutes", type=float, default=4.0, help="sizes the step count (about this long per run)")
+    ap.add_argument("--steps", type=int, default=None, help="SGD steps per run (default: sized from --minutes)")
     ap.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr-max", type=float, default=0.5)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1: on a shared machine, OpenMP spin-waiting costs more than it gains)")
     args = ap.parse_args()
     import torch
 
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     tmp = None
     if args.work is None:
@@ -116,22 +129,28 @@ def main() -> int:
         args.work = Path(tmp.name)
     args.work.mkdir(parents=True, exist_ok=True)
     data = make_data(args.work, args.seed)
-    sps = seconds_per_step(data, args.batch)
-    steps = max(int(args.minutes * 60 / sps), 10)
-    print(f"tiny config {TINY}: {sps:.2f} s/step at batch {args.batch} -> {steps} steps per run "
-          f"({steps * args.batch} samples), 1cycle lr_max {args.lr_max}")
+    if args.steps is None:
+        sps = seconds_per_step(data, args.batch)
+        wanted, how = max(int(args.minutes * 60 / sps), 10), f"{sps:.2f} s/step measured"
+    else:
+        wanted, how = args.steps, "--steps"
+    epochs, per_epoch = schedule(wanted)
+    steps = epochs * per_epoch
+    print(f"tiny config {TINY}: {steps} SGD steps per run ({how}; {epochs} epochs x {per_epoch}) at batch "
+          f"{args.batch} ({steps * args.batch} samples), 1cycle lr_max {args.lr_max}")
     baseline = score("mean-pose", data)
     results = {}
     for jsd in (True, False):
         label = "margipose (JSD)" if jsd else "margipose (no JSD)"
         torch.manual_seed(args.seed)
         r = run(data, args.work / ("run-jsd" if jsd else "run-nojsd"), jsd, steps, args.batch, args.lr_max,
-                args.workers, args.minutes)
+                args.workers)
         r["summary"] = score("margipose", data, checkpoint=str(r["checkpoint"]))
         results[label] = r
         losses = [c["loss"] for c in r["curve"]]
         eucl = [sum(v for k, v in c.items() if k.endswith("euclidean")) for c in r["curve"]]
-        print(f"\n{label}: {r['seconds']:.0f} s; epoch-mean loss " + " ".join(f"{x:.3f}" for x in losses))
+        print(f"\n{label}: {r['steps']} SGD steps in {r['seconds']:.0f} s; epoch-mean loss "
+              + " ".join(f"{x:.3f}" for x in losses))
         print("  Euclidean part (NDC, summed over stages) " + " ".join(f"{x:.3f}" for x in eucl))
     print("\n# h36m protocol on the held-out look-alike test rows (S9, S11; GT root depth granted)")
     print(f"{'model':<22}{'MPJPE mm':>10}{'PA-MPJPE mm':>13}{'PCK %':>8}")
@@ -139,7 +158,11 @@ def main() -> int:
     for name, s in rows:
         print(f"{name:<22}{s['mpjpe']:>10.1f}{s['pa_mpjpe']:>13.1f}{s['pck']:>8.1f}")
     for name, r in results.items():
-        print(f"{name}: MPJPE {r['summary']['mpjpe'] / baseline['mpjpe']:.2f}x the mean-pose baseline")
+        print(f"{name}: {r['steps']} steps; MPJPE {r['summary']['mpjpe'] / baseline['mpjpe']:.2f}x the mean-pose baseline")
+    counts = {r["steps"] for r in results.values()}
+    if counts != {steps}:
+        print(f"FAIL: the arms took {sorted(counts)} steps, expected {steps} each")
+        return 1
     if tmp is not None:
         tmp.cleanup()
     return 0

@@ -140,7 +140,8 @@ def training_loop_on_cuda() -> None:
             "sequence": np.full(n, "Walking"), "image": np.array(images)}, {"dataset": "h36m", "split": "train"})
         t0 = time.perf_counter()
         path = train(TrainOptions(data=str(root), out=str(root / "run"), dataset="h36m", mpii="no", epochs=1,
-                                  samples_per_epoch=64, batch_size=32, lr_max=0.1, workers=4, progress=False))
+                                  samples_per_epoch=64, batch_size=32, lr_max=0.1, workers=min(4, os.cpu_count() or 1), progress=False,
+                                  pretrained=False))
         ckpt = load_checkpoint(path)
         check(ckpt["step"] == 2, f"training loop on CUDA (bf16, channels_last): 2 steps in {time.perf_counter() - t0:.1f} s")
 

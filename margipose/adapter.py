@@ -6,9 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from margipose.checkpoint import CheckpointError, checkpoint_hash, load_checkpoint, model_from_checkpoint
+from margipose.checkpoint import CheckpointError, checkpoint_hash, load_model
 from margipose.data import resolve_image
 from margipose.infer import ASSUMED_DEPTH_MM, Predictor
+
+KNEE_NECK_MM = 920.0
 
 
 def _flag(value: Any) -> bool:
@@ -24,8 +26,9 @@ class MargiPoseModel:
     """``predict(batch) -> (B,17,3)`` camera-space mm from the template columns (docs/contracts.md).
 
     Uses the ground-truth root depth when the protocol grants it (``root_depth`` in the batch), otherwise
-    ``assumed_depth`` mm, leaving the scale to the protocol's rescaling. Options: ``multicrop`` (ten-crop
-    testing), ``batch_size`` (images per forward pass), ``assumed_depth``.
+    ``assumed_depth`` mm, leaving the scale to the protocol's rescaling. ``checkpoint`` is a posebench
+    checkpoint or one of the authors' released files (``margipose-mpi3d.pth``), loaded as it is.
+    Options: ``multicrop`` (ten-crop testing), ``batch_size`` (images per forward pass), ``assumed_depth``.
     """
 
     name = "margipose"
@@ -39,9 +42,11 @@ class MargiPoseModel:
         if checkpoint is None:
             raise CheckpointError("margipose needs a trained checkpoint (--checkpoint FILE); see `margipose train`")
         multicrop, batch_size, assumed_depth = _flag(multicrop), int(batch_size), float(assumed_depth)
-        ckpt = load_checkpoint(checkpoint)
+        model = load_model(checkpoint)  # a posebench checkpoint or the authors' released file, as it is
         self.checkpoint_hash = checkpoint_hash(checkpoint)
-        self.predictor = Predictor(model_from_checkpoint(ckpt, checkpoint), device, multicrop, batch_size)
+        # the reference fixes each crop's scale by the 920 mm knee-neck search where the protocol rescales so
+        knee_neck = KNEE_NECK_MM if getattr(protocol, "rescale", "none") == "knee_neck_920" and multicrop else None
+        self.predictor = Predictor(model, device, multicrop, batch_size, knee_neck)
         self.use_root_depth = "root_depth" in tuple(getattr(protocol, "granted", ()))
         self.assumed_depth = float(assumed_depth)
 

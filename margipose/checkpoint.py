@@ -50,6 +50,23 @@ def model_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "<chec
     return model
 
 
+def load_model(path: str | os.PathLike) -> MargiPose:
+    """The model in eval mode from a posebench checkpoint or the authors' released format
+    (``{'state_dict', 'model_desc', 'train_datasets'}``, margipose.authors); both read with weights_only=True."""
+    from margipose.authors import is_authors_format, model_from_authors
+
+    path = Path(path)
+    obj = safe_load(path, CheckpointError, "checkpoint")
+    if is_authors_format(obj):
+        return model_from_authors(obj, str(path)).eval()
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: neither a posebench MargiPose checkpoint (format={FORMAT!r}) nor the "
+                              f"authors' format (state_dict + model_desc)")
+    if int(obj.get("version", 0)) > VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {obj['version']} is newer than this code reads ({VERSION})")
+    return model_from_checkpoint(obj, path).eval()
+
+
 def checkpoint_hash(path: str | os.PathLike) -> str:
     """SHA-256 of the checkpoint file's bytes."""
     return file_sha256(path)

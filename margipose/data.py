@@ -13,66 +13,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageEnhance
 from torch.utils.data import Dataset, Sampler
 
 from posebench.data import PreparedData, read_prepared
 from posebench.skeleton import FLIP_INDICES, ROOT
 
 from margipose import coords
+from margipose.composite import Compositor
+from margipose.images import (ImageFileError, colour_jitter, image_size, open_rgb, read_crop, resolve_image, to_tensor,
+                              warp_crop)
+
+__all__ = ["ImageFileError", "colour_jitter", "open_rgb", "read_crop", "resolve_image", "to_tensor", "warp_crop",
+           "Pose3DDataset", "Pose2DDataset", "MixedSampler", "EpochSampler", "FLIP"]
 
 FLIP = np.asarray(FLIP_INDICES)
 BOX_FACTOR = 1.5
-
-
-class ImageFileError(ValueError):
-    """An image named by a prepared file is missing, unreadable, or outside the data folder."""
-
-
-def resolve_image(root: str | os.PathLike, relative: str) -> Path:
-    """``root/relative``, refusing empty names and paths that would leave ``root``."""
-    root = Path(root)
-    if not relative:
-        raise ImageFileError(f"{root}: a row has no extracted image ('' in column 'image')")
-    rel = Path(str(relative).replace("\\", "/"))
-    if rel.is_absolute() or ".." in rel.parts:
-        raise ImageFileError(f"{root}: image path {relative!r} leaves the data folder")
-    return root / rel
-
-
-def open_rgb(path: Path) -> Image.Image:
-    """Open an image as RGB, with a one-line error naming the file when that fails."""
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except FileNotFoundError:
-        raise ImageFileError(f"{path}: image file not found") from None
-    except OSError as e:
-        raise ImageFileError(f"{path}: unreadable image ({e})") from None
-
-
-def warp_crop(image: Image.Image, affine: np.ndarray, size: int) -> Image.Image:
-    """Warp ``image`` into the crop given the (3,3) original->crop pixel map (bilinear)."""
-    inv = np.linalg.inv(affine)
-    return image.transform((size, size), Image.Transform.AFFINE, data=tuple(inv[:2].ravel()),
-                           resample=Image.Resampling.BILINEAR)
-
-
-def colour_jitter(image: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """Brightness, contrast, saturation (each p 0.3, factor U(0.8, 1.2)) and hue (p 0.3, U(+-0.1) turn)."""
-    for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
-        if rng.random() < 0.3:
-            image = enhancer(image).enhance(rng.uniform(0.8, 1.2))
-    if rng.random() < 0.3:
-        hsv = np.asarray(image.convert("HSV")).copy()
-        hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(round(rng.uniform(-0.1, 0.1) * 255))) % 256
-        image = Image.fromarray(hsv, "HSV").convert("RGB")
-    return image
-
-
-def to_tensor(image: Image.Image) -> torch.Tensor:
-    """(3,H,W) float32 in [0, 1]."""
-    return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255)
 
 
 def _load(source: str | os.PathLike | PreparedData) -> PreparedData:
@@ -112,14 +67,36 @@ class _ImageRows(Dataset):
 
 
 class Pose3DDataset(_ImageRows):
-    """Rows (with images) of a 3D prepared file -> image crop, NDC target (17,3), mask, has_depth=True."""
+    """Rows (with images) of a 3D prepared file -> image crop, NDC target (17,3), mask, has_depth=True.
+
+    With ``backgrounds`` / ``textures`` folders and an MPI-INF-3DHP training file holding ``fg_mask`` and
+    ``chair_mask`` paths, augmentation includes the reference's compositing (margipose.composite)."""
 
     def __init__(self, source: str | os.PathLike | PreparedData, image_root: str | os.PathLike | None = None,
-                 input_size: int = 256, augment: bool = False, seed: int = 0) -> None:
+                 input_size: int = 256, augment: bool = False, seed: int = 0,
+                 backgrounds: str | os.PathLike | None = None, textures: str | os.PathLike | None = None) -> None:
         data = self._open(source, image_root, input_size, augment, seed)
         self.joints3d = np.asarray(data["joints3d"], np.float64)[self.rows]
         self.joints2d = np.asarray(data["joints2d"], np.float64)[self.rows]
         self.intrinsics = np.asarray(data["intrinsics"], np.float64)[self.rows]
+        self.compositor = Compositor(backgrounds, textures)
+        columns = set(data.columns)
+        if self.compositor and not {"fg_mask", "chair_mask"} <= columns:
+            raise ImageFileError(f"{data.path}: --backgrounds/--textures need the fg_mask and chair_mask columns "
+                                 f"(prepare the MPI-INF-3DHP training set with its mask videos)")
+        masks = self.compositor and {"fg_mask", "chair_mask"} <= columns
+        self.sequences = np.asarray(data["sequence"], dtype=object)[self.rows]
+        self.fg_masks = np.asarray(data["fg_mask"], dtype=object)[self.rows] if masks else None
+        self.chair_masks = np.asarray(data["chair_mask"], dtype=object)[self.rows] if masks else None
+
+    def _mask_path(self, paths: np.ndarray | None, index: int) -> Path | None:
+        return resolve_image(self.root, paths[index]) if paths is not None and paths[index] else None
+
+    def _composite(self, image: Any, path: Path, affine: np.ndarray, index: int) -> Any:
+        rng = np.random.default_rng((self.seed, self.epoch, index, 3))
+        return self.compositor.apply(image, rng, str(self.sequences[index]), self._mask_path(self.fg_masks, index),
+                                     self._mask_path(self.chair_masks, index), self.joints2d[index], affine,
+                                     image_size(path))
 
     def _rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng((self.seed, self.epoch, index))
@@ -134,8 +111,10 @@ class Pose3DDataset(_ImageRows):
         target = coords.camera_to_ndc(joints, geom, joints[:, ROOT, 2])[0]
         if aug.flip[0]:
             target = target[FLIP]
-        image = warp_crop(open_rgb(resolve_image(self.root, self.images[index])), coords.image_affine(geom)[0],
-                          self.size)
+        path, affine = resolve_image(self.root, self.images[index]), coords.image_affine(geom)[0]
+        image = read_crop(path, affine, self.size)
+        if self.augment and self.fg_masks is not None:
+            image = self._composite(image, path, affine, index)
         if self.augment:
             image = colour_jitter(image, rng)
         return {"image": to_tensor(image), "target": torch.from_numpy(target.astype(np.float32)),
@@ -161,8 +140,8 @@ class Pose2DDataset(_ImageRows):
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = np.random.default_rng((self.seed, self.epoch, index, 2))
         aug = coords.sample_augmentation(rng, 1, "2d") if self.augment else coords.no_augmentation(1)
-        full = open_rgb(resolve_image(self.root, self.images[index]))
-        w, h = full.size
+        path = resolve_image(self.root, self.images[index])
+        w, h = image_size(path)
         k = np.array([[1.2 * w, 1.2 * w, w / 2, h / 2]])
         s = self.scale[index]
         centre = self.centre[index:index + 1] + np.array([[0.0, 15.0 * s]])
@@ -174,7 +153,7 @@ class Pose2DDataset(_ImageRows):
             xy, mask = xy[FLIP], mask[FLIP]
         mask = mask & np.all(np.abs(np.nan_to_num(xy, nan=2.0)) < 1, axis=-1)
         target = np.concatenate([np.nan_to_num(xy), np.zeros((len(xy), 1))], axis=-1)
-        image = warp_crop(full, coords.image_affine(geom)[0], self.size)
+        image = read_crop(path, coords.image_affine(geom)[0], self.size)
         if self.augment:
             image = colour_jitter(image, rng)
         return {"image": to_tensor(image), "target": torch.from_numpy(target.astype(np.float32)),

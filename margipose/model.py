@@ -2,7 +2,7 @@
 
 ``MargiPose()`` is the paper's configuration (research/margipose-reference.md section 5): 256x256 input,
 128-channel features at 32x32, 4 stages x 3 columns, axis permutation in 12 groups of 16, 1x1 stage
-combiners. ``head="volumetric"`` swaps each stage's three columns for one column whose last block outputs
+combiners, a projection shortcut on every residual block; 57,867,668 parameters, as the reference code. ``head="volumetric"`` swaps each stage's three columns for one column whose last block outputs
 17*D channels read as a (17, D, H, W) volume (integral regression), for comparison.
 """
 from __future__ import annotations
@@ -80,8 +80,22 @@ def _bn(c: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(c)
 
 
+def init_parameters(module: nn.Module) -> None:
+    """The reference's initialisation: Kaiming normal (fan_out, ReLU gain) for convolutions, biases 0,
+    BatchNorm weight 1 and bias 0 (applied to the heatmap columns and the stage combiners)."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.conv._ConvNd):
+            nn.init.kaiming_normal_(m.weight, a=0, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class ResBlock(nn.Module):
-    """Two 3x3 conv-BN-ReLU layers plus a projection shortcut (1x1 conv + BN) when the shape changes.
+    """Two 3x3 conv-BN-ReLU layers plus a projection shortcut (1x1 conv + BN) on every block, also where
+    the shapes match (ResNet "option C", as the paper's section 4 and the reference code).
 
     ``stride=2`` halves the map; ``up=True`` doubles it with transposed convolutions (k3 s2 p1 op1).
     The sum has no ReLU after it (as the reference)."""
@@ -96,7 +110,7 @@ class ResBlock(nn.Module):
             short = nn.Conv2d(cin, cout, 1, stride=stride, bias=False)
         self.body = nn.Sequential(first, _bn(cout), nn.ReLU(inplace=True),
                                   nn.Conv2d(cout, cout, 3, padding=1, bias=False), _bn(cout), nn.ReLU(inplace=True))
-        self.shortcut = nn.Sequential(short, _bn(cout)) if (up or stride != 1 or cin != cout) else nn.Identity()
+        self.shortcut = nn.Sequential(short, _bn(cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x) + self.shortcut(x)
@@ -170,6 +184,8 @@ class MargiPose(nn.Module):
         f = cfg.out_size // cfg.feature_size  # combiners bring heatmaps back to the feature resolution
         self.combiners = nn.ModuleList(nn.Conv2d(head_channels, c, f, stride=f, bias=False)
                                        for _ in range(cfg.stages - 1))
+        init_parameters(self.columns)
+        init_parameters(self.combiners)
 
     def _stage(self, t: int, inp: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         cfg = self.config

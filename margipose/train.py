@@ -3,7 +3,11 @@
 One process per device; several GPUs or nodes run under ``torchrun`` (DistributedDataParallel, rank-sharded
 samplers). Checkpoints (``OUT/checkpoint.pt``, rewritten every epoch) carry the model config, optimizer
 state, progress and the content hashes of the training data, so ``--resume`` continues where it stopped
-and refuses changed data. Losses go to ``OUT/log.jsonl``.
+and refuses changed data. Losses go to ``OUT/log.jsonl``; its first line records the start (backbone weights
+or an explicit --no-pretrained, the data files). The paper's recipe is the default: train+val sets, the
+ImageNet Inception-v4 backbone (``--backbone-weights``), the reference augmentation including the
+MPI-INF-3DHP compositing (margipose.composite) when backgrounds/textures are given. The command line
+(margipose/cli.py) is built from :class:`TrainOptions`.
 """
 from __future__ import annotations
 
@@ -22,8 +26,9 @@ from torch import distributed as dist
 from torch.utils.data import ConcatDataset, DataLoader
 
 from posebench.data import prepared_path
+from posebench.io_utils import file_sha256
 
-from margipose.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from margipose.checkpoint import load_checkpoint, save_checkpoint
 from margipose.data import EpochSampler, MixedSampler, Pose2DDataset, Pose3DDataset
 from margipose.loss import margipose_loss
 from margipose.model import MargiPose
@@ -44,28 +49,44 @@ def one_cycle(step: int, total: int, lr_max: float = 1.0) -> tuple[float, float]
     return lr_max * float(np.interp(f, CYCLE_AT, CYCLE_LR)), float(np.interp(f, CYCLE_AT, CYCLE_MOMENTUM))
 
 
+def _opt(default: Any, help: str, **meta: Any) -> Any:
+    """A TrainOptions field whose metadata builds its command-line option (margipose.cli)."""
+    return field(default=default, metadata={"help": help, **meta})
+
+
 @dataclass
 class TrainOptions:
-    """What a run needs besides the model options; stored in the checkpoint."""
+    """What a run needs besides the model options; stored in the checkpoint. Each field is one option of
+    `margipose train` (margipose/cli.py builds them from this metadata)."""
 
-    data: str
-    out: str
-    dataset: str = "mpi3dhp"
-    split: str = "train"
-    mpii: str = "auto"           # auto | yes | no
-    epochs: int = 150
-    samples_per_epoch: int = 32000
-    batch_size: int = 32
-    lr_max: float = 1.0
-    max_grad_norm: float = 0.0   # 0 = no clipping (the reference)
-    workers: int = 4
-    seed: int = 0
-    device: str | None = None
-    augment: bool = True
-    max_minutes: float = 0.0     # 0 = no limit; otherwise stop (and checkpoint) after this long
-    log_every: int = 10
-    progress: bool = True
-    model: dict[str, Any] = field(default_factory=dict)
+    data: str = _opt(None, "Prepared data folder (DATA/<dataset>/<split>.h5).", required=True, type="dir")
+    out: str = _opt(None, "Run folder (checkpoint.pt, log.jsonl).", required=True, type="dir")
+    dataset: str = _opt("mpi3dhp", "3D training set.", choices=("mpi3dhp", "h36m"))
+    split: str = _opt("trainval", "Prepared split(s): trainval (the paper's recipe: mpi3dhp train+val, MPII "
+                      "train+val; h36m train = S1,5,6,7,8), train, or any prepared split name.")
+    mpii: str = _opt("auto", "Mix half and half with MPII 2D (auto: when DATA/mpii/train.h5 exists).",
+                     choices=("auto", "yes", "no"))
+    backbone_weights: str | None = _opt(None, "ImageNet Inception-v4 state dict (timm/Cadene names) loaded into "
+                                        "the backbone at the start, as the paper.", type="file")
+    pretrained: bool = _opt(True, "--no-pretrained trains from a random backbone (recorded in the log and "
+                            "checkpoint); otherwise --backbone-weights is required.", flags="--pretrained/--no-pretrained")
+    backgrounds: str | None = _opt(None, "Folder of background images for the MPI-INF-3DHP compositing "
+                                   "augmentation (p 0.6 where the sequence allows it).", type="dir")
+    textures: str | None = _opt(None, "Folder of clothing textures (upper body p 0.2, lower body p 0.5).",
+                                type="dir")
+    epochs: int = _opt(150, "Epochs.")
+    samples_per_epoch: int = _opt(32000, "Samples per epoch (all processes together).")
+    batch_size: int = _opt(32, "Batch size per process.")
+    lr_max: float = _opt(1.0, "Peak 1cycle learning rate.")
+    max_grad_norm: float = _opt(0.0, "Clip gradients (0: off, as the reference).")
+    workers: int = _opt(min(4, os.cpu_count() or 1), "DataLoader worker processes (default: min(4, cores)).")
+    seed: int = _opt(0, "Random seed.")
+    device: str | None = _opt(None, "cpu, cuda, cuda:1 ... (default: cuda if available).", type="str")
+    augment: bool = _opt(True, "The reference augmentation (--no-augment: off).", flags="--augment/--no-augment")
+    max_minutes: float = _opt(0.0, "Stop (and checkpoint) after this many minutes (0: no limit).")
+    log_every: int = _opt(10, "Log losses every N steps.")
+    progress: bool = _opt(True, "Progress bar (--quiet: none).", flags="--progress/--quiet")
+    model: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -88,18 +109,49 @@ def _device(requested: str | None, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def _datasets(opts: TrainOptions, input_size: int) -> tuple[list[Any], dict[str, dict[str, str]]]:
-    main = prepared_path(opts.data, opts.dataset, opts.split)
-    if not main.is_file():
-        raise TrainingError(f"{main}: no prepared training file (run `posebench prepare {opts.dataset}` first)")
-    sets: list[Any] = [Pose3DDataset(main, input_size=input_size, augment=opts.augment, seed=opts.seed)]
-    mpii = prepared_path(opts.data, "mpii", "train")
-    if opts.mpii == "yes" and not mpii.is_file():
-        raise TrainingError(f"{mpii}: --mpii yes but no prepared MPII training file")
-    if opts.mpii == "yes" or (opts.mpii == "auto" and mpii.is_file()):
-        sets.append(Pose2DDataset(mpii, input_size=input_size, augment=opts.augment, seed=opts.seed))
-    hashes = {f"{Path(s.path).parent.name}/{Path(s.path).name}": s.content_hash for s in sets}
-    return sets, hashes
+SPLITS = {("mpi3dhp", "trainval"): ("train", "val"), ("h36m", "trainval"): ("train",),
+          ("mpii", "trainval"): ("train", "val")}
+
+
+def split_files(data: str | os.PathLike, dataset: str, split: str) -> list[Path]:
+    """Prepared files of a split: ``trainval`` is the reference's train+val (Human3.6M's train file already
+    holds all five training subjects); any other name is that one file."""
+    return [prepared_path(data, dataset, s) for s in SPLITS.get((dataset, split), (split,))]
+
+
+def _datasets(opts: TrainOptions, input_size: int) -> tuple[list[Any], list[Any], dict[str, str]]:
+    """(3D datasets, MPII datasets, content hashes by file) for the options."""
+    files = split_files(opts.data, opts.dataset, opts.split)
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        hint = " (or train on --split train)" if opts.split == "trainval" else ""
+        raise TrainingError(f"{missing[0]}: no prepared file for split {opts.split!r} (run `posebench prepare "
+                            f"{opts.dataset}` first{hint})")
+    extra = {"backgrounds": opts.backgrounds, "textures": opts.textures} if opts.dataset == "mpi3dhp" else {}
+    sets3d = [Pose3DDataset(f, input_size=input_size, augment=opts.augment, seed=opts.seed, **extra) for f in files]
+    mpii_files = [f for f in split_files(opts.data, "mpii", opts.split) if f.is_file()]
+    if opts.mpii == "yes" and not mpii_files:
+        raise TrainingError(f"{prepared_path(opts.data, 'mpii', 'train')}: --mpii yes but no prepared MPII file")
+    sets2d = []
+    if opts.mpii == "yes" or (opts.mpii == "auto" and mpii_files):
+        sets2d = [Pose2DDataset(f, input_size=input_size, augment=opts.augment, seed=opts.seed) for f in mpii_files]
+    hashes = {f"{Path(s.path).parent.name}/{Path(s.path).name}": s.content_hash for s in sets3d + sets2d}
+    return sets3d, sets2d, hashes
+
+
+def _backbone(model: MargiPose, opts: TrainOptions, resumed: bool) -> dict[str, Any]:
+    """Load the ImageNet backbone (unless resuming or --no-pretrained); what was done, for log and checkpoint."""
+    if opts.backbone_weights is None and opts.pretrained:
+        raise TrainingError("the paper's recipe starts from an ImageNet Inception-v4 backbone: give "
+                            "--backbone-weights FILE (timm/Cadene state dict), or --no-pretrained to train without")
+    if opts.backbone_weights is not None and not opts.pretrained:
+        raise TrainingError("--backbone-weights and --no-pretrained contradict each other")
+    if not opts.pretrained:
+        return {"pretrained": False}
+    path = Path(opts.backbone_weights)
+    if not resumed:
+        model.backbone.load_inception_weights(path)
+    return {"pretrained": True, "file": path.name, "sha256": file_sha256(path)}
 
 
 def _plain(obj: Any) -> Any:
@@ -121,7 +173,9 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
                                 f"({ckpt.get('model_options')} vs {opts.model})")
     model = MargiPose(**opts.model)
     cfg = model.config
-    sets, hashes = _datasets(opts, cfg.input_size)
+    backbone = _backbone(model, opts, resumed=ckpt is not None)
+    sets3d, sets2d, hashes = _datasets(opts, cfg.input_size)
+    sets = sets3d + sets2d
     if ckpt is not None:
         if ckpt.get("data") != hashes:
             raise TrainingError(f"{ckpt_path}: training data changed since the checkpoint ({ckpt.get('data')} vs {hashes})")
@@ -141,16 +195,26 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     if steps_per_epoch < 1:
         raise TrainingError(f"samples per epoch ({opts.samples_per_epoch}) give no full batch of {opts.batch_size} per process")
     total = steps_per_epoch * opts.epochs
-    if len(sets) == 2:
-        sampler: Any = MixedSampler(len(sets[0]), len(sets[1]), per_rank, opts.seed, rank, world)
-        dataset: Any = ConcatDataset(sets)
+    data3d: Any = ConcatDataset(sets3d) if len(sets3d) > 1 else sets3d[0]
+    if sets2d:
+        data2d = ConcatDataset(sets2d)
+        sampler: Any = MixedSampler(len(data3d), len(data2d), per_rank, opts.seed, rank, world)
+        dataset: Any = ConcatDataset([data3d, data2d])
     else:
-        sampler, dataset = EpochSampler(len(sets[0]), per_rank, opts.seed, rank, world), sets[0]
+        sampler, dataset = EpochSampler(len(data3d), per_rank, opts.seed, rank, world), data3d
     start_epoch = int(ckpt["epoch"]) if ckpt else 0
     step = int(ckpt["step"]) if ckpt else 0
     t0 = time.monotonic()
     log = (out / "log.jsonl") if rank == 0 else None
     out.mkdir(parents=True, exist_ok=True)
+    if log is not None:
+        start = {"event": "resume" if ckpt is not None else "start", "backbone": backbone,
+                 "data": sorted(hashes), "world_size": world}
+        with log.open("a") as f:
+            f.write(json.dumps(start) + "\n")
+        if not backbone["pretrained"]:
+            click.echo("margipose train: --no-pretrained: the backbone starts from random weights "
+                       "(the paper starts from ImageNet Inception-v4)", err=True)
     stopped = False
     for epoch in range(start_epoch, opts.epochs):
         sampler.set_epoch(epoch)
@@ -204,6 +268,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
                 click.echo(f"epoch {epoch + 1}/{opts.epochs}: loss {means.get('loss', float('nan')):.4f}", err=True)
             save_checkpoint(ckpt_path, model, optimizer=optimizer.state_dict(), epoch=epoch + (0 if stopped else 1),
                             step=step, total_steps=total, data=hashes, model_options=_plain(opts.model),
+                            backbone=backbone,
                             train_options=_plain({k: v for k, v in vars(opts).items() if k != "model"}))
         if stopped:
             break
@@ -211,56 +276,3 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         dist.barrier()
         dist.destroy_process_group()
     return ckpt_path
-
-
-@click.command("train", epilog="""\b
-Examples:
-  margipose train --data data --dataset mpi3dhp --out runs/mp                  # the paper's recipe (GPU)
-  margipose train --data data --dataset h36m --out runs/h36m --max-minutes 600 --resume
-  torchrun --nproc-per-node 8 -m margipose.cli train --data data --out runs/mp  # DDP over 8 GPUs
-  margipose train --data data --out runs/tiny --device cpu --stages 2 --channels 32 --mid-channels 32 \\
-      --input-size 64 --epochs 2 --samples-per-epoch 256 --batch-size 8        # a CPU smoke run
-""")
-@click.option("--data", "data", type=click.Path(file_okay=False), required=True, help="Prepared data folder (DATA/<dataset>/<split>.h5).")
-@click.option("--dataset", type=click.Choice(["mpi3dhp", "h36m"]), default="mpi3dhp", show_default=True)
-@click.option("--split", default="train", show_default=True, help="Prepared split to train on (train, trainval...).")
-@click.option("--mpii", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True,
-              help="Mix half and half with DATA/mpii/train.h5 (auto: when it exists).")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Run folder (checkpoint.pt, log.jsonl).")
-@click.option("--epochs", type=int, default=150, show_default=True)
-@click.option("--samples-per-epoch", type=int, default=32000, show_default=True)
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr-max", type=float, default=1.0, show_default=True, help="Peak 1cycle learning rate.")
-@click.option("--max-grad-norm", type=float, default=0.0, show_default=True, help="Clip gradients (0: off).")
-@click.option("--workers", type=int, default=4, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
-@click.option("--no-augment", is_flag=True, help="Turn the reference augmentation off.")
-@click.option("--max-minutes", type=float, default=0.0, help="Stop (and checkpoint) after this many minutes.")
-@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
-@click.option("--stages", type=int, default=4, show_default=True)
-@click.option("--channels", type=int, default=128, show_default=True)
-@click.option("--mid-channels", type=int, default=192, show_default=True)
-@click.option("--input-size", type=int, default=256, show_default=True)
-@click.option("--heatmap-size", type=int, default=None, help="Default input-size/8.")
-@click.option("--head", type=click.Choice(["marginal", "volumetric"]), default="marginal", show_default=True)
-@click.option("--depth-size", type=int, default=32, show_default=True, help="D of the volumetric head.")
-@click.option("--no-axis-permutation", is_flag=True)
-@click.option("--no-jsd", is_flag=True, help="Train without the Jensen-Shannon regulariser.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def train_command(data, dataset, split, mpii, out, epochs, samples_per_epoch, batch_size, lr_max, max_grad_norm, workers,
-                  seed, device, no_augment, max_minutes, resume, stages, channels, mid_channels, input_size,
-                  heatmap_size, head, depth_size, no_axis_permutation, no_jsd, quiet) -> None:
-    """Train MargiPose on prepared files (CPU for tiny configs; CUDA bf16; torchrun for several GPUs)."""
-    model = {"stages": stages, "channels": channels, "mid_channels": mid_channels, "input_size": input_size,
-             "heatmap_size": heatmap_size, "head": head, "depth_size": depth_size,
-             "axis_permutation": not no_axis_permutation, "jsd": not no_jsd}
-    opts = TrainOptions(data=data, out=out, dataset=dataset, split=split, mpii=mpii, epochs=epochs,
-                        samples_per_epoch=samples_per_epoch, batch_size=batch_size, lr_max=lr_max,
-                        max_grad_norm=max_grad_norm, workers=workers, seed=seed, device=device, augment=not no_augment,
-                        max_minutes=max_minutes, progress=not quiet, model=model)
-    try:
-        path = train(opts, resume=resume)
-    except (TrainingError, CheckpointError, ValueError) as e:
-        raise click.ClickException(str(e)) from None
-    click.echo(str(path))

@@ -20,7 +20,7 @@ def test_torchrun_two_processes_share_the_steps(data_tree, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
            "--master-port", str(_free_port()), "-m", "margipose.cli", "train", "--data", str(data_tree),
-           "--dataset", "mpi3dhp", "--mpii", "no", "--out", str(out), "--device", "cpu", "--stages", "1",
+           "--dataset", "mpi3dhp", "--split", "train", "--no-pretrained", "--mpii", "no", "--out", str(out), "--device", "cpu", "--stages", "1",
            "--channels", "16", "--mid-channels", "16", "--input-size", "64", "--epochs", "1",
            "--samples-per-epoch", "32", "--batch-size", "4", "--workers", "0", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -29,5 +29,6 @@ def test_torchrun_two_processes_share_the_steps(data_tree, tmp_path):
     lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     # 32 samples per epoch over 2 processes x 4 per batch: 4 synchronised steps, logged once (rank 0).
     assert lines[-1]["step"] == 4 and len([ln for ln in lines if "epoch_mean" in ln]) == 1
+    assert lines[0]["event"] == "start" and lines[0]["world_size"] == 2 and lines[0]["backbone"] == {"pretrained": False}
     ckpt = load_checkpoint(out / "checkpoint.pt")
     assert ckpt["step"] == 4

@@ -127,7 +127,20 @@ def test_loads_a_timm_named_state_dict(tmp_path):
         backbone.load_inception_weights(tmp_path / "junk.pth")
 
 
-def test_parameter_count_of_paper_config_is_near_the_reference_checkpoint():
+def test_parameter_count_of_paper_config_is_the_reference_models():
     n = parameter_count(MargiPose())
-    # the reference checkpoints are 221.6 MB of float32 weights (plus BN statistics)
-    assert 50e6 < n < 56e6
+    # every residual block has a projection shortcut (1x1 conv + BN), as the reference: 57,867,668
+    assert n == 57_867_668
+
+
+def test_reference_initialisation_kaiming_fan_out_and_unit_batchnorm():
+    torch.manual_seed(0)
+    model = MargiPose(stages=2)
+    block = model.columns[1]["zy"].down[0]
+    conv = block.body[0].weight  # 128 -> 128, 3x3: fan_out = 128 * 9
+    assert abs(conv.std().item() / (2 / (128 * 9)) ** 0.5 - 1) < 0.03
+    short = block.shortcut[0].weight  # 1x1 projection: fan_out = 128
+    assert abs(short.std().item() / (2 / 128) ** 0.5 - 1) < 0.03
+    assert abs(model.combiners[0].weight.std().item() / (2 / 128) ** 0.5 - 1) < 0.05
+    bns = [m for m in model.columns.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(torch.all(m.weight == 1) and torch.all(m.bias == 0) for m in bns)

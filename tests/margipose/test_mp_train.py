@@ -13,8 +13,8 @@ TINY = {"stages": 2, "channels": 16, "mid_channels": 16, "input_size": 64}
 
 
 def _opts(data, out, **kw):
-    base = dict(data=str(data), out=str(out), dataset="mpi3dhp", epochs=1, samples_per_epoch=8, batch_size=4,
-                lr_max=0.1, workers=0, progress=False, model=dict(TINY))
+    base = dict(data=str(data), out=str(out), dataset="mpi3dhp", split="train", epochs=1, samples_per_epoch=8,
+                batch_size=4, lr_max=0.1, workers=0, progress=False, pretrained=False, model=dict(TINY))
     base.update(kw)
     return TrainOptions(**base)
 
@@ -69,7 +69,7 @@ def test_resume_continues_and_refuses_changes(data_tree, tmp_path):
 
 
 def test_bad_inputs_give_clear_errors(tmp_path):
-    with pytest.raises(TrainingError, match="no prepared training file"):
+    with pytest.raises(TrainingError, match="no prepared file for split .train."):
         train(_opts(tmp_path, tmp_path / "o"))
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(CheckpointError, match="junk.pt"):
@@ -108,16 +108,32 @@ def test_cli_predict_saves_a_figure(run, data_tree, tmp_path):
     _, path = run
     image = data_tree / "h36m" / "images" / "test" / "0000.png"
     out = tmp_path / "fig.png"
-    res = CliRunner().invoke(main, ["predict", str(image), "--checkpoint", str(path), "--out", str(out)])
+    res = CliRunner().invoke(main, ["predict", str(image), "--checkpoint", str(path), "--out", str(out),
+                                    "--joints", str(tmp_path / "pose.json"), "--focal", "200"])
     assert res.exit_code == 0, res.output
     assert out.stat().st_size > 1000
+    pose = json.loads((tmp_path / "pose.json").read_text())
+    assert pose["units"] == "mm" and pose["camera"]["fx"] == 200 and pose["camera"]["assumed"] is False
+    assert pose["root_depth_mm"] == 4500 and pose["root_depth_assumed"] is True
+    assert len(pose["joints"]) == 17 and pose["root_relative"]["pelvis"] == [0.0, 0.0, 0.0]
+    assert abs(pose["joints"]["pelvis"][2] - 4500) < 2000  # the root sits near the assumed depth
+    res = CliRunner().invoke(main, ["predict", str(image), "--checkpoint", str(path), "--out", str(out),
+                                    "--joints", str(tmp_path / "pose.csv")])
+    rows = (tmp_path / "pose.csv").read_text().splitlines()
+    assert res.exit_code == 0 and len(rows) == 18 and rows[0].startswith("joint,x_mm,y_mm,z_mm")
+    assert rows[1].startswith("head_top,") and rows[1].endswith(",4500.000,1,1")
+    res = CliRunner().invoke(main, ["predict", str(image), "--checkpoint", str(path), "--joints", "p.txt"])
+    assert res.exit_code != 0 and ".json or .csv" in res.output
     res = CliRunner().invoke(main, ["predict", str(image), "--checkpoint", str(path), "--box", "1,2,3"])
     assert res.exit_code != 0 and "x0,y0,x1,y1" in res.output
 
 
 def test_cli_train_reports_errors_in_one_line(tmp_path):
+    res = CliRunner().invoke(main, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--no-pretrained"])
+    assert res.exit_code == 1 and "no prepared file for split 'trainval'" in res.output
+    assert "--split train" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(main, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
-    assert res.exit_code == 1 and "no prepared training file" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and "--backbone-weights FILE" in res.output and "--no-pretrained" in res.output
 
 
 def test_command_line_flags_are_read_as_booleans():
@@ -143,3 +159,63 @@ def test_without_granted_depth_the_assumed_depth_is_used(run, data_tree):
     model = MargiPoseModel(protocol=SimpleNamespace(granted=()), checkpoint=str(path), assumed_depth=3000)
     pred = model.predict(batch)
     assert np.allclose(pred[:, 14, 2], 3000, rtol=0.5)
+
+
+def test_train_options_are_the_dataclass_fields():
+    import dataclasses
+
+    from margipose.cli import train_command
+    from margipose.model import MargiPoseConfig
+
+    names = {p.name for p in train_command.params}
+    fields = {f.name for f in dataclasses.fields(TrainOptions) if f.name != "model"}
+    assert fields | {f.name for f in dataclasses.fields(MargiPoseConfig)} | {"resume"} == names - {"help"}
+    workers = next(p for p in train_command.params if p.name == "workers")
+    import os
+
+    assert workers.default <= (os.cpu_count() or 1)
+
+
+def test_backbone_weights_are_loaded_and_recorded(data_tree, tmp_path):
+    from margipose.backbone import InceptionStem
+
+    torch.manual_seed(1)
+    stem = {k: torch.randn_like(v.float()).to(v.dtype) if v.dtype.is_floating_point else v
+            for k, v in InceptionStem().state_dict().items()}
+    weights = tmp_path / "inception_v4.pth"
+    torch.save(stem, weights)
+    out = tmp_path / "pre"
+    path = train(_opts(data_tree, out, pretrained=True, backbone_weights=str(weights), lr_max=1e-9, augment=False))
+    ckpt = load_checkpoint(path)
+    assert ckpt["backbone"]["pretrained"] and ckpt["backbone"]["file"] == "inception_v4.pth"
+    assert len(ckpt["backbone"]["sha256"]) == 64
+    # conv weights are what the file held (a 1e-9 learning rate barely moves them)
+    got = ckpt["model"]["backbone.stem.features.0.conv.weight"]
+    assert torch.allclose(got, stem["features.0.conv.weight"], atol=1e-6)
+    start = json.loads((out / "log.jsonl").read_text().splitlines()[0])
+    assert start["event"] == "start" and start["backbone"]["pretrained"]
+    with pytest.raises(TrainingError, match="contradict"):
+        train(_opts(data_tree, tmp_path / "x", pretrained=False, backbone_weights=str(weights)))
+
+
+def test_no_pretrained_is_explicit_and_recorded(run):
+    out, path = run
+    assert load_checkpoint(path)["backbone"] == {"pretrained": False}
+    assert json.loads((out / "log.jsonl").read_text().splitlines()[0])["backbone"] == {"pretrained": False}
+
+
+def test_trainval_reads_train_and_val(data_tree, tmp_path):
+    import shutil
+
+    from margipose.train import split_files
+
+    data = tmp_path / "data"
+    shutil.copytree(data_tree, data)
+    assert [p.name for p in split_files(data, "mpi3dhp", "trainval")] == ["train.h5", "val.h5"]
+    assert [p.name for p in split_files(data, "h36m", "trainval")] == ["train.h5"]
+    with pytest.raises(TrainingError, match="val.h5"):
+        train(_opts(data, tmp_path / "a", split="trainval"))
+    shutil.copy(data / "mpi3dhp" / "train.h5", data / "mpi3dhp" / "val.h5")
+    shutil.copy(data / "mpii" / "train.h5", data / "mpii" / "val.h5")
+    ckpt = load_checkpoint(train(_opts(data, tmp_path / "b", split="trainval")))
+    assert set(ckpt["data"]) == {"mpi3dhp/train.h5", "mpi3dhp/val.h5", "mpii/train.h5", "mpii/val.h5"}

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from margipose import coords
+from margipose.images import ImageFileError, draft_scale, read_crop, to_tensor, warp_crop
+
+
+def _affine(side, size=64, centre=(400.0, 380.0), rotation=0.0, flip=False):
+    k = np.array([[900.0, 900.0, 400.0, 400.0]])
+    geom = coords.make_crop(k, np.array([centre]), np.array([side]), size, np.array([rotation]), np.array([flip]))
+    return coords.image_affine(geom)[0]
+
+
+@pytest.mark.parametrize("side, scale", [(64, 1), (127, 1), (128, 2), (255, 2), (256, 4), (512, 8), (2000, 8)])
+def test_draft_scale_keeps_a_decoded_pixel_per_crop_pixel(side, scale):
+    assert draft_scale(_affine(side)) == scale
+    assert draft_scale(_affine(side, rotation=0.5, flip=True)) == scale  # a similarity: same density
+
+
+@pytest.fixture(scope="module")
+def jpeg(tmp_path_factory):
+    """A smooth 800x800 JPEG with a bright disc at (430, 350)."""
+    yy, xx = np.mgrid[0:800, 0:800]
+    rgb = np.stack([128 + 60 * np.sin(xx / 40), 128 + 60 * np.cos(yy / 50), 128 + 40 * np.sin((xx + yy) / 70)], -1)
+    im = Image.fromarray(rgb.astype(np.uint8))
+    ImageDraw.Draw(im).ellipse([430 - 12, 350 - 12, 430 + 12, 350 + 12], fill=(255, 255, 255))
+    path = tmp_path_factory.mktemp("jpeg") / "frame.jpg"
+    im.save(path, quality=95)
+    return path
+
+
+@pytest.mark.parametrize("rotation, flip", [(0.0, False), (0.4, True)])
+def test_reduced_scale_decode_gives_the_full_decode_crop(jpeg, rotation, flip):
+    affine = _affine(520, rotation=rotation, flip=flip)  # 520 px onto 64: decoded at 1/8
+    assert draft_scale(affine) == 8
+    with Image.open(jpeg) as im:
+        full = np.asarray(warp_crop(im.convert("RGB"), affine, 64), np.float64)
+    fast = np.asarray(read_crop(jpeg, affine, 64), np.float64)
+    assert np.abs(fast - full).mean() < 4.0  # box-filtered vs point-sampled: a few grey levels on average
+    # the disc lands on the same crop pixel (geometry of the scaled decode is exact)
+    want = (affine @ [430.0, 350.0, 1.0])[:2]
+    for img in (fast, full):
+        w = img.sum(-1) > 700
+        assert np.allclose(np.argwhere(w).mean(0)[::-1] + 0.5, want, atol=0.6)
+
+
+def test_png_and_missing_files(tmp_path, jpeg):
+    png = tmp_path / "f.png"
+    Image.open(jpeg).save(png)
+    affine = _affine(520)
+    assert np.abs(np.asarray(read_crop(png, affine, 64), float)
+                  - np.asarray(warp_crop(Image.open(png).convert("RGB"), affine, 64), float)).max() == 0
+    with pytest.raises(ImageFileError, match="not found"):
+        read_crop(tmp_path / "none.jpg", affine, 64)
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ImageFileError, match="unreadable"):
+        read_crop(tmp_path / "bad.jpg", affine, 64)
+
+
+def test_to_tensor_is_contiguous_chw_in_unit_range():
+    im = Image.fromarray(np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 10)
+    t = to_tensor(im)
+    assert t.shape == (3, 2, 3) and t.is_contiguous() and float(t.max()) == pytest.approx(170 / 255)
+    assert float(t[1, 0, 2]) == pytest.approx(70 / 255)
