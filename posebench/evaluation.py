@@ -16,12 +16,14 @@ from posebench import align as _align
 from posebench import metrics as _metrics
 from posebench.data import PreparedData, PreparedFileError, data_root, read_prepared
 from posebench.io_utils import arrays_hash, file_sha256
-from posebench.predictions import check_predictions, match_index, read_predictions, write_predictions
+from posebench.importers import finish, import_predictions
+from posebench.predictions import PredictionsError, check_predictions, match_index, write_predictions
 from posebench.protocols import MetricDef, Protocol, load_protocol
 from posebench.results import Result, build_result
 from posebench.skeleton import ROOT
 
 GROUP_KEYS = ("action", "take", "sequence", "activity", "scene", "subject", "camera")
+TEMPLATE_KEYS = ("subject", "sequence", "camera", "frame", "activity")
 
 
 class DataMismatchError(ValueError):
@@ -161,11 +163,15 @@ def _group_columns(data: PreparedData, rows: np.ndarray) -> dict[str, np.ndarray
 def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
              data: str | os.PathLike | PreparedData | None = None, *, index: np.ndarray | None = None,
              results_dir: str | os.PathLike | None = None, save: bool = False,
-             model: Mapping[str, Any] | None = None, check_units: bool = True) -> Result:
+             model: Mapping[str, Any] | None = None, check_units: bool = True, from_format: str | None = None,
+             joint_order: str | None = None) -> Result:
     """Score predictions under a protocol.
 
     ``predictions``: a predictions file path, an (M,17,3) array with ``index`` (rows of the prepared file), or
     a ``(joints3d, index)`` pair. An array without ``index`` must hold exactly the selected rows, in order.
+    ``from_format`` (CLI ``--from``): the file's layout (posebench, videopose3d, mmpose, mpi-mat; default:
+    detected); ``joint_order``: canonical, h36m17 or mpi17 (default: the layout's own). Joints that fit another
+    known order much better than the declared one are refused, naming it.
     ``data``: a data folder (default $POSEBENCH_DATA or ./data), a prepared .h5 file, or an in-memory
     :class:`PreparedData` (e.g. float64 arrays). With ``save=True`` the result is written under
     ``results_dir/runs/`` (default ./results).
@@ -177,8 +183,14 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
         raise DataMismatchError(f"protocol {protocol.name!r} selects no rows of {prepared.path or 'the dataset'}")
     source: dict[str, Any] = {}
     if isinstance(predictions, (str, os.PathLike)):
-        joints, idx = read_predictions(predictions)
+        imported = import_predictions(predictions, prepared, rows, from_format, joint_order)
+        try:
+            joints, idx = check_predictions(imported.joints3d, imported.index, check_units=check_units)
+        except PredictionsError as e:
+            raise PredictionsError(f"{predictions}: {e}") from None
         source = {"path": str(predictions), "sha256": file_sha256(predictions)}
+        if imported.fmt != "posebench" or imported.joint_order != "canonical":
+            source.update(format=imported.fmt, joint_order=imported.joint_order, scale=imported.scale)
     else:
         if isinstance(predictions, tuple):
             predictions, index = predictions
@@ -187,7 +199,9 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
                 raise ValueError(f"predictions hold {len(predictions)} rows but the protocol selects {len(rows)}; "
                                  f"pass index= (rows of the prepared file)")
             index = rows
-        joints, idx = check_predictions(predictions, index, check_units=check_units)
+        joints, idx = check_predictions(predictions, index, check_units=False)
+        joints = finish(joints, idx, "posebench", joint_order or "canonical", "predictions").joints3d
+        joints, idx = check_predictions(joints, idx, check_units=check_units)
         source = {"path": None, "sha256": arrays_hash({"joints3d": joints, "index": idx})}
     where = match_index(idx, rows, len(prepared))
     pred = joints[where]
@@ -200,8 +214,23 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     return result
 
 
+def convert_predictions(path: str | os.PathLike, out: str | os.PathLike, protocol: str | Protocol,
+                        data: str | os.PathLike | PreparedData | None = None, from_format: str | None = None,
+                        joint_order: str | None = None) -> int:
+    """Write ``path`` (any known layout) as a plain posebench predictions file ``out``; returns the rows written."""
+    protocol = load_protocol(protocol)
+    prepared = resolve_data(protocol, data)
+    rows = select_rows(protocol, prepared)
+    imported = import_predictions(path, prepared, rows, from_format, joint_order)
+    joints, idx = check_predictions(imported.joints3d, imported.index)
+    match_index(idx, np.array([], dtype=np.int64), len(prepared))  # range and duplicates, before writing
+    write_predictions(out, joints, idx)
+    return len(idx)
+
+
 def make_template(protocol: str | Protocol, data: str | os.PathLike | PreparedData | None = None) -> dict[str, np.ndarray]:
-    """The inputs a model may use for each row the protocol scores (never the 3D ground truth)."""
+    """The inputs a model may use for each row the protocol scores (never the 3D ground truth), with the keys
+    that identify it: subject, sequence, camera, frame (and activity on MPI-INF-3DHP)."""
     protocol = load_protocol(protocol)
     prepared = resolve_data(protocol, data)
     rows = select_rows(protocol, prepared)
@@ -213,6 +242,11 @@ def make_template(protocol: str | Protocol, data: str | os.PathLike | PreparedDa
         "joints2d": j2d,
         "box": np.concatenate([j2d.min(axis=1), j2d.max(axis=1)], axis=1),
     }
+    # Keys to join a model's own outputs on without opening the prepared file.
+    for key in TEMPLATE_KEYS:
+        if key in prepared and (key != "activity" or protocol.dataset == "mpi3dhp"):
+            col = np.asarray(prepared[key])[rows]
+            cols[key] = col.astype(object) if col.dtype.kind in "OUS" else col.astype(np.int64)
     if "root_depth" in protocol.granted:
         cols["root_depth"] = np.asarray(prepared[protocol.target], dtype=np.float64)[rows, ROOT, 2]
     return cols

@@ -23,32 +23,44 @@ class PredictionsError(ValueError):
     """A predictions file or array is unusable; the message says why."""
 
 
+LAYOUT_HINT = ("expected `joints3d` (M,17,3) mm + `index` (M,) rows of the prepared file (list them with "
+               "`posebench evaluate --protocol P --template FILE`; see docs/contracts.md), or another layout with "
+               "--from videopose3d|mmpose|mpi-mat")
+
+
 def read_predictions(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read (joints3d float64 (M,17,3), index int64 (M,)) from an HDF5 or .npz predictions file."""
     path = Path(path)
     if not path.is_file():
         raise PredictionsError(f"{path}: no such predictions file")
     if path.suffix == ".npz":
+        from posebench.safeload import UnsafePickleError, load_npz  # object arrays are read as data only
+
         try:
-            with np.load(path, allow_pickle=False) as z:
-                cols = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:
-            raise PredictionsError(f"{path}: not a readable .npz predictions file ({e})") from None
+            cols = load_npz(path)
+        except UnsafePickleError as e:
+            raise PredictionsError(f"{e}; {LAYOUT_HINT}") from None
+        for k, v in cols.items():
+            if k in ("joints3d", "index") and (not isinstance(v, np.ndarray) or v.dtype.hasobject):
+                raise PredictionsError(f"{path}: {k!r} is a {type(v).__name__} of objects, not a numeric array; "
+                                       f"{LAYOUT_HINT}")
     else:
         try:
             with open_h5(path, "predictions file") as f:
                 cols = {}
                 for key in ("joints3d", "index"):
                     if key not in f:
-                        raise PredictionsError(f"{path}: missing dataset {key!r} (has: {', '.join(sorted(f.keys())) or 'nothing'})")
+                        raise PredictionsError(f"{path}: missing dataset {key!r} (has: "
+                                               f"{', '.join(sorted(f.keys())) or 'nothing'}); {LAYOUT_HINT}")
                     ds = plain_dataset(f, key)
                     check_shape(ds, trailing=(NUM_JOINTS, 3) if key == "joints3d" else (), kinds="fiu")
                     cols[key] = read_dataset(ds)
         except UnsafeFileError as e:
-            raise PredictionsError(str(e)) from None
+            raise PredictionsError(f"{e}; {LAYOUT_HINT}") from None
     for key in ("joints3d", "index"):
         if key not in cols:
-            raise PredictionsError(f"{path}: missing dataset {key!r} (has: {', '.join(sorted(cols)) or 'nothing'})")
+            raise PredictionsError(f"{path}: missing dataset {key!r} (has: {', '.join(sorted(cols)) or 'nothing'}); "
+                                   f"{LAYOUT_HINT}")
     try:
         return check_predictions(cols["joints3d"], cols["index"])
     except PredictionsError as e:
