@@ -44,7 +44,7 @@ def resolve_data(protocol: Protocol, data: str | os.PathLike | PreparedData | No
         if not found:
             raise PreparedFileError(
                 f"no prepared file for protocol {protocol.name!r}: looked for {', '.join(str(folder / n) for n in names)}; "
-                f"run `posebench prepare {protocol.dataset} --src RAW --out {data_root(data)}` or pass --data")
+                f"run `{prepare_command(protocol, data_root(data))}` or pass --data")
         if len(found) > 1:
             raise DataMismatchError(f"protocol {protocol.name!r} accepts several label releases and {folder} holds "
                                     f"{', '.join(p.name for p in found)}: pass the file with --data")
@@ -52,6 +52,16 @@ def resolve_data(protocol: Protocol, data: str | os.PathLike | PreparedData | No
     prepared = read_prepared(path)
     check_data(protocol, prepared)
     return prepared
+
+
+def prepare_command(protocol: Protocol, out: str | os.PathLike) -> str:
+    """The `posebench prepare` command that writes the file a protocol scores."""
+    cmd = f"posebench prepare {protocol.dataset} --src RAW --out {out}"
+    if protocol.dataset == "mpi3dhp":
+        cmd += f" --split {protocol.split}" + (f" --labels {protocol.labels[0]}" if protocol.labels else "")
+    elif protocol.dataset == "h36m" and protocol.selection.subjects:
+        cmd += " --subjects " + ",".join(map(str, protocol.selection.subjects))
+    return cmd
 
 
 def check_data(protocol: Protocol, data: PreparedData) -> None:
