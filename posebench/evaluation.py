@@ -16,6 +16,7 @@ from posebench import align as _align
 from posebench import metrics as _metrics
 from posebench.data import PreparedData, PreparedFileError, data_root, read_prepared
 from posebench.io_utils import arrays_hash, file_sha256
+from posebench.ceiling import ceiling, target_hint
 from posebench.importers import finish, import_predictions
 from posebench.predictions import PredictionsError, check_predictions, match_index, write_predictions
 from posebench.protocols import MetricDef, Protocol, load_protocol
@@ -217,8 +218,13 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     pred = joints[where]
     gt = np.asarray(prepared[protocol.target])[rows]
     errors = compute_errors(protocol, pred, gt)
-    result = build_result(protocol, prepared, rows, errors, _group_columns(prepared, rows),
+    groups = _group_columns(prepared, rows)
+    result = build_result(protocol, prepared, rows, errors, groups,
                           predictions=None if model else source, model=dict(model) if model else None)
+    result.meta["ceiling"] = ceiling(protocol, prepared, rows, groups)
+    hint = target_hint(protocol, prepared, rows, pred)
+    if hint:
+        result.meta["hints"] = [hint]
     if save:
         result.save(results_dir)
     return result
