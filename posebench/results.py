@@ -83,16 +83,16 @@ class Result:
         order = [m for m in self.protocol.metric_names if m in s] + [m for m in s if m not in self.protocol.metric_names]
         return pd.Series({m: float(s[m]) for m in order}, name=self.run_id)
 
-    def table(self, by: str, metrics: list[str] | None = None, names: bool = False) -> pd.DataFrame:
+    def table(self, by: str, metrics: list[str] | None = None, names: bool = True) -> pd.DataFrame:
         """Per-group values (each group pooled over its rows) plus an 'All' row with the protocol's aggregate.
 
-        ``names=True`` labels rows as the official tables do (activity names, TestSeq1, ...).
+        Rows are labelled and ordered as the official tables do (activity names, TestSeq1, scenes in the
+        README's order); ``names=False`` keeps the stored codes.
         """
-        if by not in self.groups:
-            raise KeyError(f"no grouping {by!r} in this result (has: {', '.join(sorted(self.groups))})")
+        self._check_grouping(by)
         metrics = metrics or list(self.protocol.metric_names)
         g = self.groups[by]
-        keys = _ordered_unique(g)
+        keys = _group_order(by, g)
         rows = {}
         for key in keys:
             sel = np.flatnonzero(g == key)
@@ -102,10 +102,23 @@ class Result:
         df.index.name = by
         return display_names(df, by) if names else df
 
+    def _check_grouping(self, by: str) -> None:
+        if by not in self.groups:
+            raise KeyError(f"no grouping {by!r} in this result (has: {', '.join(sorted(self.groups))})")
+        if not any(str(v) for v in self.groups[by]):
+            usable = [k for k, v in self.groups.items() if any(str(x) for x in v)]
+            raise KeyError(f"grouping {by!r} is empty on {self.protocol.dataset} (it has no {by} labels); "
+                           f"use one of {', '.join(sorted(usable))}")
+
     def joint_table(self, metric: str, by: str | None = None,
                     joint_groups: dict[str, tuple[int, ...]] | None = None, names: bool = False) -> pd.DataFrame:
-        """Per-joint (or per joint group) values of a metric, per group of rows and 'All' (pooled)."""
+        """Per-joint (or per joint group) values of a metric, per group of rows and 'All' (frames pooled).
+
+        ``attrs['all_row']`` says how 'All' is made, and when it differs from the headline's aggregate.
+        """
         m = self.protocol.metric(metric)
+        if by is not None:
+            self._check_grouping(by)
         err = self.errors[metric]
         if m.kind == "mean":
             per_joint = err
@@ -130,12 +143,14 @@ class Result:
         if by is None:
             out = frame.mean().to_frame("All").T
         else:
-            g = pd.Categorical(self.groups[by], categories=_ordered_unique(self.groups[by]), ordered=True)
+            g = pd.Categorical(self.groups[by], categories=_group_order(by, self.groups[by]), ordered=True)
             out = frame.groupby(g, observed=True).mean()
             out.loc["All"] = frame.mean()
             out.index.name = by
             if names:
                 out = display_names(out, by)
+        out.attrs["all_row"] = ("All: frames pooled" if m.aggregate == "frames" else
+                                f"All: frames pooled (the headline {m.name} is the mean over {m.group_by} groups)")
         return out
 
     def save(self, results_dir: str | os.PathLike | None = None) -> Path:
@@ -172,6 +187,18 @@ def display_names(df: pd.DataFrame, by: str) -> pd.DataFrame:
             return str(v)
 
     return df.rename(index=label)
+
+
+def _group_order(by: str, values: np.ndarray) -> list[str]:
+    """Group values in the official order where there is one (MPI activities, sequences, scenes), else natural."""
+    from posebench import names
+
+    found = _ordered_unique(values)
+    try:
+        official = names.row_order(by)
+    except ValueError:
+        return found
+    return [k for k in official if k in found] + [k for k in found if k not in official]
 
 
 def _ordered_unique(values: np.ndarray) -> list[str]:
@@ -217,7 +244,7 @@ def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, n
     meta["breakdowns"] = {}
     for key in protocol.breakdowns:
         if key in groups:
-            t = result.table(key).drop(index="All")
+            t = result.table(key, names=False).drop(index="All")
             meta["breakdowns"][key] = {str(k): {c: (int(v) if c == "rows" else float(v)) for c, v in r.items()}
                                        for k, r in t.iterrows()}
     return result

@@ -105,7 +105,7 @@ def _mpi_data(n_per_ts=9, seed=0):
         cols["subject"] += [ts] * n_per_ts
         cols["frame"] += list(range(n_per_ts))
         cols["valid"] += [f % 4 != 1 for f in range(n_per_ts)]
-        cols["activity"] += [1 + f % 7 for f in range(n_per_ts)]
+        cols["activity"] += [1 + (f + ts) % 7 for f in range(n_per_ts)]
         cols["scene"] += ["studio"] * n_per_ts
         cols["sequence"] += [f"TS{ts}"] * n_per_ts
     cols = {k: (np.concatenate(v) if k.startswith("joints") else np.array(v)) for k, v in cols.items()}
