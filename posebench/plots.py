@@ -88,8 +88,10 @@ def group_bars(table: pd.DataFrame, ylabel: str, title: str,
         values = table[col].to_numpy(dtype=np.float64)
         yerr = None
         if low is not None and high is not None:
+            # a percentile interval need not contain the pooled value; whiskers never point inwards
             yerr = np.vstack([values - low[col].to_numpy(dtype=np.float64),
                               high[col].to_numpy(dtype=np.float64) - values])
+            yerr = np.nan_to_num(np.clip(yerr, 0.0, None))
         ax.bar(x + (k - (n_runs - 1) / 2) * width, values, width, label=str(col), yerr=yerr, capsize=2)
     crowded = n_groups > 6
     ax.set_xticks(x, [str(i) for i in table.index], rotation=35 if crowded else 0, ha="right" if crowded else "center")
