@@ -20,7 +20,7 @@ from posebench.ceiling import ceiling, target_hint
 from posebench.importers import finish, import_predictions
 from posebench.predictions import PredictionsError, check_predictions, match_index, write_predictions
 from posebench.protocols import MetricDef, Protocol, load_protocol
-from posebench.results import Result, build_result
+from posebench.results import Result, build_result, new_run_id
 from posebench.skeleton import ROOT
 
 GROUP_KEYS = ("action", "take", "sequence", "activity", "scene", "subject", "camera")
@@ -175,14 +175,15 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
              data: str | os.PathLike | PreparedData | None = None, *, index: np.ndarray | None = None,
              results_dir: str | os.PathLike | None = None, save: bool = False,
              model: Mapping[str, Any] | None = None, check_units: bool = True, from_format: str | None = None,
-             joint_order: str | None = None) -> Result:
+             joint_order: str | None = None, run_name: str | None = None) -> Result:
     """Score predictions under a protocol.
 
     ``predictions``: a predictions file path, an (M,17,3) array with ``index`` (rows of the prepared file), or
     a ``(joints3d, index)`` pair. An array without ``index`` must hold exactly the selected rows, in order.
     ``from_format`` (CLI ``--from``): the file's layout (posebench, videopose3d, mmpose, mpi-mat; default:
     detected); ``joint_order``: canonical, h36m17 or mpi17 (default: the layout's own). Joints that fit another
-    known order much better than the declared one are refused, naming it.
+    known order much better than the declared one are refused, naming it. ``run_name`` (CLI ``--name``) labels the
+    run in its id, leaderboards, tables and reports (default: the model's name or the predictions file's stem).
     ``data``: a data folder (default $POSEBENCH_DATA or ./data), a prepared .h5 file, or an in-memory
     :class:`PreparedData` (e.g. float64 arrays). With ``save=True`` the result is written under
     ``results_dir/runs/`` (default ./results).
@@ -221,6 +222,11 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     groups = _group_columns(prepared, rows)
     result = build_result(protocol, prepared, rows, errors, groups,
                           predictions=None if model else source, model=dict(model) if model else None)
+    if run_name is not None:
+        if not str(run_name).strip():
+            raise ValueError("a run name must not be blank")
+        result.meta["name"] = str(run_name).strip()
+        result.meta["run_id"] = new_run_id(protocol.name, result.meta["name"])
     result.meta["ceiling"] = ceiling(protocol, prepared, rows, groups)
     hint = target_hint(protocol, prepared, rows, pred)
     if hint:
@@ -293,7 +299,8 @@ def predict_rows(model: Any, template: Mapping[str, np.ndarray], root: str, batc
 def evaluate_model(name: str, protocol: str | Protocol, data: str | os.PathLike | None = None, *,
                    checkpoint: str | None = None, device: str | None = None, batch_size: int = 64,
                    results_dir: str | os.PathLike | None = None, save: bool = False, progress: bool = True,
-                   predictions_out: str | os.PathLike | None = None, **options: Any) -> Result:
+                   predictions_out: str | os.PathLike | None = None, run_name: str | None = None,
+                   **options: Any) -> Result:
     """Run a registered model over the protocol's rows and score it.
 
     With ``predictions_out`` the predictions are also kept as a predictions file (recorded in the run), so
@@ -309,7 +316,7 @@ def evaluate_model(name: str, protocol: str | Protocol, data: str | os.PathLike 
     out = predict_rows(model, template, image_root(prepared), batch_size, progress, f"{name} on {protocol.name}")
     info = {"name": getattr(model, "name", name), "checkpoint": checkpoint,
             "checkpoint_hash": getattr(model, "checkpoint_hash", None), "options": options}
-    result = evaluate(out, protocol, prepared, index=template["index"], model=info)
+    result = evaluate(out, protocol, prepared, index=template["index"], model=info, run_name=run_name)
     if predictions_out is not None:
         write_predictions(predictions_out, out, template["index"])
         result.meta["predictions"] = {"path": str(predictions_out), "sha256": file_sha256(predictions_out)}

@@ -69,3 +69,13 @@ def test_overlays_draw_every_run_with_intervals(h36m_runs):
     assert len(ax.patches) == 4  # 2 actions x 2 runs
     assert len([c for c in ax.containers if hasattr(c, "errorbar") and c.errorbar is not None]) == 2
     assert len(figs["pck"].axes[0].get_lines()) >= 2
+
+
+def test_a_named_run_carries_its_name():
+    data = _h36m_data()
+    gt = np.asarray(data["joints3d"], dtype=np.float64)
+    r = posebench.evaluate((gt + 5.0, np.arange(len(gt))), "h36m-lifting", data, run_name="VideoPose3D (ours, 243 f)")
+    assert r.meta["name"] == "VideoPose3D (ours, 243 f)"
+    assert r.run_id.startswith("h36m-lifting--VideoPose3D--ours--243-f--")
+    with pytest.raises(ValueError, match="blank"):
+        posebench.evaluate((gt, np.arange(len(gt))), "h36m-lifting", data, run_name="  ")
