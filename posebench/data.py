@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from posebench import __version__
+from posebench.errors import PosebenchError
 from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
 from posebench.io_utils import arrays_hash, atomic_path
 from posebench.skeleton import NUM_JOINTS
@@ -44,7 +45,7 @@ FLOAT_COLUMNS_F32 = ("joints3d", "joints2d", "intrinsics", "joints3d_univ", "cen
 DATA_ENV = "POSEBENCH_DATA"
 
 
-class PreparedFileError(ValueError):
+class PreparedFileError(PosebenchError):
     """A prepared file (or in-memory dataset) does not follow the contract."""
 
 

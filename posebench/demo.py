@@ -1,4 +1,4 @@
-"""`posebench demo`: the main job end to end on look-alike data, in well under a minute on two cores.
+"""The demo (command in posebench.cli.demo): the main job end to end on look-alike data, in under a minute.
 
 Generates look-alike Human3.6M and MPI-INF-3DHP releases, prepares them, runs the baselines (and MargiPose when
 a checkpoint is given) through `posebench.evaluate`, stores the runs, prints the leaderboard and writes plots.
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import click
+from posebench.errors import PosebenchError
 
 MARKER = ".posebench-demo.json"  # what the demo wrote, so a rerun replaces only its own runs
 BASELINES = ("mean-pose", "nearest-neighbour")
@@ -23,7 +23,7 @@ LOOKALIKE_NOTE = ("LOOK-ALIKE DATA: synthetic poses from posebench.sample, not H
                   "numbers show the pipeline working, not model quality.")
 
 
-class DemoError(ValueError):
+class DemoError(PosebenchError):
     """The demo cannot run in the given folder."""
 
 
@@ -99,7 +99,7 @@ def demo_plots(runs: list[Any], folder: Path, n_worst: int = 5) -> list[Path]:
     """Per protocol: PCK curves and per-group bars of every model; worst cases of the best run by the headline."""
     import pandas as pd
 
-    from posebench import plots
+    from posebench.report import plots
     from posebench.report import group_names, run_label, worst_case_figure
 
     written: list[Path] = []
@@ -175,24 +175,3 @@ def run_demo(out: str | Path = ".", seed: int = 0, checkpoint: str | None = None
     say(f"done in {result.seconds:.1f} s: {len(result.runs)} runs in {out / 'results' / 'runs'}, "
         f"leaderboard {result.leaderboard}, {len(result.plots)} plot files")
     return result
-
-
-@click.command(epilog="""\b
-Examples:
-  posebench demo --out demo-out
-  posebench demo --out demo-out --checkpoint margipose-h36m.pth     # adds MargiPose on the image protocols
-  posebench leaderboard --results-dir demo-out/results --format latex
-""")
-@click.option("--out", "-o", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Folder for raw/, data/, predictions/, results/ and plots/.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the look-alike data.")
-@click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="A MargiPose checkpoint: also evaluate MargiPose.")
-@click.option("--device", default=None, help="Torch device for MargiPose.")
-@click.option("--n-boot", default=2000, show_default=True, help="Bootstrap resamples for the intervals.")
-def demo(out, seed, checkpoint, device, n_boot):
-    """Generate look-alike data, prepare it, evaluate the baselines, print the leaderboard, write plots."""
-    try:
-        run_demo(out, seed=seed, checkpoint=checkpoint, device=device, say=click.echo, n_boot=n_boot)
-    except (DemoError, ValueError, OSError) as e:
-        raise click.ClickException(str(e)) from None

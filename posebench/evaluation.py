@@ -15,11 +15,12 @@ import numpy as np
 from posebench import align as _align
 from posebench import metrics as _metrics
 from posebench.data import PreparedData, PreparedFileError, data_root, read_prepared
+from posebench.errors import PosebenchError
 from posebench.io_utils import arrays_hash, file_sha256
 from posebench.ceiling import ceiling, target_hint
 from posebench.importers import finish, import_predictions
 from posebench.predictions import PredictionsError, check_predictions, match_index, write_predictions
-from posebench.protocols import MetricDef, Protocol, load_protocol
+from posebench.protocols import Protocol, load_protocol
 from posebench.results import Result, build_result, new_run_id
 from posebench.skeleton import ROOT
 
@@ -27,7 +28,7 @@ GROUP_KEYS = ("action", "take", "sequence", "activity", "scene", "subject", "cam
 TEMPLATE_KEYS = ("subject", "sequence", "camera", "frame", "activity")
 
 
-class DataMismatchError(ValueError):
+class DataMismatchError(PosebenchError):
     """The prepared data is not what the protocol scores (wrong dataset, split or label release)."""
 
 
@@ -133,32 +134,6 @@ def compute_errors(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> dict
     return out
 
 
-def per_sample(errors: np.ndarray, metric: MetricDef) -> np.ndarray:
-    """Per-row metric values (mm, or fractions for pck/auc) from per-joint errors."""
-    return _metrics.per_sample(errors, metric.kind, threshold=metric.threshold, thresholds=np.asarray(metric.thresholds))
-
-
-def aggregate(values: np.ndarray, metric: MetricDef, groups: Mapping[str, np.ndarray] | None = None,
-              rows: np.ndarray | None = None) -> float:
-    """The protocol's aggregate of per-row values: pooled over frames, or the unweighted mean of group means."""
-    v = np.asarray(values, dtype=np.float64)
-    if rows is not None:
-        v = v[rows]
-    if len(v) == 0:
-        return float("nan")
-    if metric.aggregate == "frames":
-        return float(v.mean())
-    if groups is None or metric.group_by not in groups:
-        raise ValueError(f"metric {metric.name!r} averages over {metric.group_by!r} groups, which the data lacks")
-    g = np.asarray(groups[metric.group_by])
-    if rows is not None:
-        g = g[rows]
-    _, inv = np.unique(g, return_inverse=True)
-    sums = np.bincount(inv, weights=v)
-    counts = np.bincount(inv)
-    return float(np.mean(sums / counts))
-
-
 def _group_columns(data: PreparedData, rows: np.ndarray) -> dict[str, np.ndarray]:
     out = {}
     for key in GROUP_KEYS:
@@ -186,7 +161,7 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     run in its id, leaderboards, tables and reports (default: the model's name or the predictions file's stem).
     ``data``: a data folder (default $POSEBENCH_DATA or ./data), a prepared .h5 file, or an in-memory
     :class:`PreparedData` (e.g. float64 arrays). With ``save=True`` the result is written under
-    ``results_dir/runs/`` (default ./results).
+    ``results_dir/runs/`` (default $POSEBENCH_RESULTS or ./posebench-results).
     """
     protocol = load_protocol(protocol)
     prepared = resolve_data(protocol, data)
@@ -224,10 +199,11 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
                           predictions=None if model else source, model=dict(model) if model else None)
     if run_name is not None:
         if not str(run_name).strip():
-            raise ValueError("a run name must not be blank")
+            raise PosebenchError("a run name must not be blank")
         result.meta["name"] = str(run_name).strip()
         result.meta["run_id"] = new_run_id(protocol.name, result.meta["name"])
-    result.meta["ceiling"] = ceiling(protocol, prepared, rows, groups)
+    gt_errors = None if protocol.rescale == "none" else compute_errors(protocol, gt, gt)
+    result.meta["ceiling"] = ceiling(protocol, rows, groups, gt_errors)
     hint = target_hint(protocol, prepared, rows, pred)
     if hint:
         result.meta["hints"] = [hint]

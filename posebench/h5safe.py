@@ -16,11 +16,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from posebench.errors import PosebenchError
+
 # The HDF5 signature may sit at byte 0, 512, 1024, 2048, ... (after a user block).
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-class UnsafeFileError(ValueError):
+class UnsafeFileError(PosebenchError):
     """An HDF5 file is unreadable, or reaches outside itself (links, virtual or external storage)."""
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from posebench import align as _align
+from posebench._rotation import blocks
+from posebench.errors import PosebenchError
 
 PCK_THRESHOLD = 150.0
 AUC_THRESHOLDS = np.arange(0.0, 151.0, 5.0)
@@ -20,29 +22,35 @@ KINDS = ("mean", "pck", "auc")
 _BLOCK = 16384
 
 
-class PoseArrayError(ValueError):
+class PoseArrayError(PosebenchError):
     """Pose arrays that cannot be scored: wrong shape, mismatched shapes, NaN or inf."""
 
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One metric of the shared vocabulary: how per-joint errors reduce, its alignment, and its direction."""
+    """One metric of the shared vocabulary: how per-joint errors reduce, its alignment, and its direction.
+
+    ``align`` is the default alignment; ``aligns`` every alignment a protocol may give it.
+    """
 
     name: str
     kind: str
     align: str
     higher_is_better: bool
     unit: str
+    aligns: tuple[str, ...]
 
 
+_PA = ("procrustes", "procrustes_reflect")
+# The one metric vocabulary (protocol files, results, published.csv): protocols and reports import it from here.
 METRICS: dict[str, MetricSpec] = {
-    "mpjpe": MetricSpec("mpjpe", "mean", "none", False, "mm"),
-    "pa_mpjpe": MetricSpec("pa_mpjpe", "mean", "procrustes", False, "mm"),
-    "n_mpjpe": MetricSpec("n_mpjpe", "mean", "scale", False, "mm"),
-    "pck": MetricSpec("pck", "pck", "none", True, "%"),
-    "auc": MetricSpec("auc", "auc", "none", True, "%"),
-    "pa_pck": MetricSpec("pa_pck", "pck", "procrustes", True, "%"),
-    "pa_auc": MetricSpec("pa_auc", "auc", "procrustes", True, "%"),
+    "mpjpe": MetricSpec("mpjpe", "mean", "none", False, "mm", ("none",)),
+    "pa_mpjpe": MetricSpec("pa_mpjpe", "mean", "procrustes", False, "mm", _PA),
+    "n_mpjpe": MetricSpec("n_mpjpe", "mean", "scale", False, "mm", ("scale",)),
+    "pck": MetricSpec("pck", "pck", "none", True, "%", ("none",)),
+    "auc": MetricSpec("auc", "auc", "none", True, "%", ("none",)),
+    "pa_pck": MetricSpec("pa_pck", "pck", "procrustes", True, "%", _PA),
+    "pa_auc": MetricSpec("pa_auc", "auc", "procrustes", True, "%", _PA),
 }
 
 
@@ -63,7 +71,7 @@ def check_poses(pred: np.ndarray, gt: np.ndarray) -> None:
 
 def _check_finite(name: str, a: np.ndarray) -> None:
     # A block sum is finite iff the block is (barring overflow of huge values, which the exact check clears).
-    for sl in _align._blocks(len(a), _BLOCK):
+    for sl in blocks(len(a), _BLOCK):
         with np.errstate(over="ignore", invalid="ignore"):
             if np.isfinite(np.add.reduce(a[sl], axis=None, dtype=np.float64)):
                 continue
@@ -91,7 +99,7 @@ def _plain_errors(pred: np.ndarray, gt: np.ndarray, cols: np.ndarray | None, sca
     nc = nj if cols is None else len(cols)
     out = np.empty((n, nc))
     buf = np.empty((min(_BLOCK, max(n, 1)), nc, 3))
-    for sl in _align._blocks(n, _BLOCK):
+    for sl in blocks(n, _BLOCK):
         p, g = pred[sl], gt[sl]
         if cols is not None:
             p, g = p[:, cols], g[:, cols]
@@ -145,6 +153,32 @@ def per_sample(errors: np.ndarray, kind: str, threshold: float = PCK_THRESHOLD,
     raise PoseArrayError(f"unknown metric kind {kind!r}; known: {', '.join(KINDS)}")
 
 
+def aggregate(values: np.ndarray, groups: np.ndarray | None = None, rows: np.ndarray | None = None) -> float:
+    """The mean of per-row values: pooled, or (with ``groups``) the unweighted mean of the group means.
+
+    ``rows`` selects positions first; no rows give nan.
+
+    >>> aggregate(np.array([1.0, 2.0, 6.0]))
+    3.0
+    >>> aggregate(np.array([1.0, 2.0, 6.0]), groups=np.array(["a", "a", "b"]))
+    3.75
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if rows is not None:
+        v = v[rows]
+    if len(v) == 0:
+        return float("nan")
+    if groups is None:
+        return float(v.mean())
+    g = np.asarray(groups)
+    if rows is not None:
+        g = g[rows]
+    _, inv = np.unique(g, return_inverse=True)
+    sums = np.bincount(inv, weights=v)
+    counts = np.bincount(inv)
+    return float(np.mean(sums / counts))
+
+
 def _auc(e: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Mean over joints and thresholds t (sorted) of [e < t], per row of e (N, J); exact at the thresholds."""
     n, nj = e.shape
@@ -153,7 +187,7 @@ def _auc(e: np.ndarray, t: np.ndarray) -> np.ndarray:
     uniform = h > 0 and np.array_equal(t, t[0] + np.arange(t.size) * h)
     buf = np.empty((min(_BLOCK, max(n, 1)), nj))
     fix = np.empty_like(buf)
-    for sl in _align._blocks(n, _BLOCK):
+    for sl in blocks(n, _BLOCK):
         eb = e[sl]
         if not uniform:
             out[sl] = (t.size - np.searchsorted(t, eb, side="right")).sum(axis=1)
@@ -180,13 +214,29 @@ def _auc(e: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def mpjpe(pred: np.ndarray, gt: np.ndarray, *, joints: Sequence[int] | None = None,
           fit_joints: Sequence[int] | None = None) -> np.ndarray:
-    """Mean per-joint position error (N,) in mm, no alignment (``fit_joints`` is accepted and unused)."""
+    """Mean per-joint position error (N,) in mm, no alignment (``fit_joints`` is accepted and unused).
+
+    >>> gt = np.zeros((1, 17, 3))
+    >>> pred = gt.copy()
+    >>> pred[0, :, 0] = 10.0  # every joint 10 mm off
+    >>> mpjpe(pred, gt)
+    array([10.])
+    """
     return per_sample(joint_errors(pred, gt, "none", joints=joints), "mean")
 
 
 def pa_mpjpe(pred: np.ndarray, gt: np.ndarray, *, joints: Sequence[int] | None = None,
              fit_joints: Sequence[int] | None = None, reflection: bool = False) -> np.ndarray:
-    """MPJPE (N,) after the similarity Procrustes fit (reflections excluded unless ``reflection``)."""
+    """MPJPE (N,) after the similarity Procrustes fit (reflections excluded unless ``reflection``).
+
+    A rotated, scaled and shifted copy of the ground truth scores zero:
+
+    >>> gt = np.random.default_rng(0).normal(size=(2, 17, 3)) * 100
+    >>> quarter_turn = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    >>> pred = 2.0 * gt @ quarter_turn.T + 5.0
+    >>> bool(np.allclose(pa_mpjpe(pred, gt), 0.0, atol=1e-9))
+    True
+    """
     method = "procrustes_reflect" if reflection else "procrustes"
     return per_sample(joint_errors(pred, gt, method, fit_joints, joints), "mean")
 
@@ -199,13 +249,27 @@ def n_mpjpe(pred: np.ndarray, gt: np.ndarray, *, joints: Sequence[int] | None = 
 
 def pck(pred: np.ndarray, gt: np.ndarray, *, joints: Sequence[int] | None = None,
         fit_joints: Sequence[int] | None = None, threshold: float = PCK_THRESHOLD) -> np.ndarray:
-    """Fraction (N,) of joints with error strictly below ``threshold`` mm, no alignment."""
+    """Fraction (N,) of joints with error strictly below ``threshold`` mm, no alignment.
+
+    >>> gt = np.zeros((1, 17, 3))
+    >>> pred = gt.copy()
+    >>> pred[0, 0, 0] = 200.0  # one joint of 17 is 200 mm off
+    >>> float(pck(pred, gt)[0]) == 16 / 17
+    True
+    """
     return per_sample(joint_errors(pred, gt, "none", joints=joints), "pck", threshold=threshold)
 
 
 def auc(pred: np.ndarray, gt: np.ndarray, *, joints: Sequence[int] | None = None,
         fit_joints: Sequence[int] | None = None, thresholds: np.ndarray = AUC_THRESHOLDS) -> np.ndarray:
-    """Mean PCK (N,) over ``thresholds`` mm, no alignment."""
+    """Mean PCK (N,) over ``thresholds`` mm, no alignment.
+
+    The 0 mm threshold never counts (strict ``<``), so a perfect prediction scores 30/31:
+
+    >>> gt = np.zeros((1, 17, 3))
+    >>> float(auc(gt, gt)[0]) == 30 / 31
+    True
+    """
     return per_sample(joint_errors(pred, gt, "none", joints=joints), "auc", thresholds=thresholds)
 
 

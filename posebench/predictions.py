@@ -11,6 +11,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from posebench.errors import PosebenchError
 from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
 from posebench.io_utils import atomic_path
 from posebench.skeleton import BONES, NUM_JOINTS
@@ -19,7 +20,7 @@ from posebench.skeleton import BONES, NUM_JOINTS
 BONE_MM_RANGE = (60.0, 1500.0)
 
 
-class PredictionsError(ValueError):
+class PredictionsError(PosebenchError):
     """A predictions file or array is unusable; the message says why."""
 
 

@@ -17,21 +17,16 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from posebench.errors import PosebenchError
+from posebench.metrics import AUC_THRESHOLDS, METRICS, PCK_THRESHOLD
 from posebench.skeleton import JOINTS, resolve_joints
 
 PACKAGE = "posebench.protocols_data"
 PROTOCOL_PATH_ENV = "POSEBENCH_PROTOCOLS"  # extra folders (os.pathsep-separated) searched first
 
-# metric name -> (kind, alignments it may use, higher is better, unit in results)
+# metric name -> (kind, alignments it may use, higher is better, unit in results), from the one vocabulary
 METRIC_KINDS: dict[str, tuple[str, tuple[str, ...], bool, str]] = {
-    "mpjpe": ("mean", ("none",), False, "mm"),
-    "pa_mpjpe": ("mean", ("procrustes", "procrustes_reflect"), False, "mm"),
-    "n_mpjpe": ("mean", ("scale",), False, "mm"),
-    "pck": ("pck", ("none",), True, "%"),
-    "auc": ("auc", ("none",), True, "%"),
-    "pa_pck": ("pck", ("procrustes", "procrustes_reflect"), True, "%"),
-    "pa_auc": ("auc", ("procrustes", "procrustes_reflect"), True, "%"),
-}
+    name: (s.kind, s.aligns, s.higher_is_better, s.unit) for name, s in METRICS.items()}
 RESCALES = ("none", "knee_neck_920")
 AGGREGATES = ("frames", "actions")
 GRANTS = ("root_depth",)
@@ -46,7 +41,7 @@ _PREDICTION_KEYS = {"rescale", "granted"}
 _METRIC_KEYS = {"name", "align", "fit_joints", "joints", "aggregate", "group_by", "threshold", "thresholds"}
 
 
-class ProtocolError(ValueError):
+class ProtocolError(PosebenchError):
     """A protocol file is malformed or names something unknown."""
 
 
@@ -79,8 +74,8 @@ class MetricDef:
     joints: tuple[int, ...]
     aggregate: str = "frames"
     group_by: str | None = None
-    threshold: float = 150.0
-    thresholds: tuple[float, ...] = tuple(float(t) for t in range(0, 151, 5))
+    threshold: float = PCK_THRESHOLD
+    thresholds: tuple[float, ...] = tuple(float(t) for t in AUC_THRESHOLDS)
 
     @property
     def kind(self) -> str:
@@ -185,9 +180,9 @@ def _parse_metric(raw: dict[str, Any], where: str) -> MetricDef:
         joints = resolve_joints(raw.get("joints", "all"))
     except ValueError as e:
         raise ProtocolError(f"{where}: metric {name!r}: {e}") from None
-    thresholds = tuple(float(t) for t in raw.get("thresholds", range(0, 151, 5)))
+    thresholds = tuple(float(t) for t in raw.get("thresholds", AUC_THRESHOLDS))
     return MetricDef(name=name, align=align, fit_joints=fit, joints=joints, aggregate=aggregate,
-                     group_by=group_by, threshold=float(raw.get("threshold", 150.0)), thresholds=thresholds)
+                     group_by=group_by, threshold=float(raw.get("threshold", PCK_THRESHOLD)), thresholds=thresholds)
 
 
 def parse_protocol(raw: dict[str, Any], source: str = "<dict>") -> Protocol:

@@ -1,4 +1,4 @@
-"""Result: a scored run (per-row, per-joint errors + provenance) and its store under RESULTS/runs/.
+"""Result: a scored run (per-row, per-joint errors + provenance), its store under RESULTS/runs/ and run lookup.
 
 A run is `<run_id>.json` (provenance, summary, breakdowns) beside `<run_id>.errors.h5` (per-joint errors,
 row index, grouping keys). Old format versions keep loading (tests keep a fixture of each).
@@ -10,31 +10,86 @@ import json
 import os
 import secrets
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import h5py
 import numpy as np
 import pandas as pd
 
-from posebench import __version__
+from posebench import __version__, metrics as _metrics
+from posebench.errors import PosebenchError
 from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
 from posebench.io_utils import atomic_path, write_json_atomic
-from posebench.protocols import Protocol
+from posebench.protocols import MetricDef, Protocol
 from posebench.skeleton import JOINTS
 
 FORMAT_VERSION = 1
 RESULTS_ENV = "POSEBENCH_RESULTS"
+# The default results folder (runs/, reports/, leaderboard.md): not the repository's tracked results/, which
+# holds only what ships (published.csv) and what is generated from it (leaderboard.md).
+DEFAULT_RESULTS = "posebench-results"
 
 
-class ResultFileError(ValueError):
+class DataMeta(TypedDict, total=False):
+    """The run JSON's `data`: which prepared file was scored (its content hash, not its bytes)."""
+
+    path: str | None
+    dataset: str
+    split: str
+    labels: str | None
+    content_hash: str
+    rows: int
+    lookalike: bool  # set by `posebench demo`: look-alike data, never ranked with published figures
+
+
+class PredictionsMeta(TypedDict):
+    """The run JSON's `predictions`: the scored file (path None for in-memory arrays) and its hash."""
+
+    path: str | None
+    sha256: str
+
+
+class ModelMeta(TypedDict, total=False):
+    """The run JSON's `model`: a registered model's name, checkpoint (and its hash) and options."""
+
+    name: str
+    checkpoint: str | None
+    checkpoint_hash: str | None
+    options: dict[str, Any]
+
+
+class _RunMetaRequired(TypedDict):
+    format_version: int
+    run_id: str
+    created: str
+    protocol: dict[str, Any]  # Protocol.to_dict(), echoed in full
+    data: DataMeta
+    rows_scored: int
+    posebench_version: str
+    git_hash: str | None
+    units: dict[str, str]  # metric -> "mm" or "%"
+
+
+class RunMeta(_RunMetaRequired, total=False):
+    """The run JSON (`<run_id>.json`), format FORMAT_VERSION: provenance, summary and breakdowns of one run."""
+
+    model: ModelMeta  # a registered model was run ...
+    predictions: PredictionsMeta  # ... or a predictions file was scored (a model run may also keep its file)
+    summary: dict[str, float]  # metric -> the protocol's aggregate, in `units`
+    breakdowns: dict[str, dict[str, dict[str, float]]]  # group key -> group -> metric (and "rows") -> value
+    errors_file: str  # the per-row errors HDF5 beside the JSON
+
+
+class ResultFileError(PosebenchError):
     """A stored result cannot be read."""
 
 
 def results_root(results_dir: str | os.PathLike | None = None) -> Path:
-    """The results folder: the argument, else $POSEBENCH_RESULTS, else ./results."""
-    return Path(results_dir) if results_dir is not None else Path(os.environ.get(RESULTS_ENV, "results"))
+    """The results folder: the argument, else $POSEBENCH_RESULTS, else ./posebench-results."""
+    return Path(results_dir) if results_dir is not None else Path(os.environ.get(RESULTS_ENV, DEFAULT_RESULTS))
 
 
 def git_hash() -> str | None:
@@ -47,11 +102,29 @@ def git_hash() -> str | None:
         return None
 
 
+def per_sample(errors: np.ndarray, metric: MetricDef) -> np.ndarray:
+    """Per-row metric values (mm, or fractions for pck/auc) from per-joint errors."""
+    return _metrics.per_sample(errors, metric.kind, threshold=metric.threshold, thresholds=np.asarray(metric.thresholds))
+
+
+def aggregate(values: np.ndarray, metric: MetricDef, groups: Mapping[str, np.ndarray] | None = None,
+              rows: np.ndarray | None = None) -> float:
+    """The protocol's aggregate of per-row values: pooled over frames, or the unweighted mean of group means."""
+    if metric.aggregate == "frames":
+        return _metrics.aggregate(values, rows=rows)
+    g = None if groups is None else groups.get(metric.group_by)
+    if g is None:
+        if np.size(np.asarray(values) if rows is None else np.asarray(values)[rows]) == 0:
+            return float("nan")
+        raise ValueError(f"metric {metric.name!r} averages over {metric.group_by!r} groups, which the data lacks")
+    return _metrics.aggregate(values, g, rows)
+
+
 @dataclass
 class Result:
     """A scored run. ``errors[m]`` is (N, J_scored) mm; ``groups[k]`` is (N,) str; ``index`` (N,) rows."""
 
-    meta: dict[str, Any]
+    meta: RunMeta
     protocol: Protocol
     index: np.ndarray
     errors: dict[str, np.ndarray]
@@ -64,16 +137,12 @@ class Result:
 
     def per_sample(self, metric: str) -> np.ndarray:
         """Per-row values of a metric in the summary's units (mm, or percent for pck/auc)."""
-        from posebench.evaluation import per_sample
-
         m = self.protocol.metric(metric)
         v = per_sample(self.errors[metric], m)
         return v * 100.0 if m.unit == "%" else v
 
     def aggregate(self, metric: str, rows: np.ndarray | None = None) -> float:
         """The protocol's aggregate of a metric (over ``rows`` positions if given), in summary units."""
-        from posebench.evaluation import aggregate
-
         return aggregate(self.per_sample(metric), self.protocol.metric(metric), self.groups, rows)
 
     @property
@@ -219,10 +288,11 @@ def new_run_id(protocol: str, who: str) -> str:
 
 
 def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, np.ndarray],
-                 groups: dict[str, np.ndarray], predictions: dict | None = None, model: dict | None = None) -> Result:
+                 groups: dict[str, np.ndarray], predictions: PredictionsMeta | None = None,
+                 model: ModelMeta | None = None) -> Result:
     """Assemble a Result with its summary, breakdowns and provenance."""
     who = (model or {}).get("name") or Path(str((predictions or {}).get("path") or "predictions")).stem
-    meta: dict[str, Any] = {
+    meta: RunMeta = {
         "format_version": FORMAT_VERSION,
         "run_id": new_run_id(protocol.name, who),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -238,7 +308,7 @@ def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, n
     if model is not None:
         meta["model"] = model
     else:
-        meta["predictions"] = predictions or {}
+        meta["predictions"] = predictions or {}  # type: ignore[typeddict-item]
     result = Result(meta, protocol, rows.astype(np.int64), errors, groups)
     meta["summary"] = {m: result.aggregate(m) for m in protocol.metric_names}
     meta["breakdowns"] = {}
@@ -292,14 +362,35 @@ def _members(f: h5py.File, group: str) -> list[str]:
     return list(f[group].keys())
 
 
-def _upgrade(meta: dict[str, Any]) -> dict[str, Any]:
+def _upgrade(meta: dict[str, Any]) -> RunMeta:
     """Bring older result JSON up to the current format (version 1 is the first)."""
     meta.setdefault("breakdowns", {})
     meta.setdefault("units", {})
-    return meta
+    return cast(RunMeta, meta)
 
 
 def list_runs(results_dir: str | os.PathLike | None = None) -> list[Result]:
     """Every stored run under RESULTS/runs/, oldest first."""
     runs = results_root(results_dir) / "runs"
     return [load_result(p) for p in sorted(runs.glob("*.json"))] if runs.is_dir() else []
+
+
+class RunLookupError(PosebenchError, LookupError):
+    """A run named on the command line does not exist (or the name is ambiguous)."""
+
+
+def resolve_run(spec: str | os.PathLike, results_dir: str | os.PathLike | None = None) -> Result:
+    """A run by JSON path, run id, or unique run-id prefix under RESULTS/runs/."""
+    path = Path(spec)
+    if path.suffix == ".json" and path.is_file():
+        return load_result(path)
+    runs = results_root(results_dir) / "runs"
+    exact = runs / f"{spec}.json"
+    if exact.is_file():
+        return load_result(exact)
+    matches = sorted(runs.glob(f"{spec}*.json")) if runs.is_dir() else []
+    if len(matches) == 1:
+        return load_result(matches[0])
+    if len(matches) > 1:
+        raise RunLookupError(f"run {str(spec)!r} is ambiguous in {runs}: {', '.join(m.stem for m in matches[:5])}")
+    raise RunLookupError(f"no run {str(spec)!r} in {runs} (give a run id, a unique prefix, or a .json path)")

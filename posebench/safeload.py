@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from posebench.errors import PosebenchError
 
-class UnsafePickleError(ValueError):
+
+class UnsafePickleError(PosebenchError):
     """A pickle (or .npz object array) names something other than plain data, or cannot be read."""
 
 

@@ -117,7 +117,7 @@ LOOKALIKE_BANNER = ("LOOK-ALIKE DATA: these runs scored synthetic data from `pos
 
 def board_page(board: Any, nav: str, run_pages: dict[str, str]) -> str:
     """A leaderboard page: the ranked table, its notes, and what 'ranked' means."""
-    from posebench.report import _display
+    from posebench.report.leaderboard import _display
 
     h = board.protocol.metric(board.protocol.headline)
     df = _display(board)
@@ -140,7 +140,7 @@ def board_page(board: Any, nav: str, run_pages: dict[str, str]) -> str:
 
 
 def _figure_file(fig: Any, out: Path, name: str) -> str:
-    from posebench import plots
+    from posebench.report import plots
 
     plots.save_figure(fig, out / "img" / name, formats=("png",))
     return f"img/{name}.png"
@@ -149,7 +149,7 @@ def _figure_file(fig: Any, out: Path, name: str) -> str:
 def run_page(result: Any, out: Path, nav: str, n_boot: int = 1000, n_worst: int = 6,
              data: str | os.PathLike | None = None) -> str:
     """A run's page: provenance, summary with intervals, ceiling, hints, breakdowns, per-joint tables, figures."""
-    from posebench import plots
+    from posebench.report import plots
     from posebench.report import joint_groups_for, run_label, summary_table, worst_case_figure
     from posebench.tables import group_intervals
 

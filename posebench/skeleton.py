@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from posebench.errors import PosebenchError
+
 JOINTS: tuple[str, ...] = (
     "head_top", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
     "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "pelvis", "spine", "head",
@@ -171,7 +173,7 @@ def order_names() -> tuple[str, ...]:
 def order_permutation(order: str) -> np.ndarray:
     """Positions in an ``order`` array of each canonical joint: ``canonical = joints[..., perm, :]``."""
     if order not in ORDERS:
-        raise ValueError(f"unknown joint order {order!r}; known: {', '.join(ORDERS)}")
+        raise PosebenchError(f"unknown joint order {order!r}; known: {', '.join(ORDERS)}")
     names = ORDERS[order]
     return np.array([names.index(j) for j in JOINTS], dtype=np.int64)
 
@@ -232,7 +234,7 @@ def detect_order(joints: np.ndarray) -> dict[str, float]:
 
 
 def check_order(joints: np.ndarray, declared: str = "canonical") -> None:
-    """Raise ValueError naming the order when ``joints`` fit another known order much better than ``declared``."""
+    """Raise PosebenchError naming the order when ``joints`` fit another known order much better than ``declared``."""
     perm = tuple(order_permutation(declared))
     scores = detect_order(joints)
     mine = next(v for k, v in scores.items() if tuple(order_permutation(k)) == perm)
@@ -240,7 +242,7 @@ def check_order(joints: np.ndarray, declared: str = "canonical") -> None:
     if not np.isfinite(mine) or tuple(order_permutation(best)) == perm:
         return
     if mine > ORDER_MARGIN * scores[best]:
-        raise ValueError(
+        raise PosebenchError(
             f"the joints look like the {best!r} order ({ORDER_NOTES[best]}), not the declared {declared!r}: "
             f"read as {best} they fit a body {mine / scores[best]:.1f}x better; pass --joint-order {best} "
             f"(Python: joint_order={best!r}) or reorder the file")

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from posebench.errors import PosebenchError
+
 MIN_CLUSTERS = 20  # below this an interval or p-value over clusters means little (MPI-INF-3DHP has 6)
 EXACT_FLIPS_UP_TO = 16  # enumerate all 2**C sign flips up to this many clusters, else sample them
 
@@ -22,7 +24,7 @@ class FewClustersWarning(UserWarning):
     """Too few independent clusters for a bootstrap interval or cluster test to reach its nominal level."""
 
 
-class StatsInputError(ValueError):
+class StatsInputError(PosebenchError):
     """Arrays given to the bootstrap or the paired test do not line up."""
 
 

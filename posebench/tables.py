@@ -12,10 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from posebench.errors import PosebenchError
+
 MEAN = "Mean"
 
 
-class TableError(ValueError):
+class TableError(PosebenchError):
     """A paper table cannot be made as asked (no runs, unknown grouping or metric)."""
 
 
@@ -92,7 +94,7 @@ def render_table(df: pd.DataFrame, notes: list[str], fmt: str, digits: int = 1) 
 
 def group_intervals(result: Any, metric: str, by: str, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per group of ``by``: value (rows pooled), and a cluster-bootstrap interval (low, high) over its clusters."""
-    from posebench.report import _units
+    from posebench.report.intervals import resample_units as _units
     from posebench.stats import FewClustersWarning, cluster_bootstrap
 
     t = result.table(by, [metric], names=False).drop(index="All")
@@ -114,7 +116,7 @@ def group_intervals(result: Any, metric: str, by: str, n_boot: int = 1000, seed:
 def overlay_figures(runs: list[Any], by: str | None = None, metric: str | None = None,
                     n_boot: int = 1000) -> dict[str, Any]:
     """Figures comparing several runs of one protocol: 'pck' (curves) and 'bars' (per group, with intervals)."""
-    from posebench import plots
+    from posebench.report import plots
     from posebench.report import run_label
 
     if not runs:
@@ -150,7 +152,7 @@ def overlay_figures(runs: list[Any], by: str | None = None, metric: str | None =
 def write_overlays(runs: list[Any], out: str | os.PathLike, by: str | None = None, metric: str | None = None,
                    n_boot: int = 1000) -> list[Path]:
     """Save :func:`overlay_figures` as ``out/overlay-<name>.png`` and ``.pdf``."""
-    from posebench import plots
+    from posebench.report import plots
 
     out = Path(out)
     written: list[Path] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from conftest import GOLDEN
+GOLDEN = Path(__file__).resolve().parent / "golden"  # as tests/conftest.py (not imported: the name `conftest` is ambiguous)
 
 
 def _recorded() -> dict[str, str]:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from posebench.errors import PosebenchError
+
 SKELETOOL_HEADER = "Skeletool Camera Calibration File"
 TC_HEADER = "tc camera calibration"
 
@@ -25,7 +27,7 @@ TC_HEADER = "tc camera calibration"
 _TC_KEYS = ("sensorSize", "focalLength", "pixelAspect", "centerOffset", "distortion", "origin", "up", "right")
 
 
-class CalibrationError(ValueError):
+class CalibrationError(PosebenchError):
     """A camera calibration file is missing, malformed or physically implausible."""
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from posebench import __version__
 from posebench.data import write_prepared
+from posebench.errors import PosebenchError
 from posebench.lookalike import lookalike_attrs
 from posebench.prepare import h36m_tables as T
 from posebench.prepare.intrinsics import IntrinsicsFitError, fit_intrinsics_report, relative_deviation
@@ -41,7 +42,7 @@ LAYOUT = """expected the official layout under {src}:
 e.g. S9/MyPoseFeatures/D3_Positions_mono/Directions 1.54138969.cdf (the archives' members, extracted in SRC)"""
 
 
-class H36MError(ValueError):
+class H36MError(PosebenchError):
     """The Human3.6M source tree or one of its files is not what the preparer expects."""
 
 

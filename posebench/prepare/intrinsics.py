@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from posebench.errors import PosebenchError
+
 MIN_POINTS = 8
 MAX_POINTS = 40_000  # points used by the nonlinear refinement (evenly spaced subset; deterministic)
 
 
-class IntrinsicsFitError(ValueError):
+class IntrinsicsFitError(PosebenchError):
     """The joints cannot determine intrinsics (too few points, points behind the camera, no spread)."""
 
 

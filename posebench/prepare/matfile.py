@@ -14,10 +14,12 @@ from typing import Any
 import h5py
 import numpy as np
 
+from posebench.errors import PosebenchError
+
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-class MatFileError(ValueError):
+class MatFileError(PosebenchError):
     """A .mat file is missing, unreadable, of the wrong MAT version, or lacks what the reader needs."""
 
 

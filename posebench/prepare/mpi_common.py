@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from posebench.errors import PosebenchError
 from posebench.io_utils import atomic_path
 from posebench.skeleton import knee_neck_length
 
 
-class PrepareError(ValueError):
+class PrepareError(PosebenchError):
     """A source file or folder is not what a preparer expects (the message names it)."""
 
 

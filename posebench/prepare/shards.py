@@ -19,6 +19,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from posebench.errors import PosebenchError
 from posebench.io_utils import arrays_hash, atomic_path
 
 SHARD_VERSION = 1
@@ -26,7 +27,7 @@ _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.+-]*$")
 Key = tuple[Any, ...]
 
 
-class ShardError(ValueError):
+class ShardError(PosebenchError):
     """A shard cannot be written or read as asked (bad key, mismatched columns)."""
 
 

@@ -17,12 +17,13 @@ from pathlib import Path
 import av
 import numpy as np
 
+from posebench.errors import PosebenchError
 from posebench.io_utils import atomic_path
 
 JPEG_QUALITY = 90
 
 
-class VideoError(ValueError):
+class VideoError(PosebenchError):
     """A video file is missing, unreadable or corrupt."""
 
 

@@ -214,7 +214,7 @@ def test_wrong_shapes_and_values(tmp_path):
 def test_cli_errors_are_one_line(built, tmp_path):
     from click.testing import CliRunner
 
-    from posebench.prepare.cli_mpi import mpi3dhp
+    from posebench.cli.prepare import mpi3dhp
     runner = CliRunner()
     r = runner.invoke(mpi3dhp, ["--split", "test", "--src", str(built[0]), "--out", str(tmp_path)])
     assert r.exit_code == 2 and "--labels original|corrected is required" in r.output

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from posebench.sample import cameras as C
 from posebench.sample import h36m
 from posebench.sample import render as R
-from posebench.sample.cli import sample as sample_cmd
+from posebench.cli.sample import sample as sample_cmd
 from posebench.sample.poses import PARTS
 
 CAMS = ("54138969", "55011271", "58860488", "60457274")

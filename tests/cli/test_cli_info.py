@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from posebench.cli import main
-from posebench.cli_info import info_dict
+from posebench.cli.info import info_dict
 from posebench.data import write_prepared
 from posebench.skeleton import JOINT_INDEX
 

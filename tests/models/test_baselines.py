@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from posebench.baselines import (MeanPose, NearestNeighbour, TrainingDataError, normalise_2d, place_at_depth)
+from posebench.models.baselines import (MeanPose, NearestNeighbour, TrainingDataError, normalise_2d, place_at_depth)
 from posebench.data import write_prepared
 from posebench.models import create_model
 from posebench.protocols import load_protocol

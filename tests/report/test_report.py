@@ -17,7 +17,7 @@ from posebench.predictions import write_predictions
 from posebench.protocols import load_protocol
 from posebench.results import list_runs, load_result
 
-FIXTURE = Path(__file__).parent / "fixtures" / "result-v1"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "result-v1"
 ACTIONS = ("Directions", "Eating", "Greeting", "Posing", "Sitting", "Walking")
 MODEL = {"checkpoint": None, "checkpoint_hash": None, "options": {}}
 
@@ -93,7 +93,7 @@ def test_published_file_errors_name_the_problem(tmp_path):
     bad.write_text("method,value\nx,1\n")
     with pytest.raises(report.PublishedFileError, match=r"p\.csv: missing columns citation"):
         report.load_published(bad)
-    pub = pd.read_csv(Path(report.__file__).parents[1] / "results" / "published.csv", dtype=str, keep_default_na=False)
+    pub = pd.read_csv(Path(report.__file__).parents[2] / "results" / "published.csv", dtype=str, keep_default_na=False)
     pub.loc[3, "value"] = "n/a"
     pub.to_csv(bad, index=False)
     with pytest.raises(report.PublishedFileError, match="row 5 has a non-numeric value 'n/a'"):

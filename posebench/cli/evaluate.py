@@ -33,7 +33,7 @@ Examples:
               help="Option for the model (repeatable), e.g. --model-option multicrop=true.")
 @click.option("--template", type=click.Path(dir_okay=False), help="Write the rows to predict (and model inputs) here, then stop.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md"]), default="table", show_default=True)
-@click.option("--results-dir", type=click.Path(file_okay=False), default=None, help="Where runs are stored (default ./results).")
+@click.option("--results-dir", type=click.Path(file_okay=False), default=None, help="Where runs are stored (default $POSEBENCH_RESULTS or ./posebench-results).")
 @click.option("--save/--no-save", default=True, show_default=True, help="Store the run under RESULTS/runs/.")
 def evaluate(protocol, data, predictions, model_name, checkpoint, device, batch_size, model_options, template, fmt,
              results_dir, save):

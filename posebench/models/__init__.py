@@ -9,6 +9,8 @@ from typing import Any, Protocol as TypingProtocol, runtime_checkable
 
 import numpy as np
 
+from posebench.errors import PosebenchError
+
 GROUP = "posebench.models"
 
 
@@ -23,7 +25,7 @@ class Model(TypingProtocol):
         ...
 
 
-class ModelOptionError(ValueError):
+class ModelOptionError(PosebenchError):
     """A model was given an option it does not take."""
 
 
@@ -40,7 +42,7 @@ def _check_options(name: str, cls: type, kwargs: dict[str, Any]) -> None:
                                f"(its options: {', '.join(known) or 'none'})")
 
 
-class ModelNotFoundError(LookupError):
+class ModelNotFoundError(PosebenchError, LookupError):
     """No model is registered under the requested name."""
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from posebench import plots
+from posebench.report import plots
 from posebench.skeleton import ROOT
 
 

@@ -16,9 +16,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from posebench.io_utils import atomic_path
+from posebench.metrics import AUC_THRESHOLDS, PCK_THRESHOLD
 from posebench.skeleton import BONES, JOINTS, ROOT
 
-DEFAULT_THRESHOLDS = np.arange(0.0, 151.0, 5.0)
+DEFAULT_THRESHOLDS = AUC_THRESHOLDS  # the curve's thresholds are AUC's (0:5:150 mm)
 _RIGHT = {i for i, n in enumerate(JOINTS) if n.startswith("r_")}
 _LEFT = {i for i, n in enumerate(JOINTS) if n.startswith("l_")}
 GT_COLOUR, RIGHT_COLOUR, LEFT_COLOUR, MID_COLOUR = "#333333", "#d62728", "#1f77b4", "#2ca02c"
@@ -54,7 +55,7 @@ def save_figure(fig: Figure, stem: str | os.PathLike, formats: Sequence[str] = (
 
 
 def pck_curve(errors: Mapping[str, np.ndarray], thresholds: np.ndarray = DEFAULT_THRESHOLDS,
-              title: str = "3D PCK vs threshold", marker: float | None = 150.0) -> Figure:
+              title: str = "3D PCK vs threshold", marker: float | None = PCK_THRESHOLD) -> Figure:
     """PCK (%) against the distance threshold (strict <), one line per run; ``errors[name]`` is (N, J) mm."""
     fig = _figure(7.5, 4.0)
     ax = fig.add_subplot()

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from posebench.cli import main
 
-FIXTURE = Path(__file__).parent / "fixtures" / "result-v1"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "result-v1"
 
 
 @pytest.fixture()

@@ -42,7 +42,7 @@ Examples:
 @click.option("--protocol", "-p", default=None, help="Only this protocol (name or alias).")
 @click.option("--format", "fmt", type=FORMAT, default="md", show_default=True, help="What to print.")
 @click.option("--results-dir", type=click.Path(file_okay=False), default=None,
-              help="Runs live in RESULTS/runs/ (default $POSEBENCH_RESULTS or ./results).")
+              help="Runs live in RESULTS/runs/ (default $POSEBENCH_RESULTS or ./posebench-results).")
 @click.option("--data", "-d", type=click.Path(file_okay=False), default=None,
               help="Data folder: runs whose data hash differs from its prepared files are flagged stale "
                    "(default: the newest run's data is current).")

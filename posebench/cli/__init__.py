@@ -1,4 +1,4 @@
-"""The `posebench` command: a click group whose subcommands live in their own modules.
+"""The `posebench` command: a click group whose subcommands live in this package, one module per group.
 
 Subcommands are imported only when invoked, so `posebench --help` stays fast (no torch import).
 """
@@ -8,17 +8,19 @@ import importlib
 
 import click
 
+from posebench.errors import PosebenchError
+
 # name -> "module:attribute" of a click command; each module owns its command.
 COMMANDS: dict[str, str] = {
-    "evaluate": "posebench.cli_evaluate:evaluate",
-    "protocols": "posebench.cli_evaluate:protocols",
-    "info": "posebench.cli_info:info",
-    "sample": "posebench.sample.cli:sample",
-    "prepare": "posebench.prepare.cli:prepare",
-    "leaderboard": "posebench.cli_report:leaderboard",
-    "report": "posebench.cli_report:report",
-    "compare": "posebench.cli_report:compare",
-    "demo": "posebench.demo:demo",
+    "evaluate": "posebench.cli.evaluate:evaluate",
+    "protocols": "posebench.cli.evaluate:protocols",
+    "info": "posebench.cli.info:info",
+    "sample": "posebench.cli.sample:sample",
+    "prepare": "posebench.cli.prepare:prepare",
+    "leaderboard": "posebench.cli.report:leaderboard",
+    "report": "posebench.cli.report:report",
+    "compare": "posebench.cli.report:compare",
+    "demo": "posebench.cli.demo:demo",
 }
 
 
@@ -45,6 +47,13 @@ class LazyGroup(click.Group):
                 raise click.ClickException(reason)
 
             return _missing
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the subcommand; the one error handler: a PosebenchError becomes one line (exit 1), no traceback."""
+        try:
+            return super().invoke(ctx)
+        except PosebenchError as e:
+            raise click.ClickException(str(e)) from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

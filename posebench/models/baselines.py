@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 
 from posebench.data import PreparedData, PreparedFileError, prepared_path, read_prepared
+from posebench.errors import PosebenchError
 from posebench.skeleton import ROOT
 
 DEFAULT_DEPTH_MM = 5000.0  # used only when a row's 2D pose is unusable
 SCORE_ELEMENTS = 1 << 24  # queries x training rows scored at once (64 MB of float32)
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(PosebenchError):
     """The training split a baseline needs is missing or unusable."""
 
 

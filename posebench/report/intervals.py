@@ -1,0 +1,51 @@
+"""A run's display label and the cluster-bootstrap interval of its metrics, as the protocol aggregates them."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from posebench.results import Result
+from posebench.stats import Interval
+
+
+def run_label(result: Result) -> str:
+    """A run's display name: its `--name`, else its model (with options worth naming) or its predictions file."""
+    if result.meta.get("name"):
+        return str(result.meta["name"])
+    model = result.meta.get("model")
+    if model:
+        name = str(model.get("name") or "model")
+        if (model.get("options") or {}).get("multicrop"):
+            name += " (multi-crop)"
+        return name
+    pred = result.meta.get("predictions") or {}
+    return Path(str(pred.get("path") or "predictions")).stem
+
+
+def cluster_key(result: Result) -> str | None:
+    key = result.protocol.cluster
+    if key and key in result.groups:
+        return key
+    return next((k for k in ("take", "sequence") if k in result.groups), None)
+
+
+def resample_units(result: Result, metric: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """What a metric resamples: cluster ids (the protocol's cluster column, else one per row) and the groups an
+    `actions` aggregate averages over (None when frames are pooled)."""
+    key = cluster_key(result)
+    clusters = result.groups[key] if key else np.arange(len(result.index))
+    m = result.protocol.metric(metric)
+    return clusters, (result.groups.get(m.group_by) if m.aggregate == "actions" else None)
+
+
+def metric_interval(result: Result, metric: str, n_boot: int = 2000, seed: int = 0) -> Interval:
+    """Cluster-bootstrap interval of one of a run's metrics, with the protocol's aggregation (no warning raised:
+    the returned Interval carries it)."""
+    from posebench.stats import FewClustersWarning, cluster_bootstrap
+
+    clusters, groups = resample_units(result, metric)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewClustersWarning)
+        return cluster_bootstrap(result.per_sample(metric), clusters, groups, n_boot=n_boot, seed=seed)

@@ -1,0 +1,144 @@
+"""The per-run report: summary, breakdown and per-joint tables in four formats, figures, and an index.md."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from posebench.io_utils import write_text_atomic
+from posebench.protocols import MetricDef
+from posebench.report.intervals import cluster_key, metric_interval, run_label
+from posebench.report.tables import render, to_markdown
+from posebench.results import Result
+from posebench.skeleton import JOINT_SETS, MPI3DHP_GROUPS
+
+
+def summary_table(result: Result, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Each metric with its unit and cluster-bootstrap interval."""
+    rows = {}
+    for m in result.protocol.metrics:
+        iv = metric_interval(result, m.name, n_boot=n_boot, seed=seed)
+        rows[m.name] = {"value": float(result.meta["summary"][m.name]), "unit": m.unit, "ci_low": iv.low,
+                        "ci_high": iv.high, "clusters": iv.n_clusters, "rows": iv.n_rows}
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = "metric"
+    return df
+
+
+def group_names(table: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Rows renamed to their official display names where there are some (MPI-INF-3DHP activities, TestSeqN)."""
+    from posebench.results import display_names
+
+    return display_names(table, key)
+
+
+def joint_groups_for(metric: MetricDef) -> dict[str, tuple[int, ...]] | None:
+    """MPI-INF-3DHP's printed joint groups when a metric scores its 14 joints, else per joint."""
+    return MPI3DHP_GROUPS if tuple(metric.joints) == JOINT_SETS["vnect14"] else None
+
+
+def _write_table(df: pd.DataFrame, stem: Path, digits: int = 2) -> list[Path]:
+    out = []
+    for fmt, ext in (("csv", "csv"), ("md", "md"), ("latex", "tex"), ("json", "json")):
+        path = stem.with_suffix(f".{ext}")
+        write_text_atomic(path, render(df, fmt, digits=digits))
+        out.append(path)
+    return out
+
+
+def load_poses(result: Result, data: str | os.PathLike | None = None,
+               predictions: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray] | str:
+    """Ground truth and prediction (root-centred, rescaled as the protocol does) for a run's rows, or why not."""
+    from posebench.data import PreparedFileError, read_attrs, read_prepared
+    from posebench.evaluation import prepare_poses
+    from posebench.predictions import PredictionsError, match_index, read_predictions
+
+    pred_path = predictions or (result.meta.get("predictions") or {}).get("path")
+    data_path = data or (result.meta.get("data") or {}).get("path")
+    if not pred_path or not Path(pred_path).is_file():
+        return "no predictions file recorded or given (--predictions)"
+    if not data_path or not Path(data_path).is_file():
+        return "the prepared file is not at its recorded path (give --data)"
+    try:
+        if read_attrs(data_path).get("content_hash") != (result.meta.get("data") or {}).get("content_hash"):
+            return f"{data_path} is not the data this run scored (content hash differs)"
+        gt = np.asarray(read_prepared(data_path, columns=[result.protocol.target])[result.protocol.target])
+        joints, idx = read_predictions(pred_path)
+        where = match_index(idx, result.index, len(gt))
+    except (PreparedFileError, PredictionsError) as e:
+        return str(e)
+    pred, gt = prepare_poses(result.protocol, joints[where], gt[result.index])  # exactly as they were scored
+    return gt, pred
+
+
+def worst_case_figure(result: Result, n: int = 6, data: str | os.PathLike | None = None,
+                      predictions: str | os.PathLike | None = None, suptitle: str | None = None):
+    """Skeleton overlays of a run's ``n`` worst rows by its headline metric, or the reason they cannot be drawn."""
+    from posebench.report import plots
+
+    poses = load_poses(result, data, predictions)
+    if isinstance(poses, str):
+        return poses
+    head = result.protocol.metric(result.protocol.headline)
+    per = result.per_sample(head.name)
+    label_key = cluster_key(result)
+    worst = plots.worst_indices(per, n, higher_is_worse=not head.higher_is_better,
+                                distinct=result.groups[label_key] if label_key else None)
+    titles = [(f"{result.groups[label_key][i]}\n" if label_key else "") + f"row {int(result.index[i])}: "
+              f"{per[i]:.0f} {head.unit}" for i in worst]
+    suptitle = suptitle or (f"{run_label(result)} on {result.protocol.name}: worst {head.name} "
+                            "(prediction in colour, ground truth dashed)")
+    return plots.skeleton_overlays(poses[0][worst], poses[1][worst], titles, suptitle=suptitle)
+
+
+def write_report(result: Result, out: str | os.PathLike, *, data: str | os.PathLike | None = None,
+                 predictions: str | os.PathLike | None = None, n_worst: int = 6, n_boot: int = 2000,
+                 seed: int = 0) -> list[Path]:
+    """Tables (CSV/Markdown/LaTeX/JSON) and figures (PNG/PDF) for one run, plus an index.md, into ``out``."""
+    from posebench.report import plots
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    p = result.protocol
+    head = p.metric(p.headline)
+    summary = summary_table(result, n_boot=n_boot, seed=seed)
+    written += _write_table(summary, out / "summary")
+    md = [f"# Report: {result.run_id}\n", f"{run_label(result)} on **{p.name} v{p.version}** ({p.title}); "
+          f"{result.meta.get('rows_scored', len(result.index))} rows; data hash "
+          f"{str((result.meta.get('data') or {}).get('content_hash'))[:12]}.\n",
+          "## Summary (95% cluster-bootstrap intervals)\n", to_markdown(summary, digits=2)]
+    if summary["clusters"].min() < 20:
+        md.append(f"\nOnly {int(summary['clusters'].min())} independent clusters: the intervals are indicative only.\n")
+    for key in [k for k in p.breakdowns if k in result.groups]:
+        table = group_names(result.table(key), key)
+        written += _write_table(table, out / f"by-{key}")
+        md += [f"\n## By {key}\n", to_markdown(table, digits=2)]
+        bars = table.drop(index="All")[[head.name]].rename(columns={head.name: run_label(result)})
+        fig = plots.group_bars(bars, f"{head.name} ({head.unit})", f"{head.name} by {key}: {result.run_id}")
+        written += plots.save_figure(fig, out / f"bars-{key}")
+        md.append(f"\n![{head.name} by {key}](bars-{key}.png)\n")
+    for m in [head] + [x for x in p.metrics if x.name == "mpjpe" and x is not head]:
+        groups = joint_groups_for(m)
+        by = next((k for k in p.breakdowns if k in result.groups), None)
+        table = result.joint_table(m.name, by=by, joint_groups=groups)
+        table = group_names(table, by) if by else table.rename_axis("rows")
+        written += _write_table(table, out / f"joints-{m.name}")
+        md += [f"\n## {m.name} ({m.unit}) per {'joint group' if groups else 'joint'}\n", to_markdown(table, digits=1)]
+    curve_metric = next((m for m in p.metrics if m.align == "none" and m.name in result.errors), None)
+    if curve_metric is not None:
+        fig = plots.pck_curve({run_label(result): result.errors[curve_metric.name]},
+                              title=f"3D PCK vs threshold ({curve_metric.name} errors, {p.name})")
+        written += plots.save_figure(fig, out / "pck-curve")
+        md.append("\n## PCK vs threshold\n\n![PCK curve](pck-curve.png)\n")
+    fig = worst_case_figure(result, n_worst, data, predictions)
+    if isinstance(fig, str):
+        md.append(f"\n## Worst cases\n\nNot drawn: {fig}.\n")
+    else:
+        written += plots.save_figure(fig, out / "worst-cases")
+        md.append(f"\n## Worst cases by {head.name}\n\n![worst cases](worst-cases.png)\n")
+    index = out / "index.md"
+    write_text_atomic(index, "\n".join(md))
+    return [index, *written]
