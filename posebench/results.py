@@ -313,7 +313,7 @@ def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, n
     meta["summary"] = {m: result.aggregate(m) for m in protocol.metric_names}
     meta["breakdowns"] = {}
     for key in protocol.breakdowns:
-        if key in groups:
+        if key in groups and any(str(v) for v in groups[key]):  # an empty grouping has no table
             t = result.table(key, names=False).drop(index="All")
             meta["breakdowns"][key] = {str(k): {c: (int(v) if c == "rows" else float(v)) for c, v in r.items()}
                                        for k, r in t.iterrows()}

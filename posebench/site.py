@@ -151,7 +151,7 @@ def run_page(result: Any, out: Path, nav: str, n_boot: int = 1000, n_worst: int 
     """A run's page: provenance, summary with intervals, ceiling, hints, breakdowns, per-joint tables, figures."""
     from posebench.report import plots
     from posebench.report import joint_groups_for, run_label, summary_table, worst_case_figure
-    from posebench.tables import group_intervals
+    from posebench.report.intervals import group_intervals
 
     p = result.protocol
     head = p.metric(p.headline)

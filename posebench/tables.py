@@ -92,27 +92,6 @@ def render_table(df: pd.DataFrame, notes: list[str], fmt: str, digits: int = 1) 
     return body
 
 
-def group_intervals(result: Any, metric: str, by: str, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Per group of ``by``: value (rows pooled), and a cluster-bootstrap interval (low, high) over its clusters."""
-    from posebench.report.intervals import resample_units as _units
-    from posebench.stats import FewClustersWarning, cluster_bootstrap
-
-    t = result.table(by, [metric], names=False).drop(index="All")
-    per = result.per_sample(metric)
-    clusters, _ = _units(result, metric)
-    g = np.asarray(result.groups[by]).astype(str)
-    out = {}
-    for key in t.index:
-        sel = g == key
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FewClustersWarning)
-            iv = cluster_bootstrap(per[sel], np.asarray(clusters)[sel], None, n_boot=n_boot, seed=seed)
-        out[key] = {"value": float(t.loc[key, metric]), "low": iv.low, "high": iv.high}
-    from posebench.results import display_names
-
-    return display_names(pd.DataFrame.from_dict(out, orient="index"), by)
-
-
 def overlay_figures(runs: list[Any], by: str | None = None, metric: str | None = None,
                     n_boot: int = 1000) -> dict[str, Any]:
     """Figures comparing several runs of one protocol: 'pck' (curves) and 'bars' (per group, with intervals)."""
@@ -138,6 +117,8 @@ def overlay_figures(runs: list[Any], by: str | None = None, metric: str | None =
     metric = metric or p.headline
     by = by or next((k for k in p.breakdowns if k in runs[0].groups), None)
     if by is not None:
+        from posebench.report.intervals import group_intervals
+
         ivs = [group_intervals(r, metric, by, n_boot=n_boot) for r in runs]
         value = pd.DataFrame({lab: iv["value"] for lab, iv in zip(labels, ivs)})
         low = pd.DataFrame({lab: iv["low"] for lab, iv in zip(labels, ivs)})

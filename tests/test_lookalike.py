@@ -63,6 +63,12 @@ def test_a_run_on_sampled_data_is_marked_end_to_end(sampled, tmp_path):
     assert load_result(result.path).meta["data"]["lookalike"] is True
     r = CliRunner().invoke(main, ["leaderboard", "--results-dir", str(tmp_path / "res"), "-p", "mpi3dhp-corrected"])
     assert r.exit_code == 0, r.output
-    assert "LOOK-ALIKE" in r.output
+    assert 0 < r.output.index("> **local runs scored LOOK-ALIKE data (posebench sample)") < r.output.index("| rank |")
     published = [line for line in r.output.split("\n") if "Nibali et al." in line]
     assert published and all("| unranked |" in line and "look-alike" in line for line in published)
+    r = CliRunner().invoke(main, ["report", result.run_id, "--results-dir", str(tmp_path / "res"), "--out",
+                                  str(tmp_path / "rep"), "--n-boot", "100"])
+    assert r.exit_code == 0, r.output
+    index = (tmp_path / "rep" / "index.md").read_text()
+    assert index.split("\n")[2].startswith("> **LOOK-ALIKE DATA**")
+    assert "**Ceiling**" in index and "knee_neck_920" in index  # the 920 mm rule bites on this data

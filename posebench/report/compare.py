@@ -11,6 +11,9 @@ from posebench.report.intervals import cluster_key, resample_units
 from posebench.results import Result
 
 
+ALPHA = 0.05  # a winner is named when the paired test's p-value is below this
+
+
 class CompareError(PosebenchError):
     """Two runs cannot be compared row by row."""
 
@@ -18,7 +21,7 @@ class CompareError(PosebenchError):
 def compare_runs(a: Result, b: Result, metrics: list[str] | None = None, n_boot: int = 2000,
                  seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
     """Per metric: A, B, A - B with its cluster-bootstrap interval and the paired cluster test, on shared rows."""
-    from posebench.stats import FewClustersWarning, paired_test
+    from posebench.stats import FewClustersWarning, clusters_needed, paired_test, smallest_p
 
     if a.protocol.name != b.protocol.name or a.protocol.version != b.protocol.version:
         raise CompareError(f"runs use different protocols: {a.protocol.name} v{a.protocol.version} vs "
@@ -43,11 +46,16 @@ def compare_runs(a: Result, b: Result, metrics: list[str] | None = None, n_boot:
             warnings.simplefilter("always", FewClustersWarning)
             c = paired_test(a.per_sample(m)[ia], b.per_sample(m)[ib], clusters[ia],
                             None if groups is None else groups[ia], n_boot=n_boot, seed=seed)
-        if caught and not any("clusters" in n for n in notes):
+        if c.exact and smallest_p(c.n_clusters) >= ALPHA and not any("can never" in n for n in notes):
+            notes.insert(0, f"with {c.n_clusters} {key or 'row'} clusters the smallest possible p-value is "
+                            f"{smallest_p(c.n_clusters):.4g} (2/2^{c.n_clusters}): no winner can be declared at the "
+                            f"{1 - ALPHA:.0%} level, whatever the errors; that needs at least "
+                            f"{clusters_needed(1 - ALPHA)} clusters")
+        elif caught and not any("clusters" in n for n in notes):
             notes.append(f"only {c.n_clusters} {key} clusters: intervals and p-values are indicative only")
         better = "A" if (c.difference > 0) == md.higher_is_better else "B"
         out[m] = {"unit": md.unit, "A": c.a, "B": c.b, "A-B": c.difference, "ci_low": c.low, "ci_high": c.high,
-                  "p": c.p_value, "better": better if c.p_value < 0.05 and c.difference != 0 else "",
+                  "p": c.p_value, "better": better if c.p_value < ALPHA and c.difference != 0 else "",
                   "clusters": c.n_clusters, "rows": c.n_rows}
     df = pd.DataFrame.from_dict(out, orient="index")
     df.index.name = "metric"

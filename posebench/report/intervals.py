@@ -5,6 +5,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from posebench.results import Result
 from posebench.stats import Interval
@@ -49,3 +50,22 @@ def metric_interval(result: Result, metric: str, n_boot: int = 2000, seed: int =
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FewClustersWarning)
         return cluster_bootstrap(result.per_sample(metric), clusters, groups, n_boot=n_boot, seed=seed)
+
+
+def group_intervals(result: Result, metric: str, by: str, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per group of ``by``: value (rows pooled), and a cluster-bootstrap interval (low, high) over its clusters."""
+    from posebench.results import display_names
+    from posebench.stats import FewClustersWarning, cluster_bootstrap
+
+    t = result.table(by, [metric], names=False).drop(index="All")
+    per = result.per_sample(metric)
+    clusters, _ = resample_units(result, metric)
+    g = np.asarray(result.groups[by]).astype(str)
+    out = {}
+    for key in t.index:
+        sel = g == key
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FewClustersWarning)
+            iv = cluster_bootstrap(per[sel], np.asarray(clusters)[sel], None, n_boot=n_boot, seed=seed)
+        out[key] = {"value": float(t.loc[key, metric]), "low": iv.low, "high": iv.high}
+    return display_names(pd.DataFrame.from_dict(out, orient="index"), by)

@@ -151,7 +151,7 @@ def _board(current: Protocol, labels: str | None, runs: list[Result], published:
     lookalike = any((r.meta.get("data") or {}).get("lookalike") and (r.meta.get("data") or {}).get("content_hash")
                     == reference_hash for r in runs)
     if lookalike:
-        notes.insert(0, "local runs scored LOOK-ALIKE data (posebench demo): published figures are shown for "
+        notes.insert(0, "local runs scored LOOK-ALIKE data (posebench sample): published figures are shown for "
                         "orientation only and never ranked with them")
     rows = []
     for r in runs:
@@ -247,12 +247,15 @@ def render_leaderboard(boards: list[Board], fmt: str) -> str:
         h = b.protocol.metric(b.protocol.headline)
         direction = "higher is better" if h.higher_is_better else "lower is better"
         if fmt == "md":
-            out.append(f"## {b.title}: {b.protocol.title}\n\nSorted by {h.name} ({direction}). "
+            out.append(f"## {b.title}: {b.protocol.title}\n")
+            out += [f"> **{n}**\n" for n in b.notes if "LOOK-ALIKE" in n]  # the banner, above the table
+            out.append(f"Sorted by {h.name} ({direction}). "
                        f"Ranked: local runs and published rows whose comparability columns all match.\n")
             out.append(to_markdown(_display(b), digits=1, index=False))
-            out += [f"- {n}" for n in b.notes]
+            out += [f"- {n}" for n in b.notes if "LOOK-ALIKE" not in n]
             out.append("")
         elif fmt == "latex":
+            out += [f"% {n}" for n in b.notes if "LOOK-ALIKE" in n]
             out.append(f"% {b.title}: sorted by {h.name} ({direction}); needs \\usepackage{{booktabs}}")
             out.append(to_latex(_display(b).drop(columns=["source", "note"]), digits=1, index=False))
         else:
