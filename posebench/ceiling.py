@@ -33,10 +33,10 @@ def ceiling(protocol: Protocol, rows: np.ndarray, groups: dict[str, np.ndarray],
     summary = {m.name: float(r.aggregate(m.name)) for m in protocol.metrics}
     perfect = all(np.allclose(e, 0.0, atol=1e-6) for e in errors.values())
     if perfect:
-        note = "the ground truth scores perfectly under this protocol on this data"
+        note = "The ground truth scores perfectly under this protocol on this data"
     else:
         worst = max(float(np.max(e)) for e in errors.values())
-        note = (f"the ground truth itself is not perfect here: the protocol's {protocol.rescale} rescaling moves it "
+        note = (f"The ground truth itself is not perfect here: the protocol's {protocol.rescale} rescaling moves it "
                 f"(up to {worst:.0f} mm per joint); scores above this ceiling are not reachable on this data")
     return {"summary": summary, "perfect": perfect, "note": note}
 

@@ -169,7 +169,7 @@ def run_page(result: Any, out: Path, nav: str, n_boot: int = 1000, n_worst: int 
                     "are indicative only.</p>")
     ceiling = result.meta.get("ceiling")
     if ceiling:
-        vals = ", ".join(f"{m} {v:.2f}" for m, v in ceiling["summary"].items())
+        vals = ", ".join(f"{m} {ceiling['summary'][m]:.2f}" for m in p.metric_names if m in ceiling["summary"])
         body.append(f'<p class="note"><b>Ceiling</b> (the ground truth scored the same way): {html.escape(vals)}. '
                     f"{html.escape(ceiling['note'])}.</p>")
     for hint in result.meta.get("hints", []):

@@ -118,7 +118,7 @@ def write_report(result: Result, out: str | os.PathLike, *, data: str | os.PathL
         md.append(f"\nOnly {int(summary['clusters'].min())} independent clusters: the intervals are indicative only.\n")
     ceiling = result.meta.get("ceiling")
     if ceiling:
-        values = ", ".join(f"{m} {v:.2f}" for m, v in ceiling["summary"].items())
+        values = ", ".join(f"{m} {ceiling['summary'][m]:.2f}" for m in p.metric_names if m in ceiling["summary"])
         md.append(f"\n**Ceiling** (the ground truth scored the same way): {values}. {ceiling['note']}.\n")
     md += [f"\n**Hint:** {h}.\n" for h in result.meta.get("hints", [])]
     usable = [k for k in p.breakdowns if k in result.groups and any(str(v) for v in result.groups[k])]

@@ -41,7 +41,7 @@ def test_evaluate_from_videopose3d_with_a_name_and_the_ceiling_line(setup):
     res = _run("evaluate", "-p", "h36m-lifting", "-d", root / "test.h5", "--predictions", root / "vp3d.npz",
                "--name", "VideoPose3D (mine)", "--results-dir", root / "res")
     assert res.exit_code == 0, res.output
-    assert "ceiling: the ground truth scores perfectly" in res.stdout
+    assert "ceiling: The ground truth scores perfectly" in res.stdout
     run = json.loads(next((root / "res" / "runs").glob("*VideoPose3D*.json")).read_text())
     assert run["name"] == "VideoPose3D (mine)" and run["predictions"]["format"] == "videopose3d"
     res = _run("evaluate", "-p", "h36m-lifting", "-d", root / "test.h5", "--predictions", root / "h36m17.h5",
