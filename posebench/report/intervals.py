@@ -53,7 +53,8 @@ def metric_interval(result: Result, metric: str, n_boot: int = 2000, seed: int =
 
 
 def group_intervals(result: Result, metric: str, by: str, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Per group of ``by``: value (rows pooled), and a cluster-bootstrap interval (low, high) over its clusters."""
+    """Per group of ``by``: value (rows pooled), and a cluster-bootstrap interval (low, high) over its clusters
+    (NaN when the group lies inside one cluster)."""
     from posebench.results import display_names
     from posebench.stats import FewClustersWarning, cluster_bootstrap
 
@@ -67,5 +68,7 @@ def group_intervals(result: Result, metric: str, by: str, n_boot: int = 1000, se
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FewClustersWarning)
             iv = cluster_bootstrap(per[sel], np.asarray(clusters)[sel], None, n_boot=n_boot, seed=seed)
-        out[key] = {"value": float(t.loc[key, metric]), "low": iv.low, "high": iv.high}
+        one = iv.n_clusters < 2  # a group inside one cluster (e.g. a sequence clustered by sequence) has no interval
+        out[key] = {"value": float(t.loc[key, metric]), "low": np.nan if one else iv.low,
+                    "high": np.nan if one else iv.high}
     return display_names(pd.DataFrame.from_dict(out, orient="index"), by)
