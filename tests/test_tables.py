@@ -79,3 +79,19 @@ def test_a_named_run_carries_its_name():
     assert r.run_id.startswith("h36m-lifting--VideoPose3D--ours--243-f--")
     with pytest.raises(ValueError, match="blank"):
         posebench.evaluate((gt, np.arange(len(gt))), "h36m-lifting", data, run_name="  ")
+
+
+def test_leaderboard_ties_share_a_rank_and_the_next_skips(tmp_path):
+    from posebench.report import build_leaderboard
+    from posebench.results import list_runs
+
+    data = _h36m_data()
+    gt = np.asarray(data["joints3d"], dtype=np.float64)
+    noise = np.random.default_rng(0).normal(0, 15, gt.shape)
+    for name, pred in (("model-0", gt + noise), ("model-0-again", gt + noise * (1 + 1e-7)),  # equal as printed
+                       ("model-1", gt + 3 * noise)):
+        posebench.evaluate((pred, np.arange(len(gt))), "h36m-lifting", data, run_name=name, save=True,
+                           results_dir=tmp_path)
+    board = build_leaderboard(list_runs(tmp_path), load_published().iloc[:0], protocol="h36m-lifting", n_boot=50)[0]
+    ranked = board.rows[board.rows.status == "ranked"]
+    assert dict(zip(ranked["method"], ranked["rank"])) == {"model-0": 1, "model-0-again": 1, "model-1": 3}

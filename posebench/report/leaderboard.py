@@ -204,8 +204,15 @@ def _board(current: Protocol, labels: str | None, runs: list[Result], published:
     return Board(current, labels, _order(pd.DataFrame(rows), head), notes)
 
 
+RANK_DIGITS = 1  # the leaderboard prints one decimal
+
+
 def _order(df: pd.DataFrame, head: MetricDef) -> pd.DataFrame:
-    """Ranked rows first (by the headline, best first; ties share a rank), then unranked, then stale."""
+    """Ranked rows first (by the headline, best first), then unranked, then stale.
+
+    Ties share a rank and the next rank skips (1, 1, 3); values equal at the printed precision (RANK_DIGITS
+    decimals) are ties, so no rank rests on a difference the table does not show.
+    """
     columns = ["rank", "method", "kind", *[c for c in df.columns if c not in ("method", "kind", "source", "rows", "ci",
                                                                               "status", "note")],
                "ci", "rows", "status", "source", "note"]
@@ -214,10 +221,11 @@ def _order(df: pd.DataFrame, head: MetricDef) -> pd.DataFrame:
     order = {"ranked": 0, "unranked": 1, "stale": 2}
     key = df[head.name] * (-1 if head.higher_is_better else 1)
     df = df.assign(_s=df["status"].map(order), _k=key.fillna(np.inf)).sort_values(["_s", "_k"], kind="stable")
+    df = df.reindex(columns=[*df.columns, *[c for c in columns if c not in df.columns and c != "rank"]])
     df["rows"] = df["rows"].astype("Int64")
     ranked = df["status"] == "ranked"
     df["rank"] = pd.Series(pd.NA, index=df.index, dtype="Int64")
-    df.loc[ranked, "rank"] = df.loc[ranked, "_k"].rank(method="min").astype(int)
+    df.loc[ranked, "rank"] = df.loc[ranked, "_k"].round(RANK_DIGITS).rank(method="min").astype(int)
     return df.drop(columns=["_s", "_k"])[columns].reset_index(drop=True)
 
 
