@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from posebench.io_utils import write_text_atomic
+from posebench.results import Result
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2329;background:#fafbfc}
@@ -107,7 +108,7 @@ def _notes(notes: list[str]) -> str:
     return ('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>") if notes else ""
 
 
-def _is_lookalike(result: Any) -> bool:
+def _is_lookalike(result: Result) -> bool:
     return bool((result.meta.get("data") or {}).get("lookalike"))
 
 
@@ -146,7 +147,7 @@ def _figure_file(fig: Any, out: Path, name: str) -> str:
     return f"img/{name}.png"
 
 
-def run_page(result: Any, out: Path, nav: str, n_boot: int = 1000, n_worst: int = 6,
+def run_page(result: Result, out: Path, nav: str, n_boot: int = 1000, n_worst: int = 6,
              data: str | os.PathLike | None = None) -> str:
     """A run's page: provenance, summary with intervals, ceiling, hints, breakdowns, per-joint tables, figures."""
     from posebench.report import plots

@@ -5,14 +5,14 @@ with cluster-bootstrap intervals).
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from posebench.errors import PosebenchError
+from posebench.protocols import Protocol
+from posebench.results import Result
 
 MEAN = "Mean"
 
@@ -21,16 +21,16 @@ class TableError(PosebenchError):
     """A paper table cannot be made as asked (no runs, unknown grouping or metric)."""
 
 
-def _is_lookalike(result: Any) -> bool:
+def _is_lookalike(result: Result) -> bool:
     return bool((result.meta.get("data") or {}).get("lookalike"))
 
 
-def runs_for(protocol: Any, runs: list[Any]) -> list[Any]:
+def runs_for(protocol: Protocol, runs: list[Result]) -> list[Result]:
     """The runs scored under ``protocol`` (by name), oldest first."""
     return [r for r in runs if r.protocol.name == protocol.name]
 
 
-def paper_table(protocol: str | Any, runs: list[Any], by: str = "action", metric: str | None = None,
+def paper_table(protocol: str | Protocol, runs: list[Result], by: str = "action", metric: str | None = None,
                 published: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Methods x groups of ``metric`` (default: the headline) with a Mean column = the protocol's aggregate.
 
@@ -92,7 +92,7 @@ def render_table(df: pd.DataFrame, notes: list[str], fmt: str, digits: int = 1) 
     return body
 
 
-def overlay_figures(runs: list[Any], by: str | None = None, metric: str | None = None,
+def overlay_figures(runs: list[Result], by: str | None = None, metric: str | None = None,
                     n_boot: int = 1000) -> dict[str, Any]:
     """Figures comparing several runs of one protocol: 'pck' (curves) and 'bars' (per group, with intervals)."""
     from posebench.report import plots
@@ -130,7 +130,7 @@ def overlay_figures(runs: list[Any], by: str | None = None, metric: str | None =
     return figs
 
 
-def write_overlays(runs: list[Any], out: str | os.PathLike, by: str | None = None, metric: str | None = None,
+def write_overlays(runs: list[Result], out: str | os.PathLike, by: str | None = None, metric: str | None = None,
                    n_boot: int = 1000) -> list[Path]:
     """Save :func:`overlay_figures` as ``out/overlay-<name>.png`` and ``.pdf``."""
     from posebench.report import plots
