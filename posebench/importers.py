@@ -238,21 +238,26 @@ def _mmpose_entries(obj: Any, path: Any) -> tuple[np.ndarray, list[str] | None, 
 
 
 def _match_images(paths: list[str], data: Any, where: Any) -> np.ndarray:
-    """Prepared rows whose `image` path ends with each given path (or the given path ends with it)."""
+    """Prepared rows whose `image` path is each given path, or shares its last three (else two) components."""
     images = np.asarray(data["image"]).astype(str)
-    lookup = {p: i for i, p in enumerate(images) if p}
+    index: dict[str, int] = {}
+    for depth in (0, 3, 2):  # exact paths first, then tails under another root; an ambiguous tail is dropped
+        tails: dict[str, int] = {}
+        for i, p in enumerate(images):
+            if p:
+                key = p if depth == 0 else "/".join(p.split("/")[-depth:])
+                tails[key] = -1 if key in tails else i
+        for key, i in tails.items():
+            index.setdefault(key, i)
     out = np.empty(len(paths), dtype=np.int64)
     for k, p in enumerate(paths):
         q = p.replace("\\", "/")
-        hit = lookup.get(q)
+        hit = next((index[t] for t in (q, "/".join(q.split("/")[-3:]), "/".join(q.split("/")[-2:]))
+                    if index.get(t, -1) >= 0), None)
         if hit is None:
-            # the same file under another root: compare from the right, at least the folder and the name
-            tail = "/".join(q.split("/")[-3:])
-            hit = lookup.get(tail) if tail in lookup else next((i for s, i in lookup.items() if q.endswith("/" + s)
-                                                                 or s.endswith("/" + tail)), None)
-        if hit is None:
-            raise ImportFormatError(f"{where}: image {p!r} is not an image of the prepared file (e.g. "
-                                    f"{images[0]!r}); give `index` per entry instead")
+            example = next((x for x in images if x), "")
+            raise ImportFormatError(f"{where}: image {p!r} is not an image of the prepared file (e.g. {example!r}); "
+                                    f"give `index` per entry instead")
         out[k] = hit
     return out
 

@@ -199,3 +199,28 @@ def test_foreign_layouts_are_refused_naming_the_contract(tmp_path, make):
         posebench.evaluate(path, "h36m-lifting", data)
     msg = str(e.value)
     assert "`joints3d`" in msg and "`index`" in msg and "--template" in msg and "docs/contracts.md" in msg
+
+
+def test_mmpose_pickle_of_preds_and_image_paths_matches_rows_by_image(tmp_path):
+    import pickle
+
+    base = _h36m_data()
+    cols = dict(base.columns)
+    cols["image"] = np.array([f"images/S{s}/{q}.{c}/{f:06d}.jpg" for s, q, c, f in
+                              zip(cols["subject"], cols["sequence"], cols["camera"], cols["frame"])], dtype=object)
+    data = PreparedData.from_arrays("h36m", "test", **cols)
+    pred = _predictions(data["joints3d"], seed=5)
+    order = np.random.default_rng(0).permutation(len(pred))
+    batches = []
+    for chunk in np.array_split(order, 4):  # mmpose 0.x test outputs: batches with scores in a 4th column
+        kp = np.concatenate([from_canonical(pred[chunk], "h36m17") / 1000.0, np.ones((len(chunk), 17, 1))], -1)
+        batches.append({"preds": kp.astype(np.float32),
+                        "target_image_paths": [f"/data/h36m/{data['image'][i]}" for i in chunk]})
+    path = tmp_path / "results.pkl"
+    path.write_bytes(pickle.dumps(batches, protocol=2))
+    got = posebench.evaluate(path, "h36m-lifting", data).summary.to_dict()
+    assert got == pytest.approx(_direct(data, pred), rel=1e-5)  # float32 in the pickle
+    batches[0]["target_image_paths"][0] = "/elsewhere/nothing.jpg"
+    path.write_bytes(pickle.dumps(batches, protocol=2))
+    with pytest.raises(PredictionsError, match="is not an image of the prepared file"):
+        posebench.evaluate(path, "h36m-lifting", data)
