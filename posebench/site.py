@@ -70,8 +70,10 @@ def _fmt(v: Any, digits: int) -> tuple[str, str | None]:
     return str(v), None
 
 
-def table_html(df: pd.DataFrame, digits: int = 1, index: bool = True, row_class: str | None = None) -> str:
-    """A sortable HTML table of ``df`` (numbers right-aligned, sorted numerically); ``row_class`` names a column."""
+def table_html(df: pd.DataFrame, digits: int = 1, index: bool = True, row_class: str | None = None,
+               links: dict[str, dict[str, str]] | None = None) -> str:
+    """A sortable HTML table of ``df`` (numbers right-aligned, sorted numerically); ``row_class`` names a column
+    whose value becomes each row's class; ``links[column][text]`` turns that cell into a link."""
     cols = list(df.columns)
     head = ([df.index.name or ""] if index else []) + [str(c) for c in cols if c != row_class]
     out = ['<table class="sortable"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head)
@@ -85,7 +87,9 @@ def table_html(df: pd.DataFrame, digits: int = 1, index: bool = True, row_class:
                 continue
             text, value = _fmt(values[c][i], digits)
             attr = f' class="num" data-value="{value}"' if value is not None else ""
-            cells.append(f"<td{attr}>{html.escape(text)}</td>")
+            target = ((links or {}).get(str(c)) or {}).get(text)
+            shown = f'<a href="{html.escape(target)}">{html.escape(text)}</a>' if target else html.escape(text)
+            cells.append(f"<td{attr}>{shown}</td>")
         out.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
     return "\n".join(out)
@@ -130,7 +134,8 @@ def board_page(board: Any, nav: str, run_pages: dict[str, str]) -> str:
             "better). Ranked: local runs and published rows whose comparability columns (joints, alignment, "
             "frames, aggregation, labels, scaling, ...) all match the protocol; the others are listed unranked with "
             "the reason in <em>note</em>. Click a column header to sort.</p>",
-            table_html(df, digits=1, index=False, row_class="status_class"),
+            table_html(df, digits=1, index=False, row_class="status_class",
+                       links={"source": {f"local run {r}": p for r, p in run_pages.items()}}),
             "<h2>Comparability notes</h2>", _notes(board.notes) or "<p class=\"note\">none</p>"]
     runs = [(s.replace("local run ", ""), run_pages.get(s.replace("local run ", ""))) for s in board.rows["source"]
             if str(s).startswith("local run ")]

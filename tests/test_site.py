@@ -66,6 +66,8 @@ def test_pages_are_self_contained(site):
         assert not re.search(r'(src|href)="(https?:)?//', text), f
         for ref in re.findall(r'(?:src|href)="([^"#]+)"', text):
             assert (out / ref).is_file(), f"{f.name} links {ref}, which is not in the site"
+    board = next(f for f in files if f.name.startswith("leaderboard-mpi3dhp-corrected")).read_text()
+    assert board.count('<td><a href="run-') == 2  # each local run's row links its page
     run = next(f for f in files if f.name.startswith("run-")).read_text()
     for part in ("LOOK-ALIKE DATA", "Summary (95% cluster-bootstrap intervals)", "Ceiling", "By activity",
                  "Worst cases by pck", "per joint group", "frames pooled"):
