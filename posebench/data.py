@@ -99,6 +99,11 @@ class PreparedData:
         return str(v) if v not in (None, "") else None
 
     @property
+    def lookalike(self) -> bool:
+        """True for data prepared from a `posebench sample` tree (not the real dataset)."""
+        return bool(self.attrs.get("lookalike", False))
+
+    @property
     def content_hash(self) -> str:
         h = self.attrs.get("content_hash")
         return str(h) if h else arrays_hash(self.columns, _hashable_attrs(self.attrs))
@@ -138,7 +143,7 @@ def _as_column(name: str, value: Any) -> np.ndarray:
 def _hashable_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     # Provenance that describes the content; version stamps and the hash itself are left out.
     return {k: v for k, v in attrs.items()
-            if k in ("dataset", "split", "kind", "skeleton", "units", "labels")}
+            if k in ("dataset", "split", "kind", "skeleton", "units", "labels", "lookalike")}
 
 
 def validate_columns(columns: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> None:

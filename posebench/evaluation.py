@@ -20,13 +20,16 @@ from posebench.data import PreparedData, PreparedFileError, column_names, data_r
 from posebench.devices import check_device
 from posebench.errors import PosebenchError
 from posebench.io_utils import arrays_hash, file_sha256
-from posebench.predictions import PredictionsError, check_predictions, match_index, read_predictions, write_predictions
+from posebench.ceiling import TARGETS as HINT_TARGETS, ceiling, target_hint
+from posebench.importers import detect_format, finish, import_predictions
+from posebench.predictions import PredictionsError, check_predictions, match_index, write_predictions
 from posebench.protocols import Protocol, load_protocol
-from posebench.results import Result, build_result
+from posebench.results import Result, build_result, new_run_id
 from posebench.skeleton import ROOT
 
 GROUP_KEYS = ("action", "take", "sequence", "activity", "scene", "subject", "camera")
 SCORE_BLOCK_ROWS = 65536
+TEMPLATE_KEYS = ("subject", "sequence", "camera", "frame", "activity")
 
 
 class DataMismatchError(PosebenchError):
@@ -55,7 +58,7 @@ def data_path(protocol: Protocol, data: str | os.PathLike | None) -> Path:
     if not found:
         raise PreparedFileError(
             f"no prepared file for protocol {protocol.name!r}: looked for {', '.join(str(folder / n) for n in names)}; "
-            f"run `posebench prepare {protocol.dataset} --src RAW --out {data_root(data)}` or pass --data")
+            f"run `{prepare_command(protocol, data_root(data))}` or pass --data")
     if len(found) > 1:
         raise DataMismatchError(f"protocol {protocol.name!r} accepts several label releases and {folder} holds "
                                 f"{', '.join(p.name for p in found)}: pass the file with --data")
@@ -88,11 +91,16 @@ def load_selection(protocol: Protocol, data: str | os.PathLike | PreparedData | 
 
 def load_target(protocol: Protocol, prepared: PreparedData, rows: np.ndarray) -> np.ndarray:
     """The scored column at ``rows``: from memory, or read (verified) from the prepared file."""
-    if protocol.target in prepared:
-        return np.asarray(prepared[protocol.target])[rows]
+    return load_column(prepared, protocol.target, rows)
+
+
+def load_column(prepared: PreparedData, name: str, rows: np.ndarray) -> np.ndarray:
+    """A pose column at ``rows``: from memory, or read (verified) from the prepared file."""
+    if name in prepared:
+        return np.asarray(prepared[name])[rows]
     if not len(rows):
         return np.zeros((0, 17, 3), np.float32)
-    return read_prepared(prepared.path, columns=[protocol.target], rows=rows)[protocol.target]
+    return read_prepared(prepared.path, columns=[name], rows=rows)[name]
 
 
 def selection_columns(protocol: Protocol) -> list[str]:
@@ -103,6 +111,16 @@ def selection_columns(protocol: Protocol) -> list[str]:
     for ex in sel.exclude:
         cols += [k for k in ("subject", "sequence", "camera", "action") if getattr(ex, k) is not None]
     return list(dict.fromkeys(cols))
+
+
+def prepare_command(protocol: Protocol, out: str | os.PathLike) -> str:
+    """The `posebench prepare` command that writes the file a protocol scores."""
+    cmd = f"posebench prepare {protocol.dataset} --src RAW --out {out}"
+    if protocol.dataset == "mpi3dhp":
+        cmd += f" --split {protocol.split}" + (f" --labels {protocol.labels[0]}" if protocol.labels else "")
+    elif protocol.dataset == "h36m" and protocol.selection.subjects:
+        cmd += " --subjects " + ",".join(map(str, protocol.selection.subjects))
+    return cmd
 
 
 def check_data(protocol: Protocol, data: PreparedData, columns: list[str] | None = None) -> None:
@@ -206,11 +224,16 @@ def group_codes(data: PreparedData, rows: np.ndarray) -> dict[str, tuple[np.ndar
 def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
              data: str | os.PathLike | PreparedData | None = None, *, index: np.ndarray | None = None,
              results_dir: str | os.PathLike | None = None, save: bool = False,
-             model: Mapping[str, Any] | None = None, check_units: bool = True) -> Result:
+             model: Mapping[str, Any] | None = None, check_units: bool = True, from_format: str | None = None,
+             joint_order: str | None = None, run_name: str | None = None) -> Result:
     """Score predictions under a protocol.
 
     ``predictions``: a predictions file path, an (M,17,3) array with ``index`` (rows of the prepared file), or
     a ``(joints3d, index)`` pair. An array without ``index`` must hold exactly the selected rows, in order.
+    ``from_format`` (CLI ``--from``): the file's layout (posebench, videopose3d, mmpose, mpi-mat; default:
+    detected); ``joint_order``: canonical, h36m17 or mpi17 (default: the layout's own). Joints that fit another
+    known order much better than the declared one are refused, naming it. ``run_name`` (CLI ``--name``) labels the
+    run in its id, leaderboards, tables and reports (default: the model's name or the predictions file's stem).
     ``data``: a data folder (default $POSEBENCH_DATA or ./data), a prepared .h5 file, or an in-memory
     :class:`PreparedData` (e.g. float64 arrays). With ``save=True`` the result is written under
     ``results_dir/runs/`` (default $POSEBENCH_RESULTS or ./posebench-results).
@@ -220,22 +243,37 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
         is_file = isinstance(predictions, (str, os.PathLike)) and Path(predictions).is_file()  # never a FIFO or device
         digest = pool.submit(file_sha256, predictions) if is_file else None
         try:
-            return _evaluate(predictions, protocol, data, index, digest, results_dir, save, model, check_units)
+            return _evaluate(predictions, protocol, data, index, digest, results_dir, save, model, check_units,
+                             from_format, joint_order, run_name)
         finally:
             if digest is not None:
                 digest.cancel()
 
 
+# Columns the importers of other tools' layouts match rows on (read only for those layouts).
+IMPORT_KEYS = ("subject", "sequence", "camera", "frame", "image", "valid", "activity")
+
+
 def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray | None, digest: Any,
               results_dir: str | os.PathLike | None, save: bool, model: Mapping[str, Any] | None,
-              check_units: bool) -> Result:
+              check_units: bool, from_format: str | None, joint_order: str | None, run_name: str | None) -> Result:
+    if run_name is not None and not str(run_name).strip():
+        raise PosebenchError("a run name must not be blank")
     prepared, rows = load_selection(protocol, data)
     if len(rows) == 0:
         raise DataMismatchError(f"protocol {protocol.name!r} selects no rows of {prepared.path or 'the dataset'}")
     source: dict[str, Any] = {}
     if isinstance(predictions, (str, os.PathLike)):
-        joints, idx = read_predictions(predictions, max_rows=len(prepared))  # before the target: peaks do not add up
+        imported = import_predictions(predictions, _with_columns(prepared, IMPORT_KEYS, from_format, predictions),
+                                      rows, from_format, joint_order)
+        try:
+            joints, idx = check_predictions(imported.joints3d, imported.index, check_units=check_units)
+        except PredictionsError as e:
+            raise PredictionsError(f"{predictions}: {e}") from None
         source = {"path": str(predictions), "sha256": None}
+        if imported.fmt != "posebench" or imported.joint_order != "canonical":
+            source.update(format=imported.fmt, joint_order=imported.joint_order, scale=imported.scale)
+        del imported
     else:
         if isinstance(predictions, tuple):
             predictions, index = predictions
@@ -244,25 +282,78 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
                 raise ValueError(f"predictions hold {len(predictions)} rows but the protocol selects {len(rows)}; "
                                  f"pass index= (rows of the prepared file)")
             index = rows
-        joints, idx = check_predictions(predictions, index, check_units=check_units)
+        joints, idx = check_predictions(predictions, index, check_units=False)
+        joints = finish(joints, idx, "posebench", joint_order or "canonical", "predictions").joints3d
+        joints, idx = check_predictions(joints, idx, check_units=check_units)
         source = {"path": None, "sha256": arrays_hash({"joints3d": joints, "index": idx})}
     where = match_index(idx, rows, len(prepared))
     pred = joints if np.array_equal(where, np.arange(len(joints))) else joints[where]
     del joints
     gt = load_target(protocol, prepared, rows)
     errors = compute_errors(protocol, pred, gt)
+    gt_errors = None if protocol.rescale == "none" else compute_errors(protocol, gt, gt)
+    hint = _target_hint(protocol, prepared, rows, pred)
     del pred, gt
+    codes = group_codes(prepared, rows)
     if digest is not None:
         source["sha256"] = digest.result()
-    result = build_result(protocol, prepared, rows, errors, group_codes(prepared, rows),
+    result = build_result(protocol, prepared, rows, errors, codes,
                           predictions=None if model else source, model=dict(model) if model else None)
+    if run_name is not None:
+        result.meta["name"] = str(run_name).strip()
+        result.meta["run_id"] = new_run_id(protocol.name, result.meta["name"])
+    result.meta["ceiling"] = ceiling(protocol, rows, codes, gt_errors)
+    if hint:
+        result.meta["hints"] = [hint]
     if save:
         result.save(results_dir)
     return result
 
 
+def _with_columns(prepared: PreparedData, names: tuple[str, ...], fmt: str | None, path: Any) -> PreparedData:
+    """``prepared`` with the listed columns it lacks read in (verified), for importers that match rows on them."""
+    if prepared.path is None or (fmt or detect_format(path)) == "posebench":
+        return prepared
+    missing = [n for n in names if n not in prepared and n in column_names(prepared.path)]
+    if not missing:
+        return prepared
+    extra = read_prepared(prepared.path, columns=missing)
+    return PreparedData({**prepared.columns, **extra.columns}, prepared.attrs, prepared.path)
+
+
+# The hint compares the predictions with both targets on an even sample of rows: a heuristic needs no more.
+HINT_ROWS = 4096
+
+
+def _target_hint(protocol: Protocol, prepared: PreparedData, rows: np.ndarray, pred: np.ndarray) -> str | None:
+    """target_hint over an even sample of the selected rows, reading the other target only there."""
+    other = next((t for t in HINT_TARGETS if t != protocol.target), None)
+    if protocol.rescale != "none" or protocol.target not in HINT_TARGETS or other is None:
+        return None
+    if other not in prepared and (prepared.path is None or other not in column_names(prepared.path)):
+        return None
+    pick = np.unique(np.linspace(0, len(rows) - 1, min(len(rows), HINT_ROWS)).astype(np.int64))
+    targets = {protocol.target: load_target(protocol, prepared, rows[pick]), other: load_column(prepared, other, rows[pick])}
+    return target_hint(protocol, targets, np.arange(len(pick)), pred[pick])
+
+
+def convert_predictions(path: str | os.PathLike, out: str | os.PathLike, protocol: str | Protocol,
+                        data: str | os.PathLike | PreparedData | None = None, from_format: str | None = None,
+                        joint_order: str | None = None) -> int:
+    """Write ``path`` (any known layout) as a plain posebench predictions file ``out``; returns the rows written."""
+    protocol = load_protocol(protocol)
+    prepared = resolve_data(protocol, data)
+    rows = select_rows(protocol, prepared)
+    imported = import_predictions(path, prepared, rows, from_format, joint_order)
+    joints, idx = check_predictions(imported.joints3d, imported.index)
+    match_index(idx, np.array([], dtype=np.int64), len(prepared))  # range and duplicates, before writing
+    write_predictions(out, joints, idx)
+    return len(idx)
+
+
 def make_template(protocol: str | Protocol, data: str | os.PathLike | PreparedData | None = None) -> dict[str, np.ndarray]:
-    """The inputs a model may use for each row the protocol scores (never the 3D ground truth).
+    """The inputs a model may use for each row the protocol scores (never the 3D ground truth), with the keys
+    that identify it: subject, sequence, camera, frame (and activity on MPI-INF-3DHP).
 
     From a file only the selection columns and, at the selected rows, the model inputs are read (verified).
     """
@@ -281,6 +372,11 @@ def make_template(protocol: str | Protocol, data: str | os.PathLike | PreparedDa
         "joints2d": j2d,
         "box": np.concatenate([j2d.min(axis=1), j2d.max(axis=1)], axis=1),
     }
+    # Keys to join a model's own outputs on without opening the prepared file.
+    for key in TEMPLATE_KEYS:
+        if key in prepared and (key != "activity" or protocol.dataset == "mpi3dhp"):
+            col = np.asarray(prepared[key])[rows]
+            cols[key] = col.astype(object) if col.dtype.kind in "OUS" else col.astype(np.int64)
     if "root_depth" in protocol.granted:
         cols["root_depth"] = np.asarray(inputs[protocol.target], dtype=np.float64)[:, ROOT, 2]
     return cols
@@ -318,7 +414,8 @@ def predict_rows(model: Any, template: Mapping[str, np.ndarray], root: str, batc
 def evaluate_model(name: str, protocol: str | Protocol, data: str | os.PathLike | None = None, *,
                    checkpoint: str | None = None, device: str | None = None, batch_size: int = 64,
                    results_dir: str | os.PathLike | None = None, save: bool = False, progress: bool = True,
-                   predictions_out: str | os.PathLike | None = None, **options: Any) -> Result:
+                   predictions_out: str | os.PathLike | None = None, run_name: str | None = None,
+                   **options: Any) -> Result:
     """Run a registered model over the protocol's rows and score it.
 
     With ``predictions_out`` the predictions are also kept as a predictions file (recorded in the run), so
@@ -335,7 +432,7 @@ def evaluate_model(name: str, protocol: str | Protocol, data: str | os.PathLike 
     out = predict_rows(model, template, image_root(prepared), batch_size, progress, f"{name} on {protocol.name}")
     info = {"name": getattr(model, "name", name), "checkpoint": checkpoint,
             "checkpoint_hash": getattr(model, "checkpoint_hash", None), "options": options}
-    result = evaluate(out, protocol, prepared, index=template["index"], model=info)
+    result = evaluate(out, protocol, prepared, index=template["index"], model=info, run_name=run_name)
     if predictions_out is not None:
         write_predictions(predictions_out, out, template["index"])
         result.meta["predictions"] = {"path": str(predictions_out), "sha256": file_sha256(predictions_out)}

@@ -24,6 +24,11 @@ class PredictionsError(PosebenchError):
     """A predictions file or array is unusable; the message says why."""
 
 
+LAYOUT_HINT = ("expected `joints3d` (M,17,3) mm + `index` (M,) rows of the prepared file (list them with "
+               "`posebench evaluate --protocol P --template FILE`; see docs/contracts.md), or another layout with "
+               "--from videopose3d|mmpose|mpi-mat")
+
+
 def read_predictions(path: str | os.PathLike, max_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read (joints3d float64 (M,17,3), index int64 (M,)) from an HDF5 or .npz predictions file.
 
@@ -41,13 +46,14 @@ def read_predictions(path: str | os.PathLike, max_rows: int | None = None) -> tu
                 cols = {}
                 for key in ("joints3d", "index"):
                     if key not in f:
-                        raise PredictionsError(f"{path}: missing dataset {key!r} (has: {', '.join(sorted(f.keys())) or 'nothing'})")
+                        raise PredictionsError(f"{path}: missing dataset {key!r} (has: "
+                                               f"{', '.join(sorted(f.keys())) or 'nothing'}); {LAYOUT_HINT}")
                     ds = plain_dataset(f, key)
                     check_shape(ds, trailing=(NUM_JOINTS, 3) if key == "joints3d" else (), kinds="fiu",
                                 max_rows=max_rows)
                     cols[key] = read_dataset(ds)
     except UnsafeFileError as e:
-        raise PredictionsError(str(e)) from None
+        raise PredictionsError(f"{e}; {LAYOUT_HINT}") from None
     try:
         return check_predictions(cols["joints3d"], cols["index"])
     except PredictionsError as e:

@@ -229,16 +229,20 @@ class Result:
         order = [m for m in self.protocol.metric_names if m in s] + [m for m in s if m not in self.protocol.metric_names]
         return pd.Series({m: float(s[m]) for m in order}, name=self.run_id)
 
-    def table(self, by: str, metrics: list[str] | None = None, names: bool = False) -> pd.DataFrame:
+    def table(self, by: str, metrics: list[str] | None = None, names: bool = True) -> pd.DataFrame:
         """Per-group values (each group pooled over its rows) plus an 'All' row with the protocol's aggregate.
 
-        ``names=True`` labels rows as the official tables do (activity names, TestSeq1, ...).
+        Rows are labelled and ordered as the official tables do (activity names, TestSeq1, scenes in the
+        README's order); ``names=False`` keeps the stored codes.
         """
         import pandas as pd
 
-        rows = self.group_rows(by, metrics)
-        rows["All"] = {"rows": int(self.meta.get("rows_scored", sum(r["rows"] for r in rows.values()))),
-                       **{m: float(self.meta["summary"][m]) for m in (metrics or self.protocol.metric_names)}}
+        self._check_grouping(by)
+        metrics = metrics or list(self.protocol.metric_names)
+        found = self.group_rows(by, metrics)
+        rows = {k: found[k] for k in _group_order(by, list(found))}
+        rows["All"] = {"rows": int(self.meta.get("rows_scored", sum(r["rows"] for r in found.values()))),
+                       **{m: float(self.meta["summary"][m]) for m in metrics}}
         df = pd.DataFrame.from_dict(rows, orient="index")
         df.index.name = by
         return display_names(df, by) if names else df
@@ -259,12 +263,32 @@ class Result:
                     for i, lab in enumerate(labels.tolist()) if counts[i]}
         return rows
 
+    def _grouping_labels(self, by: str) -> np.ndarray:
+        agg = self._aggregates
+        if agg is not None and by in agg.breakdowns:
+            return np.asarray(agg.breakdowns[by].labels)
+        if by not in self.codes:
+            raise KeyError(f"no grouping {by!r} in this result (has: {', '.join(sorted(self.codes))})")
+        return np.asarray(self.codes[by][1])
+
+    def _check_grouping(self, by: str) -> None:
+        """A grouping the result lacks, or one whose labels are all empty (action on MPI), is an error naming the usable ones."""
+        if not any(str(v) for v in self._grouping_labels(by).tolist()):
+            usable = [k for k, (_, labels) in self.codes.items() if any(str(x) for x in labels.tolist())]
+            raise KeyError(f"grouping {by!r} is empty on {self.protocol.dataset} (it has no {by} labels); "
+                           f"use one of {', '.join(sorted(usable))}")
+
     def joint_table(self, metric: str, by: str | None = None,
                     joint_groups: dict[str, tuple[int, ...]] | None = None, names: bool = False) -> pd.DataFrame:
-        """Per-joint (or per joint group) values of a metric, per group of rows and 'All' (pooled)."""
+        """Per-joint (or per joint group) values of a metric, per group of rows and 'All' (frames pooled).
+
+        ``attrs['all_row']`` says how 'All' is made, and when it differs from the headline's aggregate.
+        """
         import pandas as pd
 
         m = self.protocol.metric(metric)
+        if by is not None:
+            self._check_grouping(by)
         err = self.errors[metric]
         if m.kind == "mean":
             per_joint = err.astype(np.float64)
@@ -291,11 +315,15 @@ class Result:
         else:
             c, labels = self.codes[by]
             g = pd.Categorical.from_codes(c, categories=list(labels), ordered=True)
+            as_str = {str(v): v for v in labels.tolist()}
+            g = g.reorder_categories([as_str[k] for k in _group_order(by, labels)], ordered=True)
             out = frame.groupby(g, observed=True).mean()
             out.loc["All"] = frame.mean()
             out.index.name = by
             if names:
                 out = display_names(out, by)
+        out.attrs["all_row"] = ("All: frames pooled" if m.aggregate == "frames" else
+                                f"All: frames pooled (the headline {m.name} is the mean over {m.group_by} groups)")
         return out
 
     def save(self, results_dir: str | os.PathLike | None = None) -> Path:
@@ -342,6 +370,18 @@ def display_names(df: pd.DataFrame, by: str) -> pd.DataFrame:
     return df.rename(index=label)
 
 
+def _group_order(by: str, values: np.ndarray) -> list[str]:
+    """Group values in the official order where there is one (MPI activities, sequences, scenes), else natural."""
+    from posebench import names
+
+    found = _ordered_unique(values)
+    try:
+        official = names.row_order(by)
+    except ValueError:
+        return found
+    return [k for k in official if k in found] + [k for k in found if k not in official]
+
+
 def _ordered_unique(values: np.ndarray) -> list[str]:
     """Unique values in natural order (numbers as numbers, TS2 before TS10)."""
     return sorted({str(v) for v in values}, key=natural_key)
@@ -367,7 +407,8 @@ def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, n
         "protocol": protocol.to_dict(),
         "data": {"path": str(data.path) if data.path else None, "dataset": data.dataset, "split": data.split,
                  "labels": data.labels, "content_hash": data.content_hash, "rows": int(data.attrs.get("rows", len(data))),
-                 "hash_verified": bool(getattr(data, "verified", False))},
+                 "hash_verified": bool(getattr(data, "verified", False)),
+                 **({"lookalike": True} if getattr(data, "lookalike", False) else {})},
         "rows_scored": int(len(rows)),
         "posebench_version": __version__,
         "git_hash": git_hash(),
@@ -381,7 +422,7 @@ def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, n
     meta["summary"] = {m: result.aggregate(m) for m in protocol.metric_names}
     meta["breakdowns"] = {}
     for key in protocol.breakdowns:
-        if key in codes:
+        if key in codes and any(str(v) for v in codes[key][1].tolist()):  # an empty grouping has no table
             meta["breakdowns"][key] = result.group_rows(key)
     return result
 

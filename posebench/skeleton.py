@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from posebench.errors import PosebenchError
+
 JOINTS: tuple[str, ...] = (
     "head_top", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
     "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "pelvis", "spine", "head",
@@ -150,3 +152,107 @@ def knee_neck_length(joints: np.ndarray) -> np.ndarray:
     i = JOINT_INDEX
     seg = lambda a, b: np.linalg.norm(j[..., i[a], :] - j[..., i[b], :], axis=-1)  # noqa: E731
     return seg("l_knee", "l_hip") + seg("spine", "pelvis") + seg("neck", "spine")
+
+
+# --- Named joint orders of predictions files ----------------------------------------------------
+
+# Each order lists, position by position, the canonical joint it holds.
+ORDERS: dict[str, tuple[str, ...]] = {
+    "canonical": JOINTS,
+    # Human3.6M 17 joints as VideoPose3D and mmpose keep them (pelvis first; 'thorax' is our neck,
+    # their 'neck/nose' our head, their 'head' our head_top).
+    "h36m17": ("pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "spine", "neck", "head",
+               "head_top", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist"),
+    # MPI-INF-3DHP test-set 17 joints (annot3/univ_annot3, `mpii_get_joints('relevant')`): the canonical order.
+    "mpi17": JOINTS,
+}
+ORDER_NOTES: dict[str, str] = {
+    "canonical": "posebench's order (head_top first, pelvis 15th)",
+    "h36m17": "Human3.6M 17-joint order of VideoPose3D and mmpose (pelvis first)",
+    "mpi17": "MPI-INF-3DHP test-set order (head_top first; the same as canonical)",
+}
+# A declared order is refused when another known order's skeleton_misfit is this many times lower.
+ORDER_MARGIN = 1.5
+
+
+def order_names() -> tuple[str, ...]:
+    """The known joint-order names."""
+    return tuple(ORDERS)
+
+
+def order_permutation(order: str) -> np.ndarray:
+    """Positions in an ``order`` array of each canonical joint: ``canonical = joints[..., perm, :]``."""
+    if order not in ORDERS:
+        raise PosebenchError(f"unknown joint order {order!r}; known: {', '.join(ORDERS)}")
+    names = ORDERS[order]
+    return np.array([names.index(j) for j in JOINTS], dtype=np.int64)
+
+
+def to_canonical(joints: np.ndarray, order: str) -> np.ndarray:
+    """(..., 17, D) joints in a named order -> canonical order."""
+    joints = np.asarray(joints)
+    if joints.ndim < 2 or joints.shape[-2] != NUM_JOINTS:
+        raise ValueError(f"expected (..., {NUM_JOINTS}, D) joints, got shape {joints.shape}")
+    return joints[..., order_permutation(order), :]
+
+
+def from_canonical(joints: np.ndarray, order: str) -> np.ndarray:
+    """Canonical (..., 17, D) joints -> the named order."""
+    joints = np.asarray(joints)
+    return joints[..., np.argsort(order_permutation(order)), :]
+
+
+# Left/right bone pairs whose lengths match on a body: upper/lower arm, thigh/shin, pelvis-hip, neck-shoulder.
+_SYMMETRIC_BONES = (((2, 3), (5, 6)), ((3, 4), (6, 7)), ((8, 9), (11, 12)), ((9, 10), (12, 13)),
+                    ((14, 8), (14, 11)), ((1, 2), (1, 5)))
+
+
+def skeleton_misfit(joints: np.ndarray, order: str = "canonical", max_rows: int = 2000) -> float:
+    """How badly ``joints`` read in ``order`` fit a body (lower is better; scale-free, so units do not matter).
+
+    Median over rows of compactness x (1 + 2 asymmetry): compactness is the summed bone length over the mean
+    distance between joints (~7 on real poses, ~11 when a wrong order joins far-apart joints); asymmetry is the
+    mean relative left/right difference of paired bones (0 on real poses, ~0.5 in a wrong order).
+    """
+    j = np.asarray(joints, dtype=np.float64)
+    if len(j) > max_rows:
+        j = j[np.linspace(0, len(j) - 1, max_rows).astype(np.int64)]
+    c = to_canonical(j, order)
+    p, ch = np.array(BONES).T
+    bones = np.linalg.norm(c[:, ch] - c[:, p], axis=-1).sum(axis=1)
+    diff = c[:, :, None, :] - c[:, None, :, :]
+    mean_dist = np.linalg.norm(diff, axis=-1).sum(axis=(1, 2)) / (NUM_JOINTS * (NUM_JOINTS - 1))
+    seg = lambda a: np.linalg.norm(c[:, a[0]] - c[:, a[1]], axis=-1)  # noqa: E731
+    asym = np.mean([2 * np.abs(seg(r) - seg(l)) / (seg(r) + seg(l) + 1e-12) for r, l in _SYMMETRIC_BONES], axis=0)
+    ok = mean_dist > 0
+    if not ok.any():
+        return float("nan")
+    return float(np.median(bones[ok] / mean_dist[ok] * (1 + 2 * asym[ok])))
+
+
+def detect_order(joints: np.ndarray) -> dict[str, float]:
+    """Misfit of ``joints`` read in each known order (lower fits better), distinct permutations only."""
+    out: dict[str, float] = {}
+    seen: dict[tuple[int, ...], str] = {}
+    for name in ORDERS:
+        key = tuple(order_permutation(name))
+        if key in seen:
+            continue
+        seen[key] = name
+        out[name] = skeleton_misfit(joints, name)
+    return out
+
+
+def check_order(joints: np.ndarray, declared: str = "canonical") -> None:
+    """Raise PosebenchError naming the order when ``joints`` fit another known order much better than ``declared``."""
+    perm = tuple(order_permutation(declared))
+    scores = detect_order(joints)
+    mine = next(v for k, v in scores.items() if tuple(order_permutation(k)) == perm)
+    best = min(scores, key=lambda k: scores[k])
+    if not np.isfinite(mine) or tuple(order_permutation(best)) == perm:
+        return
+    if mine > ORDER_MARGIN * scores[best]:
+        raise PosebenchError(
+            f"the joints look like the {best!r} order ({ORDER_NOTES[best]}), not the declared {declared!r}: "
+            f"read as {best} they fit a body {mine / scores[best]:.1f}x better; pass --joint-order {best} "
+            f"(Python: joint_order={best!r}) or reorder the file")

@@ -192,6 +192,19 @@ def _check_cells(sums: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.n
     return sums, counts
 
 
+def smallest_p(n_clusters: int) -> float:
+    """The smallest two-sided p-value an exact sign-flip test over ``n_clusters`` clusters can give: 2 / 2**C."""
+    return float(min(1.0, 2.0 ** (1 - int(n_clusters)))) if n_clusters > 0 else 1.0
+
+
+def clusters_needed(level: float = 0.95) -> int:
+    """The fewest clusters whose exact sign-flip test can reach ``level`` (p < 1 - level): 6 at 95 %."""
+    c = 1
+    while smallest_p(c) >= 1.0 - level:
+        c += 1
+    return c
+
+
 def _sign_flips(n_clusters: int, n_perm: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
     if n_clusters <= EXACT_FLIPS_UP_TO:
         return np.array(list(itertools.product((1.0, -1.0), repeat=n_clusters))), True

@@ -21,6 +21,9 @@ COMMANDS: dict[str, str] = {
     "report": "posebench.cli.report:report",
     "compare": "posebench.cli.report:compare",
     "demo": "posebench.cli.demo:demo",
+    "convert": "posebench.cli.tables:convert",
+    "table": "posebench.cli.tables:table",
+    "site": "posebench.cli.tables:site",
 }
 
 
@@ -67,6 +70,8 @@ def main() -> None:
       posebench prepare h36m --src RAW --out data    # official release -> prepared file
       posebench evaluate --protocol h36m --predictions preds.h5
       posebench leaderboard --format md
+      posebench table --protocol h36m-lifting --by action   # the paper's per-action table
+      posebench site --out site/                     # static HTML site of every run (opens from disk)
     """
 
 

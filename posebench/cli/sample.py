@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from posebench.lookalike import mark_tree
 from posebench.sample.body import DEFAULT_KNEE_NECK
 
 WRITERS = {"h36m": "posebench.sample.h36m", "mpi3dhp": "posebench.sample.mpi3dhp", "mpii": "posebench.sample.mpii"}
@@ -59,6 +60,7 @@ def sample(dataset: str, out: Path, seed: int, full: bool, knee_neck: float, rig
         summary = module.write_tree(out, **kw)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
+    mark_tree(out)  # prepared files, runs and reports made from this tree say it is look-alike
     files = [p for p in out.rglob("*") if p.is_file()]
     size_mb = sum(p.stat().st_size for p in files) / 1e6
     seconds = summary.get("seconds") if isinstance(summary, dict) else None

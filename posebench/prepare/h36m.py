@@ -25,6 +25,7 @@ from posebench import __version__
 from posebench.data import write_prepared
 from posebench.errors import PosebenchError
 from posebench.io_utils import sweep_leftovers
+from posebench.lookalike import lookalike_attrs
 from posebench.prepare import h36m_tables as T
 from posebench.prepare.intrinsics import IntrinsicsFitError, fit_intrinsics_report, relative_deviation
 from posebench.prepare.shards import ShardStore, input_fingerprints, run_tasks
@@ -126,7 +127,11 @@ def plan_views(src: str | os.PathLike, subjects: Iterable[int]) -> tuple[list[Vi
             released = ", ".join(f"S{x}" for x in T.SUBJECTS)
             raise H36MError(f"S{s} is not a released Human3.6M subject (released: {released})")
         if not (src / f"S{s}").is_dir():
-            raise H36MError(f"{src / f'S{s}'}: missing subject folder (asked for S{s})\n{LAYOUT.format(src=src)}")
+            present = [x for x in T.SUBJECTS if (src / f"S{x}").is_dir()]
+            hint = (f"\n{src} holds {', '.join(f'S{x}' for x in present)}: prepare those with "
+                    f"`posebench prepare h36m --src {src} --out OUT --subjects {','.join(map(str, present))}`"
+                    if present else "")
+            raise H36MError(f"{src / f'S{s}'}: missing subject folder (asked for S{s}){hint}\n{LAYOUT.format(src=src)}")
         for kind in ("mono", "d2"):
             folder = src / f"S{s}" / "MyPoseFeatures" / POSE_DIRS[kind]
             if not folder.is_dir():
@@ -328,7 +333,8 @@ def prepare_h36m(src: str | os.PathLike, out: str | os.PathLike, jobs: int = 1,
             summary.warnings.extend(r["warnings"])
             if "broken_video" in r:
                 summary.broken_videos.append(r["broken_video"])
-        attrs = {"dataset": "h36m", "split": split, "sources": _sources(split, subjects, image_stride, reports)}
+        attrs = {"dataset": "h36m", "split": split, "sources": _sources(split, subjects, image_stride, reports),
+                 **lookalike_attrs(src)}
         path = out_dir / f"{split}.h5"
         content_hash = write_prepared(path, cols, attrs)
         summary.outputs[split] = {"path": str(path), "rows": int(len(cols["frame"])), "content_hash": content_hash,

@@ -277,6 +277,7 @@ def prepare_test(src: str | os.PathLike, out: str | os.PathLike, labels: str, he
                  progress: bool = True, echo=print) -> Path:
     """Prepare the whole test set into ``out``/mpi3dhp/test-<labels>.h5; returns its path."""
     from posebench.data import write_prepared
+    from posebench.lookalike import lookalike_attrs
 
     if labels not in LABELS:
         raise Mpi3dhpError(f"--labels must be one of {', '.join(LABELS)} (no file marks its release), got {labels!r}")
@@ -308,6 +309,7 @@ def prepare_test(src: str | os.PathLike, out: str | os.PathLike, labels: str, he
                             for s, r in reports.items()},
     }
     attrs["gt_knee_neck_mm"] = knee_neck_summary(columns["joints3d_univ"][columns["valid"]])
+    attrs.update(lookalike_attrs(src))
     write_prepared(target, columns, attrs)
     for s in SEQS:
         r = reports[s]

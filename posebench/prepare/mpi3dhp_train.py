@@ -265,6 +265,7 @@ def prepare_train(src: str | os.PathLike, out: str | os.PathLike, cameras: Seque
                   subjects: Sequence[int] = SUBJECTS, echo=print) -> tuple[Path, Path]:
     """Prepare train.h5 and val.h5 under ``out``/mpi3dhp; returns both paths."""
     from posebench.data import write_prepared
+    from posebench.lookalike import lookalike_attrs
 
     if stride is not None and stride < 1:
         raise Mpi3dhpError(f"--stride must be >= 1, got {stride}")
@@ -325,7 +326,7 @@ def prepare_train(src: str | os.PathLike, out: str | os.PathLike, cameras: Seque
                  "extra_annotation_rows": {k: r["extra_annotation_rows"] for k, r in reports.items() if r["extra_annotation_rows"]},
                  "flash_frames": {k: r["flash_frames_dropped"] for k, r in reports.items() if r["flash_frames_dropped"]},
                  "intrinsics_check": checks, "intrinsics_ok": all(c["ok"] for c in checks.values()),
-                 "gt_knee_neck_mm": knee_neck_summary(columns["joints3d_univ"])}
+                 "gt_knee_neck_mm": knee_neck_summary(columns["joints3d_univ"]), **lookalike_attrs(src)}
         write_prepared(target, columns, attrs)
         echo(f"{split}: {len(columns['frame'])} rows from {len(members)} sequences x {len(cameras)} cameras -> {target}")
         bad = [k for k, c in checks.items() if not c["ok"]]

@@ -216,6 +216,7 @@ def prepare_mpii(src: str | os.PathLike, out: str | os.PathLike, images: bool = 
     from tqdm import tqdm
 
     from posebench.data import write_prepared
+    from posebench.lookalike import lookalike_attrs
 
     src = Path(src)
     if not src.exists():
@@ -258,7 +259,7 @@ def prepare_mpii(src: str | os.PathLike, out: str | os.PathLike, images: bool = 
                 "single_person": ann["single_person"][rows].astype(bool)}
         attrs = {"dataset": "mpii", "split": split, "kind": "2d", "sources": sources, "split_rule": split_rule,
                  "skipped": ann["skipped"], "missing_images": len(missing),
-                 "coordinates": "as released (MATLAB pixel coordinates); person index 0-based"}
+                 "coordinates": "as released (MATLAB pixel coordinates); person index 0-based", **lookalike_attrs(src)}
         target = out_dir / f"{split}.h5"
         write_prepared(target, cols, attrs)
         echo(f"{split}: {int(rows.sum())} persons from {len(set(names[rows]))} images -> {target}")

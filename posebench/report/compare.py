@@ -11,6 +11,9 @@ from posebench.errors import PosebenchError
 from posebench.results import Result
 
 
+ALPHA = 0.05  # a winner is named when the paired test's p-value is below this
+
+
 class CompareError(PosebenchError):
     """Two runs cannot be compared row by row."""
 
@@ -22,7 +25,7 @@ def compare_runs(a: Result, b: Result, metrics: list[str] | None = None, n_boot:
     Runs over the same rows are paired from their aggregates alone; otherwise from the shared rows' errors.
     """
     from posebench.aggregates import paired
-    from posebench.stats import FewClustersWarning
+    from posebench.stats import FewClustersWarning, clusters_needed, smallest_p
 
     if a.protocol.name != b.protocol.name or a.protocol.version != b.protocol.version:
         raise CompareError(f"runs use different protocols: {a.protocol.name} v{a.protocol.version} vs "
@@ -46,11 +49,16 @@ def compare_runs(a: Result, b: Result, metrics: list[str] | None = None, n_boot:
     out = {}
     for m, c in cells.items():
         md = a.protocol.metric(m)
-        if c.warning and not any("clusters" in n for n in notes):
+        if c.exact and smallest_p(c.n_clusters) >= ALPHA and not any("can never" in n for n in notes):
+            notes.insert(0, f"with {c.n_clusters} {key or 'row'} clusters the smallest possible p-value is "
+                            f"{smallest_p(c.n_clusters):.4g} (2/2^{c.n_clusters}): no winner can be declared at the "
+                            f"{1 - ALPHA:.0%} level, whatever the errors (the comparison can never reach it); "
+                            f"that needs at least {clusters_needed(1 - ALPHA)} clusters")
+        elif c.warning and not any("clusters" in n for n in notes):
             notes.append(f"only {c.n_clusters} {key} clusters: intervals and p-values are indicative only")
         better = "A" if (c.difference > 0) == md.higher_is_better else "B"
         out[m] = {"unit": md.unit, "A": c.a, "B": c.b, "A-B": c.difference, "ci_low": c.low, "ci_high": c.high,
-                  "p": c.p_value, "better": better if c.p_value < 0.05 and c.difference != 0 else "",
+                  "p": c.p_value, "better": better if c.p_value < ALPHA and c.difference != 0 else "",
                   "clusters": c.n_clusters, "rows": c.n_rows}
     df = pd.DataFrame.from_dict(out, orient="index")
     df.index.name = "metric"

@@ -4,12 +4,17 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from posebench.results import Result
 from posebench.stats import Interval
 
 
 def run_label(result: Result) -> str:
-    """A run's display name: its model (with checkpoint/options worth naming) or its predictions file."""
+    """A run's display name: its `--name`, else its model (with options worth naming) or its predictions file."""
+    if result.meta.get("name"):
+        return str(result.meta["name"])
     model = result.meta.get("model")
     if model:
         name = str(model.get("name") or "model")
@@ -33,3 +38,26 @@ def metric_interval(result: Result, metric: str, n_boot: int = 2000, seed: int =
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FewClustersWarning)
         return result.aggregates.interval(metric, n_boot=n_boot, seed=seed)
+
+
+def group_intervals(result: Result, metric: str, by: str, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per group of ``by``: value (rows pooled), and a cluster-bootstrap interval (low, high) over its clusters
+    (NaN when the group lies inside one cluster)."""
+    from posebench.results import display_names
+    from posebench.stats import FewClustersWarning, cluster_bootstrap
+
+    t = result.table(by, [metric], names=False).drop(index="All")
+    per = result.per_sample(metric)
+    key = cluster_key(result)
+    clusters = np.asarray(result.groups[key]).astype(str) if key else np.arange(len(per))
+    g = np.asarray(result.groups[by]).astype(str)
+    out = {}
+    for key in t.index:
+        sel = g == key
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FewClustersWarning)
+            iv = cluster_bootstrap(per[sel], np.asarray(clusters)[sel], None, n_boot=n_boot, seed=seed)
+        one = iv.n_clusters < 2  # a group inside one cluster (e.g. a sequence clustered by sequence) has no interval
+        out[key] = {"value": float(t.loc[key, metric]), "low": np.nan if one else iv.low,
+                    "high": np.nan if one else iv.high}
+    return display_names(pd.DataFrame.from_dict(out, orient="index"), by)

@@ -151,7 +151,7 @@ def _board(current: Protocol, labels: str | None, runs: list[Result], published:
     lookalike = any((r.meta.get("data") or {}).get("lookalike") and (r.meta.get("data") or {}).get("content_hash")
                     == reference_hash for r in runs)
     if lookalike:
-        notes.insert(0, "local runs scored LOOK-ALIKE data (posebench demo): published figures are shown for "
+        notes.insert(0, "local runs scored LOOK-ALIKE data (posebench sample): published figures are shown for "
                         "orientation only and never ranked with them")
     rows = []
     for r in runs:
@@ -206,8 +206,15 @@ def _board(current: Protocol, labels: str | None, runs: list[Result], published:
     return Board(current, labels, _order(pd.DataFrame(rows), head), notes)
 
 
+RANK_DIGITS = 1  # the leaderboard prints one decimal
+
+
 def _order(df: pd.DataFrame, head: MetricDef) -> pd.DataFrame:
-    """Ranked rows first (by the headline, best first; ties share a rank), then unranked, stale, tampered."""
+    """Ranked rows first (by the headline, best first), then unranked, stale, tampered.
+
+    Ties share a rank and the next rank skips (1, 1, 3); values equal at the printed precision (RANK_DIGITS
+    decimals) are ties, so no rank rests on a difference the table does not show.
+    """
     columns = ["rank", "method", "kind", *[c for c in df.columns if c not in ("method", "kind", "source", "rows", "ci",
                                                                               "status", "note")],
                "ci", "rows", "status", "source", "note"]
@@ -216,10 +223,11 @@ def _order(df: pd.DataFrame, head: MetricDef) -> pd.DataFrame:
     order = {"ranked": 0, "unranked": 1, "stale": 2, "tampered": 3}
     key = df[head.name] * (-1 if head.higher_is_better else 1)
     df = df.assign(_s=df["status"].map(order), _k=key.fillna(np.inf)).sort_values(["_s", "_k"], kind="stable")
+    df = df.reindex(columns=[*df.columns, *[c for c in columns if c not in df.columns and c != "rank"]])
     df["rows"] = df["rows"].astype("Int64")
     ranked = df["status"] == "ranked"
     df["rank"] = pd.Series(pd.NA, index=df.index, dtype="Int64")
-    df.loc[ranked, "rank"] = df.loc[ranked, "_k"].rank(method="min").astype(int)
+    df.loc[ranked, "rank"] = df.loc[ranked, "_k"].round(RANK_DIGITS).rank(method="min").astype(int)
     return df.drop(columns=["_s", "_k"])[columns].reset_index(drop=True)
 
 
@@ -249,12 +257,15 @@ def render_leaderboard(boards: list[Board], fmt: str) -> str:
         h = b.protocol.metric(b.protocol.headline)
         direction = "higher is better" if h.higher_is_better else "lower is better"
         if fmt == "md":
-            out.append(f"## {b.title}: {b.protocol.title}\n\nSorted by {h.name} ({direction}). "
+            out.append(f"## {b.title}: {b.protocol.title}\n")
+            out += [f"> **{n}**\n" for n in b.notes if "LOOK-ALIKE" in n]  # the banner, above the table
+            out.append(f"Sorted by {h.name} ({direction}). "
                        f"Ranked: local runs and published rows whose comparability columns all match.\n")
             out.append(to_markdown(_display(b), digits=1, index=False))
-            out += [f"- {n}" for n in b.notes]
+            out += [f"- {n}" for n in b.notes if "LOOK-ALIKE" not in n]
             out.append("")
         elif fmt == "latex":
+            out += [f"% {n}" for n in b.notes if "LOOK-ALIKE" in n]
             out.append(f"% {b.title}: sorted by {h.name} ({direction}); needs \\usepackage{{booktabs}}")
             out.append(to_latex(_display(b).drop(columns=["source", "note"]), digits=1, index=False))
         else:

@@ -6,6 +6,7 @@ written atomically; PDFs carry no creation date so the same inputs give the same
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -30,6 +31,17 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
+def wrap_title(title: str, width_in: float, fontsize: float = 12.0) -> str:
+    """``title`` broken into lines that fit a figure ``width_in`` inches wide (no clipped titles)."""
+    per_line = max(20, int(width_in * 72 / (0.62 * fontsize)))
+    return "\n".join(textwrap.wrap(title, per_line, break_on_hyphens=False)) or title
+
+
+def _legend_outside(ax, fontsize: float = 8) -> None:
+    """The legend to the right of the axes (the layout makes room for it), never over the data."""
+    ax.figure.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize=fontsize, frameon=False)
+
+
 def save_figure(fig: Figure, stem: str | os.PathLike, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
     """Write ``stem.png`` and ``stem.pdf`` (atomically); returns the paths."""
     out = []
@@ -45,7 +57,7 @@ def save_figure(fig: Figure, stem: str | os.PathLike, formats: Sequence[str] = (
 def pck_curve(errors: Mapping[str, np.ndarray], thresholds: np.ndarray = DEFAULT_THRESHOLDS,
               title: str = "3D PCK vs threshold", marker: float | None = PCK_THRESHOLD) -> Figure:
     """PCK (%) against the distance threshold (strict <), one line per run; ``errors[name]`` is (N, J) mm."""
-    fig = _figure(6.0, 4.0)
+    fig = _figure(7.5, 4.0)
     ax = fig.add_subplot()
     t = np.asarray(thresholds, dtype=np.float64)
     order = np.argsort(t, kind="stable")
@@ -59,10 +71,10 @@ def pck_curve(errors: Mapping[str, np.ndarray], thresholds: np.ndarray = DEFAULT
         ax.plot(t, curve, linewidth=2, label=f"{name} (AUC {auc:.1f}%)")
     if marker is not None:
         ax.axvline(marker, color="#999999", linestyle=":", linewidth=1)
-    ax.set(xlabel="threshold (mm)", ylabel="joints within threshold (%)", title=title, xlim=(t.min(), t.max()),
-           ylim=(0, 100))
+    ax.set(xlabel="threshold (mm)", ylabel="joints within threshold (%)", xlim=(t.min(), t.max()), ylim=(0, 100))
+    ax.set_title(wrap_title(title, 0.7 * fig.get_figwidth()))
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    _legend_outside(ax)
     return fig
 
 
@@ -81,15 +93,18 @@ def group_bars(table: pd.DataFrame, ylabel: str, title: str,
         values = table[col].to_numpy(dtype=np.float64)
         yerr = None
         if low is not None and high is not None:
+            # a percentile interval need not contain the pooled value; whiskers never point inwards
             yerr = np.vstack([values - low[col].to_numpy(dtype=np.float64),
                               high[col].to_numpy(dtype=np.float64) - values])
+            yerr = np.nan_to_num(np.clip(yerr, 0.0, None))
         ax.bar(x + (k - (n_runs - 1) / 2) * width, values, width, label=str(col), yerr=yerr, capsize=2)
     crowded = n_groups > 6
     ax.set_xticks(x, [str(i) for i in table.index], rotation=35 if crowded else 0, ha="right" if crowded else "center")
-    ax.set(ylabel=ylabel, title=title)
+    ax.set(ylabel=ylabel)
+    ax.set_title(wrap_title(title, (0.7 if n_runs > 1 else 0.95) * fig.get_figwidth()))
     ax.grid(axis="y", alpha=0.3)
     if n_runs > 1:
-        ax.legend(fontsize=8)
+        _legend_outside(ax)
     return fig
 
 
@@ -138,5 +153,5 @@ def skeleton_overlays(gt: np.ndarray, pred: np.ndarray, titles: Sequence[str] | 
                 ax.set_title(titles[i], fontsize=8)
             if i == 0:
                 ax.set_ylabel(label, fontsize=8)
-    fig.suptitle(suptitle, fontsize=10)
+    fig.suptitle(wrap_title(suptitle, fig.get_figwidth(), 10.0), fontsize=10)
     return fig

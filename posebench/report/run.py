@@ -9,7 +9,7 @@ import pandas as pd
 
 from posebench.io_utils import write_text_atomic
 from posebench.protocols import MetricDef
-from posebench.report.intervals import cluster_key, metric_interval, run_label
+from posebench.report.intervals import cluster_key, group_intervals, metric_interval, run_label
 from posebench.report.tables import render, to_markdown
 from posebench.results import Result
 from posebench.skeleton import JOINT_SETS, MPI3DHP_GROUPS
@@ -146,30 +146,45 @@ def write_report(result: Result, out: str | os.PathLike, *, data: str | os.PathL
     head = p.metric(p.headline)
     summary = summary_table(result, n_boot=n_boot, seed=seed)
     written += _write_table(summary, out / "summary")
-    md = [f"# Report: {result.run_id}\n", f"{run_label(result)} on **{p.name} v{p.version}** ({p.title}); "
-          f"{result.meta.get('rows_scored', len(result.index))} rows; data hash "
-          f"{str((result.meta.get('data') or {}).get('content_hash'))[:12]}.\n",
-          "## Summary (95% cluster-bootstrap intervals)\n", to_markdown(summary, digits=2)]
+    md = [f"# Report: {result.run_id}\n"]
+    if (result.meta.get("data") or {}).get("lookalike"):
+        md.append("> **LOOK-ALIKE DATA** (posebench sample): synthetic poses, not the real dataset; these figures are "
+                  "not comparable with published results.\n")
+    md += [f"{run_label(result)} on **{p.name} v{p.version}** ({p.title}); "
+           f"{result.meta.get('rows_scored', len(result.index))} rows; data hash "
+           f"{str((result.meta.get('data') or {}).get('content_hash'))[:12]}.\n",
+           "## Summary (95% cluster-bootstrap intervals)\n", to_markdown(summary, digits=2)]
     if result.problems:
-        md.insert(2, f"**TAMPERED: {'; '.join(result.problems)}.** Every figure below is recomputed from the "
+        md.insert(1, f"**TAMPERED: {'; '.join(result.problems)}.** Every figure below is recomputed from the "
                      "run's files, not taken from its JSON.\n")
     if summary["clusters"].min() < 20:
         md.append(f"\nOnly {int(summary['clusters'].min())} independent clusters: the intervals are indicative only.\n")
-    for key in [k for k in p.breakdowns if k in result.groups]:
+    ceiling = result.meta.get("ceiling")
+    if ceiling:
+        values = ", ".join(f"{m} {ceiling['summary'][m]:.2f}" for m in p.metric_names if m in ceiling["summary"])
+        md.append(f"\n**Ceiling** (the ground truth scored the same way): {values}. {ceiling['note']}.\n")
+    md += [f"\n**Hint:** {h}.\n" for h in result.meta.get("hints", [])]
+    usable = [k for k in p.breakdowns if k in result.groups and any(str(v) for v in result.groups[k])]
+    for key in usable:
         table = group_names(result.table(key), key)
         written += _write_table(table, out / f"by-{key}")
         md += [f"\n## By {key}\n", to_markdown(table, digits=2)]
-        bars = table.drop(index="All")[[head.name]].rename(columns={head.name: run_label(result)})
-        fig = plots.group_bars(bars, f"{head.name} ({head.unit})", f"{head.name} by {key}: {result.run_id}")
+        iv = group_intervals(result, head.name, key, n_boot=n_boot, seed=seed)  # bars carry their intervals
+        label = run_label(result)
+        fig = plots.group_bars(iv[["value"]].set_axis([label], axis=1), f"{head.name} ({head.unit})",
+                               f"{head.name} by {key}: {label} (95% cluster-bootstrap intervals)",
+                               low=iv[["low"]].set_axis([label], axis=1), high=iv[["high"]].set_axis([label], axis=1))
         written += plots.save_figure(fig, out / f"bars-{key}")
         md.append(f"\n![{head.name} by {key}](bars-{key}.png)\n")
     for m in [head] + [x for x in p.metrics if x.name == "mpjpe" and x is not head]:
         groups = joint_groups_for(m)
-        by = next((k for k in p.breakdowns if k in result.groups), None)
+        by = usable[0] if usable else None
         table = result.joint_table(m.name, by=by, joint_groups=groups)
+        note = table.attrs.get("all_row", "")
         table = group_names(table, by) if by else table.rename_axis("rows")
         written += _write_table(table, out / f"joints-{m.name}")
-        md += [f"\n## {m.name} ({m.unit}) per {'joint group' if groups else 'joint'}\n", to_markdown(table, digits=1)]
+        md += [f"\n## {m.name} ({m.unit}) per {'joint group' if groups else 'joint'}\n", to_markdown(table, digits=1),
+               f"\n{note}.\n"]
     curve_metric = next((m for m in p.metrics if m.align == "none" and m.name in result.errors), None)
     if curve_metric is not None:
         fig = plots.pck_curve({run_label(result): result.errors[curve_metric.name]},

@@ -102,7 +102,7 @@ def markdown_tables(path: Path) -> str:
            "(`posebench.names`); 'All' pools the valid frames. PCK and AUC in %, MPJPE in mm (14 joints).", ""]
     for key, order, names in (("activity", [str(k) for k in ACTIVITIES], {str(k): v for k, v in ACTIVITIES.items()}),
                               ("sequence", list(SEQUENCES), SEQUENCES), ("scene", list(SCENES), SCENES)):
-        table = result.table(key, ["pck", "auc", "mpjpe"])
+        table = result.table(key, ["pck", "auc", "mpjpe"], names=False)
         present = [k for k in order if k in table.index]
         out += [f"## Per {key}", "", f"| {key} | frames | PCK | AUC | MPJPE |", "|---|---:|---:|---:|---:|"]
         for k in present + [ALL_ROW]:

@@ -25,7 +25,7 @@ def test_pck_curve_values_and_files(tmp_path):
     lines = fig.axes[0].get_lines()
     good = lines[0].get_ydata()
     assert good[4] == 0.0 and good[5] == 100.0  # 20 mm is not < 20 mm (strict), but is < 25 mm
-    assert "AUC 83.9%" in fig.axes[0].get_legend().get_texts()[0].get_text()  # 26 of 31 thresholds exceed 20 mm
+    assert "AUC 83.9%" in fig.legends[0].get_texts()[0].get_text()  # 26 of 31 thresholds exceed 20 mm
     paths = plots.save_figure(fig, tmp_path / "pck")
     assert [p.suffix for p in paths] == [".png", ".pdf"]
     assert Image.open(paths[0]).size[0] > 500
@@ -80,3 +80,24 @@ def test_pck_curve_counts_strictly_below_each_threshold():
     t = np.asarray(DEFAULT_THRESHOLDS, dtype=np.float64)
     expected = (e.astype(np.float64).ravel()[:, None] < t[None, :]).mean(axis=0) * 100.0
     np.testing.assert_array_equal(fig.axes[0].lines[0].get_ydata(), expected)
+
+
+def _inside(inner, outer, tol=1.0):
+    return (inner.x0 >= outer.x0 - tol and inner.y0 >= outer.y0 - tol and inner.x1 <= outer.x1 + tol
+            and inner.y1 <= outer.y1 + tol)
+
+
+def test_long_titles_are_wrapped_inside_the_figure_and_legends_stay_off_the_data():
+    title = "mpi3dhp-corrected v1: a very long run label with its checkpoint name - MPJPE by activity (look-alike data)"
+    table = pd.DataFrame({"run A with a long name": [120.0, 150.0], "run B": [80.0, 95.0]}, index=["x", "y"])
+    for fig in (plots.group_bars(table, "MPJPE (mm)", title, low=table - 5, high=table + 5),
+                plots.pck_curve({"a": np.full((4, 14), 20.0), "b": np.full((4, 14), 60.0)}, title=title)):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        ax = fig.axes[0]
+        page = fig.bbox
+        assert "\n" in ax.get_title()
+        assert _inside(ax.title.get_window_extent(renderer), page)
+        legend = fig.legends[0].get_window_extent(renderer)
+        assert _inside(legend, page)
+        assert legend.x0 >= ax.get_window_extent(renderer).x1 - 1  # right of the plotting area
