@@ -26,7 +26,8 @@ from typing import Any
 
 import torch
 
-from margipose.checkpoint import CheckpointError
+from margipose.checkpoint import CheckpointError, CheckpointFieldError
+from margipose.fieldtypes import shown
 from margipose.model import MargiPose
 
 MODEL_TYPE = "margipose"
@@ -36,6 +37,13 @@ SETTINGS = ("n_stages", "axis_permutation", "feature_extractor", "pixelwise_loss
 
 class AuthorsFormatError(CheckpointError):
     """A file in the authors' checkpoint format that this code cannot load faithfully."""
+
+
+class AuthorsFieldError(AuthorsFormatError, CheckpointFieldError):
+    """An authors'-format field of the wrong type or out of range (``field``: e.g. ``model_desc.settings.n_stages``)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        CheckpointFieldError.__init__(self, message, field)
 
 
 _RULES = (
@@ -64,25 +72,32 @@ def is_authors_format(obj: Any) -> bool:
 def options_from_desc(desc: Any, where: str = "<checkpoint>") -> dict[str, Any]:
     """MargiPose options for a reference ``model_desc``; unsupported types, versions or settings are refused."""
     if not isinstance(desc, dict):
-        raise AuthorsFormatError(f"{where}: model_desc is {type(desc).__name__}, expected a dict")
+        raise AuthorsFieldError(f"{where}: model_desc must be a dict, got {shown(desc)}", "model_desc")
     if desc.get("type") != MODEL_TYPE:
         raise AuthorsFormatError(f"{where}: model_desc type {desc.get('type')!r} is not supported (only 'margipose')")
-    version = str(desc.get("version", ""))
+    version = desc.get("version", "")
+    if not isinstance(version, str):
+        raise AuthorsFieldError(f"{where}: model_desc version must be a string like '6.0.1', got {shown(version)}",
+                                "model_desc.version")
     if not re.match(rf"^{SUPPORTED_MAJOR}\.\d+\.\d+", version):
         raise AuthorsFormatError(f"{where}: model_desc version {version!r} is not supported (only 6.x.y)")
     settings = desc.get("settings", {})
     if not isinstance(settings, dict):
-        raise AuthorsFormatError(f"{where}: model_desc settings is {type(settings).__name__}, expected a dict")
-    unknown = sorted(set(settings) - set(SETTINGS))
+        raise AuthorsFieldError(f"{where}: model_desc settings must be a dict, got {shown(settings)}",
+                                "model_desc.settings")
+    unknown = sorted((k for k in settings if k not in SETTINGS), key=repr)
     if unknown:
-        raise AuthorsFormatError(f"{where}: unsupported model setting(s) {', '.join(unknown)}; supported: "
+        raise AuthorsFormatError(f"{where}: unsupported model setting(s) "
+                                 f"{', '.join(k if isinstance(k, str) else repr(k) for k in unknown)}; supported: "
                                  f"{', '.join(SETTINGS)}")
     stages = settings.get("n_stages", 4)
     if not isinstance(stages, int) or isinstance(stages, bool) or stages < 1:
-        raise AuthorsFormatError(f"{where}: unsupported setting n_stages={stages!r} (a positive integer)")
+        raise AuthorsFieldError(f"{where}: unsupported setting n_stages={shown(stages)} (a positive integer)",
+                                "model_desc.settings.n_stages")
     permute = settings.get("axis_permutation", True)
     if not isinstance(permute, bool):
-        raise AuthorsFormatError(f"{where}: unsupported setting axis_permutation={permute!r} (true or false)")
+        raise AuthorsFieldError(f"{where}: unsupported setting axis_permutation={shown(permute)} (true or false)",
+                                "model_desc.settings.axis_permutation")
     extractor = settings.get("feature_extractor", "inceptionv4")
     if extractor != "inceptionv4":
         raise AuthorsFormatError(f"{where}: unsupported setting feature_extractor={extractor!r} "
@@ -95,12 +110,11 @@ def options_from_desc(desc: Any, where: str = "<checkpoint>") -> dict[str, Any]:
 
 def state_from_reference(model: MargiPose, state: Any, where: str = "<checkpoint>") -> dict[str, torch.Tensor]:
     """Our state dict from a reference one: every name mapped one to one, shapes checked, nothing left over."""
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise AuthorsFormatError(f"{where}: state_dict is not a dict of tensors")
+    _check_state(state, where)
     ours = model.state_dict()
     names = {reference_key(k): k for k in ours}
     missing = sorted(set(names) - set(state))
-    extra = sorted(set(state) - set(names))
+    extra = sorted(set(state) - set(names))  # all strings (_check_state)
     if missing or extra:
         detail = "; ".join(part for part in (
             f"{len(missing)} missing, e.g. {missing[0]!r}" if missing else "",
@@ -115,6 +129,16 @@ def state_from_reference(model: MargiPose, state: Any, where: str = "<checkpoint
     return out
 
 
+def _check_state(state: Any, where: str) -> None:
+    """A state dict: a dict of tensors under string names (``AuthorsFieldError`` naming ``state_dict`` else)."""
+    if not isinstance(state, dict):
+        raise AuthorsFieldError(f"{where}: state_dict must be a dict of named tensors, got {shown(state)}", "state_dict")
+    bad = next((k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
+    if bad is not None:
+        raise AuthorsFieldError(f"{where}: state_dict must be a dict of named tensors; entry {bad!r} is "
+                                f"{shown(state[bad])}", "state_dict")
+
+
 def reference_state(model: MargiPose) -> dict[str, torch.Tensor]:
     """Our weights under the reference's names (what the authors' code would load)."""
     return {reference_key(k): v for k, v in model.state_dict().items()}
@@ -123,8 +147,14 @@ def reference_state(model: MargiPose) -> dict[str, torch.Tensor]:
 def model_from_authors(ckpt: dict[str, Any], where: str = "<checkpoint>") -> MargiPose:
     """Build and load the model an authors'-format checkpoint describes."""
     options = options_from_desc(ckpt["model_desc"], where)
+    state = ckpt["state_dict"]
+    _check_state(state, where)
+    stored = {k.split(".")[2] for k in state if re.match(r"^inner\.(xy|zy|xz)_hm_cnns\.\d+\.", k)}
+    if len(stored) != options["stages"]:  # checked before building, so a file cannot ask for a huge model
+        raise AuthorsFieldError(f"{where}: model_desc settings n_stages={options['stages']} but the state_dict holds "
+                                f"{len(stored)} stage(s)", "model_desc.settings.n_stages")
     model = MargiPose(**options)
-    model.load_state_dict(state_from_reference(model, ckpt["state_dict"], where), strict=True)
+    model.load_state_dict(state_from_reference(model, state, where), strict=True)
     return model
 
 

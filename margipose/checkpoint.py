@@ -8,8 +8,10 @@ from typing import Any
 
 import torch
 
+from posebench.errors import PosebenchError
 from posebench.io_utils import atomic_path, file_sha256
 
+from margipose.fieldtypes import shown
 from margipose.model import ConfigError, MargiPose, MargiPoseConfig
 from margipose.safeload import safe_load
 
@@ -17,8 +19,16 @@ FORMAT = "margipose-checkpoint"
 VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(PosebenchError):
     """A checkpoint file is missing, unreadable, or not a MargiPose checkpoint."""
+
+
+class CheckpointFieldError(CheckpointError):
+    """A checkpoint field of the wrong type or out of range; ``field`` names it (``config.stages`` for an option)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def save_checkpoint(path: str | os.PathLike, model: MargiPose, **extra: Any) -> None:
@@ -29,23 +39,64 @@ def save_checkpoint(path: str | os.PathLike, model: MargiPose, **extra: Any) -> 
         torch.save(payload, tmp)
 
 
+def check_fields(ckpt: dict[str, Any], path: str | os.PathLike = "<checkpoint>") -> None:
+    """The fields every posebench checkpoint has, of their types: ``version`` (an integer this code reads),
+    ``config`` (a dict of model options) and ``model`` (a dict of named tensors); ``CheckpointFieldError`` else."""
+    version = ckpt.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointFieldError(f"{path}: checkpoint field 'version' must be a positive integer, got "
+                                   f"{shown(version) if 'version' in ckpt else 'nothing'}", "version")
+    if version > VERSION:
+        raise CheckpointFieldError(f"{path}: checkpoint version {version} is newer than this code reads ({VERSION})",
+                                   "version")
+    for name, what in (("config", "a dict of model options"), ("model", "a dict of named tensors")):
+        if not isinstance(ckpt.get(name), dict):
+            got = shown(ckpt[name]) if name in ckpt else "nothing"
+            raise CheckpointFieldError(f"{path}: checkpoint field {name!r} must be {what}, got {got}", name)
+    bad = next((k for k, v in ckpt["model"].items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
+    if bad is not None:
+        raise CheckpointFieldError(f"{path}: checkpoint field 'model' must be a dict of named tensors; entry {bad!r} "
+                                   f"is {shown(ckpt['model'][bad])}", "model")
+
+
+def _check_ours(obj: Any, path: Path, refusal: str) -> dict[str, Any]:
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: {refusal}")
+    check_fields(obj, path)
+    return obj
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint safely (weights only) and check that it is one of ours."""
+    """Read a checkpoint safely (weights only) and check that it is one of ours, its fields of their types."""
     path = Path(path)
-    ckpt = safe_load(path, CheckpointError, "checkpoint")
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a MargiPose checkpoint (no format={FORMAT!r} key)")
-    if int(ckpt.get("version", 0)) > VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {ckpt['version']} is newer than this code reads ({VERSION})")
-    return ckpt
+    return _check_ours(safe_load(path, CheckpointError, "checkpoint"), path,
+                       f"not a MargiPose checkpoint (no format={FORMAT!r} key)")
+
+
+def config_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "<checkpoint>") -> MargiPoseConfig:
+    """The checked model config of a checkpoint: every option of its type and in range, and as many stages as
+    the weights hold (checked before any model is built, so a file cannot ask for a huge one)."""
+    check_fields(ckpt, path)
+    try:
+        cfg = MargiPoseConfig.from_dict(ckpt["config"])
+        cfg.validate()
+    except ConfigError as e:
+        field = f"config.{e.field}" if e.field else "config"
+        raise CheckpointFieldError(f"{path}: checkpoint field 'config': {e}", field) from None
+    stored = {k.split(".")[1] for k in ckpt["model"] if k.startswith("columns.") and k.count(".") > 1}
+    if len(stored) != cfg.stages:
+        raise CheckpointFieldError(f"{path}: checkpoint config stages={cfg.stages} but its weights hold "
+                                   f"{len(stored)} stage(s)", "config.stages")
+    return cfg
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "<checkpoint>") -> MargiPose:
     """Build the model the checkpoint describes and load its weights."""
+    cfg = config_from_checkpoint(ckpt, path)
+    model = MargiPose(**cfg.to_dict())
     try:
-        model = MargiPose(**MargiPoseConfig.from_dict(dict(ckpt["config"])).to_dict())
         model.load_state_dict(ckpt["model"], strict=True)
-    except (ConfigError, KeyError, RuntimeError) as e:
+    except RuntimeError as e:
         raise CheckpointError(f"{path}: weights do not match the stored config ({str(e).splitlines()[0]})") from None
     return model
 
@@ -59,12 +110,9 @@ def load_model(path: str | os.PathLike) -> MargiPose:
     obj = safe_load(path, CheckpointError, "checkpoint")
     if is_authors_format(obj):
         return model_from_authors(obj, str(path)).eval()
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: neither a posebench MargiPose checkpoint (format={FORMAT!r}) nor the "
-                              f"authors' format (state_dict + model_desc)")
-    if int(obj.get("version", 0)) > VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {obj['version']} is newer than this code reads ({VERSION})")
-    return model_from_checkpoint(obj, path).eval()
+    ckpt = _check_ours(obj, path, f"neither a posebench MargiPose checkpoint (format={FORMAT!r}) nor the "
+                                  f"authors' format (state_dict + model_desc)")
+    return model_from_checkpoint(ckpt, path).eval()
 
 
 def checkpoint_hash(path: str | os.PathLike) -> str:

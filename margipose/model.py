@@ -14,14 +14,21 @@ from typing import Any
 import torch
 from torch import nn
 
-from margipose.backbone import Backbone
+from posebench.errors import PosebenchError
+
+from margipose.backbone import NORMALISATIONS, Backbone
+from margipose.fieldtypes import describe, mismatched_fields, shown
 from margipose.heatmaps import flat_softmax, soft_argmax
 
 PLANES = ("xy", "zy", "xz")
 
 
-class ConfigError(ValueError):
-    """Model options that do not describe a buildable MargiPose."""
+class ConfigError(PosebenchError):
+    """Model options that do not describe a buildable MargiPose; ``field`` names the option at fault, if one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -53,27 +60,46 @@ class MargiPoseConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MargiPoseConfig:
+    def from_dict(cls, d: Any) -> MargiPoseConfig:
+        """The config from a dict of options (types are checked by ``validate``)."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"MargiPose options must be a dict, got {shown(d)}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+        unknown = sorted((k for k in d if k not in known), key=repr)
         if unknown:
-            raise ConfigError(f"unknown MargiPose option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            names = ", ".join(k if isinstance(k, str) else repr(k) for k in unknown)
+            raise ConfigError(f"unknown MargiPose option(s) {names}; known: {', '.join(sorted(known))}",
+                              field=unknown[0] if isinstance(unknown[0], str) else None)
         return cls(**d)
 
     def validate(self) -> None:
+        """Every option of its declared type and in range (``ConfigError`` naming the option otherwise)."""
+        for name, value, hint in mismatched_fields(self):
+            raise ConfigError(f"{name} must be {describe(hint)}, got {shown(value)}", field=name)
+        for name, least in (("stages", 1), ("channels", 1), ("mid_channels", 1), ("joints", 1), ("depth_size", 2)):
+            if getattr(self, name) < least:
+                raise ConfigError(f"{name} must be >= {least}, got {getattr(self, name)}", field=name)
+        if self.heatmap_size is not None and self.heatmap_size < 1:
+            raise ConfigError(f"heatmap_size must be >= 1 (or None for input_size/8), got {self.heatmap_size}",
+                              field="heatmap_size")
+        if not self.sigma > 0:
+            raise ConfigError(f"sigma must be > 0, got {self.sigma}", field="sigma")
         if self.head not in ("marginal", "volumetric"):
-            raise ConfigError(f"head must be 'marginal' or 'volumetric', got {self.head!r}")
+            raise ConfigError(f"head must be 'marginal' or 'volumetric', got {self.head!r}", field="head")
+        if self.normalisation not in NORMALISATIONS:
+            raise ConfigError(f"normalisation must be one of {', '.join(sorted(NORMALISATIONS))}, got "
+                              f"{self.normalisation!r}", field="normalisation")
         if self.input_size % 16 or self.input_size < 32:
-            raise ConfigError(f"input_size must be a multiple of 16 and >= 32, got {self.input_size}")
+            raise ConfigError(f"input_size must be a multiple of 16 and >= 32, got {self.input_size}",
+                              field="input_size")
         ratio = self.out_size / self.feature_size
         if ratio < 1 or not float(math.log2(ratio)).is_integer():
-            raise ConfigError(f"heatmap_size must be input_size/8 times a power of two, got {self.out_size}")
+            raise ConfigError(f"heatmap_size must be input_size/8 times a power of two, got {self.out_size}",
+                              field="heatmap_size")
         group = self.feature_size // 2
         if self.head == "marginal" and self.axis_permutation and self.mid_channels % group:
             raise ConfigError(f"axis permutation needs mid_channels ({self.mid_channels}) divisible by the "
-                              f"middle map size ({group})")
-        if self.stages < 1 or self.depth_size < 2 or self.joints < 1:
-            raise ConfigError("stages, joints must be >= 1 and depth_size >= 2")
+                              f"middle map size ({group})", field="mid_channels")
 
 
 def _bn(c: int) -> nn.BatchNorm2d:

@@ -50,12 +50,28 @@ def test_devices_that_exist_pass_and_indices_are_bounded(monkeypatch):
 
 @pytest.mark.clear_error
 @pytest.mark.parametrize("fields,fragment", [
-    pytest.param({"version": "abc", "config": {}}, "version", marks=pytest.mark.xfail(
-        strict=True, reason="margipose/checkpoint.py (margipose helper): the message does not name the field")),
-    pytest.param({"version": 1, "config": [1, 2]}, "config", marks=pytest.mark.xfail(
-        strict=True, reason="margipose/checkpoint.py (margipose helper): a list config is a traceback")),
-    pytest.param({"version": 1, "config": {"stages": "x"}}, "stages", marks=pytest.mark.xfail(
-        strict=True, reason="margipose/config (margipose helper): a string where an int belongs is a traceback")),
+    ({"version": "abc", "config": {}}, "'version' must be a positive integer, got str 'abc'"),
+    ({"version": True, "config": {}}, "'version' must be a positive integer, got bool True"),
+    ({"config": {}}, "'version' must be a positive integer, got nothing"),
+    ({"version": 1, "config": [1, 2]}, "'config' must be a dict of model options, got list [1, 2]"),
+    ({"version": 1}, "'config' must be a dict of model options, got nothing"),
+    ({"version": 1, "config": {}, "model": [1]}, "'model' must be a dict of named tensors, got list [1]"),
+    ({"version": 1, "config": {}, "model": {"w": 1.5}}, "entry 'w' is float 1.5"),
+    ({"version": 1, "config": {1: 2}}, "unknown MargiPose option(s) 1"),
+    ({"version": 1, "config": {"stages": "x"}}, "stages must be an integer, got str 'x'"),
+    ({"version": 1, "config": {"stages": True}}, "stages must be an integer, got bool True"),
+    ({"version": 1, "config": {"stages": 2.0}}, "stages must be an integer, got float 2.0"),
+    ({"version": 1, "config": {"stages": -2}}, "stages must be >= 1, got -2"),
+    ({"version": 1, "config": {"stages": 10 ** 9}}, "stages=1000000000 but its weights hold 0 stage(s)"),
+    ({"version": 1, "config": {"channels": "128"}}, "channels must be an integer, got str '128'"),
+    ({"version": 1, "config": {"joints": 0}}, "joints must be >= 1, got 0"),
+    ({"version": 1, "config": {"heatmap_size": [64]}}, "heatmap_size must be an integer or None, got list [64]"),
+    ({"version": 1, "config": {"axis_permutation": 1}}, "axis_permutation must be true or false, got int 1"),
+    ({"version": 1, "config": {"jsd": "yes"}}, "jsd must be true or false, got str 'yes'"),
+    ({"version": 1, "config": {"sigma": {"a": {"b": 1}}}}, "sigma must be a finite number, got dict {'a': {'b': 1}}"),
+    ({"version": 1, "config": {"sigma": float("nan")}}, "sigma must be a finite number, got float nan"),
+    ({"version": 1, "config": {"head": 3}}, "head must be a string, got int 3"),
+    ({"version": 1, "config": {"normalisation": "none"}}, "normalisation must be one of imagenet, inception"),
 ])
 def test_checkpoints_with_wrongly_typed_fields_are_one_line(world, fields, fragment):
     torch = pytest.importorskip("torch")

@@ -180,6 +180,40 @@ def test_unsupported_settings_are_refused_by_name(tmp_path, change, message):
         load_model(path)
 
 
+@pytest.mark.parametrize("file, field, message", [
+    ({"model_desc": [DESC]}, "model_desc", "model_desc must be a dict, got list"),
+    ({"model_desc": {**DESC, "version": 6}}, "model_desc.version", "version must be a string like '6.0.1', got int 6"),
+    ({"model_desc": {**DESC, "settings": ["n_stages"]}}, "model_desc.settings", "settings must be a dict, got list"),
+    ({"model_desc": {**DESC, "settings": {"n_stages": "4"}}}, "model_desc.settings.n_stages", "n_stages=str '4'"),
+    ({"model_desc": {**DESC, "settings": {"n_stages": True}}}, "model_desc.settings.n_stages", "n_stages=bool True"),
+    ({"model_desc": {**DESC, "settings": {"n_stages": -1}}}, "model_desc.settings.n_stages", "n_stages=int -1"),
+    ({"model_desc": {**DESC, "settings": {"n_stages": {"a": 1}}}}, "model_desc.settings.n_stages", "n_stages=dict"),
+    ({"model_desc": {**DESC, "settings": {"n_stages": 10 ** 9}}}, "model_desc.settings.n_stages",
+     r"n_stages=1000000000 but the state_dict holds 0 stage\(s\)"),
+    ({"model_desc": {**DESC, "settings": {"axis_permutation": 1}}}, "model_desc.settings.axis_permutation",
+     "axis_permutation=int 1"),
+    ({"state_dict": [1]}, "state_dict", "state_dict must be a dict of named tensors, got list"),
+    ({"state_dict": {1: torch.zeros(1)}}, "state_dict", "entry 1 is Tensor"),
+    ({"state_dict": {"w": 0.5}}, "state_dict", "entry 'w' is float 0.5"),
+])
+def test_wrongly_typed_authors_fields_are_refused_by_name(tmp_path, file, field, message):
+    from margipose.authors import AuthorsFieldError
+    from margipose.checkpoint import CheckpointFieldError
+
+    path = tmp_path / "x.pth"
+    torch.save({"state_dict": {}, "model_desc": DESC, "train_datasets": [], **file}, path)
+    with pytest.raises(AuthorsFieldError, match=message) as info:
+        load_model(path)
+    assert info.value.field == field and isinstance(info.value, CheckpointFieldError)
+    assert str(path) in str(info.value)
+
+
+def test_settings_with_non_text_names_are_refused_by_name(tmp_path):
+    torch.save({"state_dict": {}, "model_desc": {**DESC, "settings": {3: 1, "dropout": 0.5}}}, tmp_path / "x.pth")
+    with pytest.raises(CheckpointError, match="unsupported model setting.s. dropout, 3"):
+        load_model(tmp_path / "x.pth")
+
+
 def test_mismatched_state_dicts_are_refused_with_the_name(names, tmp_path):
     state = {k: torch.zeros(s) for k, s in names}
     bad = dict(state)

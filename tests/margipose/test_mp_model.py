@@ -1,3 +1,6 @@
+import dataclasses
+import typing
+
 import pytest
 import torch
 
@@ -5,6 +8,7 @@ from margipose import MargiPose
 from margipose.backbone import Backbone, InceptionStem, WeightsError
 from margipose.loss import margipose_loss
 from margipose.model import AxisPermutation, ConfigError, MargiPoseConfig, parameter_count
+from posebench.errors import PosebenchError
 
 TINY = {"stages": 2, "channels": 16, "mid_channels": 16, "input_size": 64}
 
@@ -93,6 +97,39 @@ def test_bad_options_are_config_errors():
         MargiPose(**{**TINY, "mid_channels": 18})
     with pytest.raises(ConfigError, match="head"):
         MargiPose(**TINY, head="cubic")
+
+
+# A value of the wrong type for each kind of field (every MargiPoseConfig field is one of these kinds).
+_WRONG = {int: [True, 2.0, "4", [4], {"n": 4}, None], bool: [1, 0, "true", None], float: [True, "1.0", float("inf"), None],
+          str: [3, b"marginal", ["marginal"], None], int | None: [False, 64.0, "64", {"size": 64}]}
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(MargiPoseConfig)])
+def test_every_config_field_refuses_values_of_the_wrong_type_by_name(field):
+    hint = typing.get_type_hints(MargiPoseConfig)[field]
+    assert hint in _WRONG, f"{field}: add its type {hint} to _WRONG"
+    for value in _WRONG[hint]:
+        with pytest.raises(ConfigError, match=rf"^{field} must be ") as info:
+            MargiPoseConfig.from_dict({field: value}).validate()
+        assert info.value.field == field and isinstance(info.value, PosebenchError)
+        with pytest.raises(ConfigError):
+            MargiPose(**{**TINY, field: value})
+
+
+def test_config_types_are_strict_but_numbers_widen_to_float():
+    MargiPoseConfig().validate()
+    MargiPoseConfig.from_dict({"sigma": 2, "heatmap_size": None}).validate()  # an int is a fine float
+    MargiPoseConfig.from_dict(MargiPoseConfig(stages=2, heatmap_size=64).to_dict()).validate()
+    for bad, field in (({"stages": 0}, "stages"), ({"channels": -1}, "channels"), ({"depth_size": 1}, "depth_size"),
+                       ({"heatmap_size": 0}, "heatmap_size"), ({"sigma": -1.0}, "sigma"), ({"sigma": 0}, "sigma"),
+                       ({"normalisation": "none"}, "normalisation"), ({"input_size": 40}, "input_size")):
+        with pytest.raises(ConfigError, match=field) as info:
+            MargiPoseConfig.from_dict(bad).validate()
+        assert info.value.field == field
+    with pytest.raises(ConfigError, match="must be a dict, got list"):
+        MargiPoseConfig.from_dict([("stages", 2)])
+    with pytest.raises(ConfigError, match=r"unknown MargiPose option\(s\) stagez, 3"):
+        MargiPoseConfig.from_dict({"stagez": 1, 3: 1})
 
 
 def test_backbone_resolution_and_channels():
