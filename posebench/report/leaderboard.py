@@ -2,7 +2,8 @@
 
 Each table is sorted by the headline metric in its direction. A local run is ranked with a published row only
 when every comparability column matches; other published rows are shown unranked with the difference named;
-runs of an older protocol version or other data are flagged stale and not ranked.
+runs of an older protocol version or other data are flagged stale and not ranked. A board shows the published rows
+listed under its protocol and those of another protocol of its dataset whose comparability columns match it.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pandas as pd
 
 from posebench.io_utils import write_text_atomic
 from posebench.protocols import MetricDef, Protocol
-from posebench.report.comparability import comparability, differences
+from posebench.report.comparability import PROTOCOL_COLUMNS, comparability, differences
 from posebench.report.intervals import metric_interval, run_label
 from posebench.report.published import load_published
 from posebench.report.tables import FORMATS, json_default, to_json, to_latex, to_markdown
@@ -112,18 +113,18 @@ def build_leaderboard(runs: list[Result], published: pd.DataFrame | None = None,
     """Leaderboard tables for every protocol with runs or published rows (or just ``protocol``)."""
     from posebench.protocols import ProtocolError, load_protocol
 
+    from posebench.protocols import list_protocols
+
     published = load_published() if published is None else published
     keys: dict[tuple[str, str | None], list[Result]] = {}
     for r in runs:
         keys.setdefault(_board_key(r), []).append(r)
-    for name in published["protocol"].unique():
-        try:
-            p = load_protocol(name)
-        except ProtocolError:
-            continue
+    shipped = list_protocols()
+    datasets = {p.name: p.dataset for p in shipped}
+    for p in shipped:
         for lab in (p.labels if p.labels else (None,)):
-            if len(p.labels) <= 1 or not published[(published.protocol == name) & (published.labels == lab)].empty:
-                keys.setdefault((name, lab), [])
+            if not published_rows(p, lab, published, datasets).empty:
+                keys.setdefault((p.name, lab), [])
     boards = []
     for (name, labels), group in sorted(keys.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         if protocol is not None:
@@ -135,12 +136,34 @@ def build_leaderboard(runs: list[Result], published: pd.DataFrame | None = None,
         except ProtocolError:
             current = group[-1].protocol  # a protocol no longer shipped: judge against the newest run's echo
         hashes = data_hashes or {}
-        boards.append(_board(current, labels, group, published, hashes.get(f"{name}:{labels}", hashes.get(name)),
-                             n_boot))
+        pub = published_rows(current, labels, published, datasets)
+        boards.append(_board(current, labels, group, pub, hashes.get(f"{name}:{labels}", hashes.get(name)), n_boot))
     return boards
 
 
-def _board(current: Protocol, labels: str | None, runs: list[Result], published: pd.DataFrame,
+def published_rows(current: Protocol, labels: str | None, published: pd.DataFrame,
+                   datasets: dict[str, str]) -> pd.DataFrame:
+    """The published rows a board shows: those listed under its protocol (of its label release), and those listed
+    under another protocol of the same dataset (``datasets``: protocol name -> dataset) whose protocol-fixed
+    comparability columns all match the board's for their metric, e.g. a paper's figures under a variant that
+    scores as the paper's code did."""
+    own = published["protocol"] == current.name
+    if labels and len(current.labels) > 1:
+        own &= published["labels"] == labels
+    foreign = ~own & (published["protocol"] != current.name) & \
+        (published["protocol"].map(datasets) == current.dataset)
+    shown = own.copy()
+    cols = list(PROTOCOL_COLUMNS)
+    values = published.reindex(columns=cols).astype(str)  # a column the file lacks never matches
+    for m in current.metric_names:
+        pick = foreign & (published["metric"] == m)
+        if pick.any():
+            same = (values[pick] == pd.Series(comparability(current, m, labels))[cols]).all(axis=1)
+            shown.loc[same.index[same]] = True
+    return published[shown]
+
+
+def _board(current: Protocol, labels: str | None, runs: list[Result], pub: pd.DataFrame,
            reference_hash: str | None, n_boot: int) -> Board:
     head = current.metric(current.headline)
     notes = []
@@ -174,9 +197,6 @@ def _board(current: Protocol, labels: str | None, runs: list[Result], published:
         row["status"] = "tampered" if tampered else "stale" if reasons else "unranked" if diff else "ranked"
         row["note"] = "; ".join(tampered or reasons or diff)
         rows.append(row)
-    pub = published[published.protocol == current.name]
-    if labels and len(current.labels) > 1:
-        pub = pub[pub.labels == labels]
     for (method, citation), g in pub.groupby(["method", "citation"], sort=False):
         row = {"method": method, "kind": "published", "source": "; ".join(dict.fromkeys(g["source"])),
                "rows": None, "ci": None}

@@ -12,8 +12,8 @@ from posebench.errors import PosebenchError
 
 
 PUBLISHED_COLUMNS = ("method", "citation", "protocol", "metric", "value", "unit", "joints", "alignment",
-                     "reflections", "frames", "aggregation", "labels", "scaling", "multicrop", "training_data",
-                     "source", "quoted", "note")
+                     "reflections", "frames", "aggregation", "labels", "ground_truth", "scaling", "multicrop",
+                     "training_data", "source", "quoted", "note")
 
 
 class PublishedFileError(PosebenchError):
