@@ -17,6 +17,7 @@ import numpy as np
 from posebench import aggregates as _agg
 from posebench import runstore as _store
 from posebench.errors import PosebenchError
+from posebench.io_utils import file_sha256
 from posebench.protocols import Protocol
 from posebench.run_result import FORMAT_VERSION, Result, ResultFileError, results_root
 
@@ -51,11 +52,11 @@ def load_result(path: str | os.PathLike, verify: str = "aggregates") -> Result:
     try:
         if version >= 2:
             agg_path = path.parent / Path(str(meta.get("aggregates_file", ""))).name
-            if _store.file_sha256(agg_path) != meta.get("aggregates_sha256"):
+            if file_sha256(agg_path) != meta.get("aggregates_sha256"):
                 result.problems.append(f"{agg_path.name} is not the aggregates file the run recorded (hash differs)")
             result._aggregates = _agg.read(agg_path)
             if verify == "full":
-                if _store.file_sha256(errors_path) != meta.get("errors_sha256"):
+                if file_sha256(errors_path) != meta.get("errors_sha256"):
                     result.problems.append(f"{errors_path.name} is not the errors file the run recorded (hash differs)")
                 fresh = _agg.compute(protocol, result.index, result.errors, result.codes)
                 if not _same_cells(fresh, result._aggregates):

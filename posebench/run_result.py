@@ -22,7 +22,7 @@ from posebench import aggregates as _agg
 from posebench import metrics as _metrics
 from posebench import runstore as _store
 from posebench.columns import factorize, natural_key
-from posebench.io_utils import write_json_atomic
+from posebench.io_utils import file_sha256, write_json_atomic
 from posebench.errors import PosebenchError
 from posebench.protocols import MetricDef, Protocol
 from posebench.skeleton import JOINTS
@@ -323,12 +323,12 @@ class Result:
         errors_name, agg_name = f"{self.run_id}.errors.h5", f"{self.run_id}.aggregates"
         _store.write_errors(runs / errors_name, self.run_id, self.index, stored, self.codes)
         with ThreadPoolExecutor(max_workers=1) as pool:  # hash the errors file while the aggregates are made
-            errors_hash = pool.submit(_store.file_sha256, runs / errors_name)
+            errors_hash = pool.submit(file_sha256, runs / errors_name)
             agg = _agg.compute(self.protocol, self.index, stored, self.codes)
             _agg.write(runs / agg_name, agg)
             self.meta.update({"format_version": FORMAT_VERSION, "errors_file": errors_name,
                               "aggregates_file": agg_name, "errors_sha256": errors_hash.result(),
-                              "aggregates_sha256": _store.file_sha256(runs / agg_name)})
+                              "aggregates_sha256": file_sha256(runs / agg_name)})
         json_path = runs / f"{self.run_id}.json"
         try:
             write_json_atomic(json_path, self.meta)
