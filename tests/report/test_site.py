@@ -1,7 +1,7 @@
 """`posebench site`: a static site that opens from disk in a real headless Chromium without console errors,
 whose tables sort, and whose look-alike banner shows on a screenshot.
 
-Run as a script (`python tests/test_site.py`) to rewrite the screenshots in docs/img/.
+Run as a script (`python tests/report/test_site.py`) to rewrite the screenshots in docs/img/.
 """
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ import posebench
 from posebench.cli import main
 from posebench.data import read_prepared
 from posebench.predictions import write_predictions
-from posebench.site import build_site
+from posebench.report.site import build_site
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import browser  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BANNER_RGB = (0xFF, 0xF3, 0xCD)
 
 
