@@ -2,6 +2,7 @@
 
 Layout (docs/formats.md): root datasets are the columns, root attributes the provenance. Written
 atomically and reproducibly (no timestamps); ``content_hash`` is a hash of the arrays, not the bytes.
+Columns are read and verified by `posebench.prepared_read`.
 """
 from __future__ import annotations
 
