@@ -2,12 +2,12 @@
 
 Layout (docs/formats.md): root datasets are the columns, root attributes the provenance. Written
 atomically and reproducibly (no timestamps); ``content_hash`` is a hash of the arrays, not the bytes.
+Columns are read and verified by `posebench.prepared_read`.
 """
 from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,16 +17,17 @@ import h5py
 import numpy as np
 
 from posebench import __version__
-from posebench.errors import PosebenchError
-from posebench.h5safe import UnsafeFileError, check_shape, open_h5, plain_dataset, read_dataset
-from posebench.columns import decode, encode_utf8, unsafe_paths
-from posebench.content_hash import ColumnHasher, column_digest, combine, parse_column_hashes
+from posebench.h5safe import UnsafeFileError, open_h5, plain_dataset
+from posebench.columns import encode_utf8, unsafe_paths
+from posebench.content_hash import column_digest, combine
 from posebench.io_utils import arrays_hash, atomic_h5
+from posebench.prepared_read import ContentHashError as ContentHashError  # re-exported: raised by read_prepared
+from posebench.prepared_read import (PreparedFileError, check_digests, column_hashers,
+                                     hashable_attrs as _hashable_attrs, read_column, row_count)
 from posebench.skeleton import NUM_JOINTS
 
 FORMAT_VERSION = 2  # 2: column_hashes, row chunks, fixed-width UTF-8 strings; 1 still reads
 CHUNK_ROWS = 16384
-READ_BLOCK_ROWS = 65536
 PATH_COLUMNS = ("image", "fg_mask", "chair_mask")
 J = NUM_JOINTS
 
@@ -51,14 +52,6 @@ REQUIRED_BY_DATASET = {("mpi3dhp", "test"): ("joints3d_univ", "activity", "scene
 FLOAT_COLUMNS_F32 = ("joints3d", "joints2d", "intrinsics", "joints3d_univ", "joints3d_univ_from_annot3", "centre",
                      "scale")
 DATA_ENV = "POSEBENCH_DATA"
-
-
-class PreparedFileError(PosebenchError):
-    """A prepared file (or in-memory dataset) does not follow the contract."""
-
-
-class ContentHashError(PreparedFileError):
-    """A prepared file's arrays (or hash attributes) are not the ones its content_hash was computed from."""
 
 
 @dataclass
@@ -138,12 +131,6 @@ def _as_column(name: str, value: Any) -> np.ndarray:
     if spec and spec[1] == "U":
         return np.array([str(x) for x in a.ravel()], dtype=object).reshape(a.shape)
     return a
-
-
-def _hashable_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    # Provenance that describes the content; version stamps and the hash itself are left out.
-    return {k: v for k, v in attrs.items()
-            if k in ("dataset", "split", "kind", "skeleton", "units", "labels", "lookalike")}
 
 
 def validate_columns(columns: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> None:
@@ -295,22 +282,22 @@ def read_prepared(path: str | os.PathLike, columns: Iterable[str] | None = None,
                 if name not in names:
                     raise PreparedFileError(f"{path}: no column {name!r} (has: {', '.join(names)})")
             dsets = {name: plain_dataset(f, name) for name in (names if verify else wanted)}
-            n_rows = _row_count(path, dsets)
+            n_rows = row_count(path, dsets)
             if rows is not None and len(rows) and (rows.min() < 0 or rows.max() >= n_rows):
                 raise PreparedFileError(f"{path}: rows outside 0..{n_rows - 1} requested")
             v1_done = version < 2 and not _hash_all and _v1_key(path, attrs) in _V1_VERIFIED
             hashed = [] if not verify or v1_done else names if version < 2 or _hash_all else wanted
-            hashers = _hashers(path, attrs, dsets, hashed) if hashed else {}
+            hashers = column_hashers(path, attrs, dsets, hashed) if hashed else {}
             for name in (hashed if set(hashed) > set(wanted) else wanted):
                 keep = name in wanted
-                out = _read_column(dsets[name], rows if keep else None, hashers.get(name), keep)
+                out = read_column(dsets[name], rows if keep else None, hashers.get(name), keep)
                 if keep:
                     cols[name] = out
             digests = {k: {"dtype": h.dtype, "shape": list(h.shape), "sha256": h.hexdigest()} for k, h in hashers.items()}
     except UnsafeFileError as e:
         raise PreparedFileError(str(e)) from None
     if hashers:
-        _check_digests(path, attrs, digests, version)
+        check_digests(path, attrs, digests, version)
         if version < 2:
             _V1_VERIFIED.add(_v1_key(path, attrs))
     cols = {k: cols[k] for k in wanted}
@@ -346,104 +333,6 @@ def column_names(path: str | os.PathLike) -> list[str]:
 def verify_prepared(path: str | os.PathLike) -> str:
     """Check every column of a prepared file against its recorded hashes (nothing kept); returns the content hash."""
     return read_prepared(path, columns=[], verify=True, _hash_all=True).content_hash
-
-
-def _row_count(path: Path, dsets: Mapping[str, h5py.Dataset]) -> int:
-    """The file's row count; every column's shape is checked from metadata before anything is read."""
-    shapes = {}
-    for name, ds in dsets.items():
-        shapes[name] = check_shape(ds)
-        if not shapes[name]:
-            raise PreparedFileError(f"{path}: column {name!r} is a scalar, expected one value per row")
-    lengths = Counter(shape[0] for shape in shapes.values())
-    n_rows = lengths.most_common(1)[0][0] if lengths else 0
-    for ds in dsets.values():
-        check_shape(ds, rows=n_rows)  # the odd column out is named
-    return n_rows
-
-
-def _hashers(path: Path, attrs: Mapping[str, Any], dsets: Mapping[str, h5py.Dataset],
-             names: list[str]) -> dict[str, ColumnHasher]:
-    """One streaming hasher per column to verify; format 2: the recorded digests must add up to content_hash."""
-    if not attrs.get("content_hash"):
-        raise ContentHashError(f"{path}: records no content_hash, so its arrays cannot be verified; re-prepare it")
-    if attrs.get("format_version", 0) >= 2:
-        recorded = parse_column_hashes(attrs.get("column_hashes"))
-        if recorded is None:
-            raise ContentHashError(f"{path}: its column_hashes attribute is missing or malformed; re-prepare it")
-        if combine(recorded, _hashable_attrs(attrs)) != attrs["content_hash"]:
-            raise ContentHashError(f"{path}: its column hashes or attributes do not add up to its content_hash "
-                                   "(attributes edited after writing); re-prepare it")
-        extra = sorted(set(dsets) - set(recorded))
-        if extra:
-            raise ContentHashError(f"{path}: column {extra[0]!r} is not covered by the content hash (added after writing)")
-    out = {}
-    for name in names:
-        ds = dsets[name]
-        dtype = "str" if h5py.check_string_dtype(ds.dtype) is not None else ds.dtype.str
-        out[name] = ColumnHasher(name, dtype, ds.shape)
-        if attrs.get("format_version", 0) >= 2:
-            rec = recorded.get(name)
-            if rec is None:
-                raise ContentHashError(f"{path}: column {name!r} is not covered by the content hash (added after writing)")
-            if rec["dtype"] != dtype or tuple(rec["shape"]) != tuple(ds.shape):
-                raise ContentHashError(f"{path}: column {name!r} has type {dtype} and shape {tuple(ds.shape)}, but "
-                                       f"was hashed as {rec['dtype']} {tuple(rec['shape'])}: changed after writing")
-    return out
-
-
-def _check_digests(path: Path, attrs: Mapping[str, Any], digests: Mapping[str, Mapping[str, Any]], version: int) -> None:
-    if version >= 2:
-        recorded = parse_column_hashes(attrs.get("column_hashes")) or {}
-        for name, d in digests.items():
-            if d["sha256"] != recorded[name]["sha256"]:
-                raise ContentHashError(f"{path}: column {name!r} does not match its content hash (changed after the "
-                                       "file was written); re-prepare it")
-    elif combine(digests, _hashable_attrs(attrs)) != attrs.get("content_hash"):
-        raise ContentHashError(f"{path}: its arrays do not match its content_hash (changed after the file was written; "
-                               "a format-1 file cannot say which column); re-prepare it")
-
-
-def _read_column(ds: h5py.Dataset, rows: np.ndarray | None, hasher: ColumnHasher | None, keep: bool = True):
-    """A column (or its ``rows``), streamed in row blocks through ``hasher``; strings come back as str objects."""
-    info = h5py.check_string_dtype(ds.dtype)
-    vlen = info is not None and info.length is None
-    if hasher is None:
-        if not keep:
-            return None
-        if rows is not None:
-            out = read_dataset(ds, rows)
-            return out if info is None or vlen else decode(out)
-        out = read_dataset(ds) if vlen else np.asarray(ds[()])
-        return decode(out) if info is not None and not vlen else out
-    src = ds.asstr() if vlen else ds
-    n = ds.shape[0]
-    uniq = inverse = None
-    if rows is not None:
-        uniq, inverse = np.unique(rows, return_inverse=True)
-    dtype = object if vlen else ds.dtype
-    out = None
-    if keep:
-        out = np.empty(((n if uniq is None else len(uniq)), *ds.shape[1:]), dtype=dtype)
-    try:
-        for lo in range(0, n, READ_BLOCK_ROWS):
-            hi = min(n, lo + READ_BLOCK_ROWS)
-            block = np.asarray(src[lo:hi])
-            hasher.update(block)
-            if out is None:
-                continue
-            if uniq is None:
-                out[lo:hi] = block
-            else:
-                i0, i1 = np.searchsorted(uniq, (lo, hi))
-                out[i0:i1] = block[uniq[i0:i1] - lo]
-    except (OSError, ValueError, TypeError) as e:
-        raise UnsafeFileError(f"{ds.file.filename}: dataset {ds.name.lstrip('/')!r} cannot be read ({e})") from None
-    if out is None:
-        return None
-    if inverse is not None:
-        out = out[inverse]
-    return decode(out) if info is not None and not vlen else out
 
 
 def data_root(data: str | os.PathLike | None = None) -> Path:

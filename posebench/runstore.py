@@ -8,7 +8,6 @@ both files; :func:`check_summary` compares a JSON summary with the figures recom
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,15 +28,6 @@ MEAN_TOLERANCE = 1e-6  # relative: float32 storage moves a mean by ~1e-8
 
 class RunFileError(PosebenchError):
     """A run's errors or aggregates file is unreadable or does not match its JSON."""
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    """SHA-256 of a file's bytes, read in 4 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def stored_errors(protocol: Protocol, errors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

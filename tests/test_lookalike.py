@@ -13,18 +13,13 @@ from posebench.cli import main
 from posebench.data import read_attrs, read_prepared, write_prepared
 from posebench.lookalike import MARKERS, is_lookalike_tree
 from posebench.results import load_result
+from tests.lookalike_tree import sample_and_prepare_mpi3dhp
 
 
 @pytest.fixture(scope="module")
 def sampled(tmp_path_factory):
     root = tmp_path_factory.mktemp("lookalike")
-    run = CliRunner().invoke
-    r = run(main, ["sample", "mpi3dhp", "--out", str(root / "raw"), "--split", "test", "--labels", "corrected",
-                   "--size", "32"])
-    assert r.exit_code == 0, r.output
-    r = run(main, ["prepare", "mpi3dhp", "--split", "test", "--src", str(root / "raw"), "--out", str(root / "data"),
-                   "--labels", "corrected", "--size", "32", "--quiet"])
-    assert r.exit_code == 0, r.output
+    sample_and_prepare_mpi3dhp(root)
     return root
 
 

@@ -1,4 +1,4 @@
-"""`posebench convert`, `posebench table` and `posebench site`: thin click wrappers over importers, tables, site."""
+"""`posebench convert`, `table` and `site`: thin click wrappers over importers, report.paper_tables, report.site."""
 from __future__ import annotations
 
 import click
@@ -59,7 +59,7 @@ def table(protocol, by, metric, fmt, results_dir, run_ids, published, overlays, 
     from posebench.protocols import load_protocol
     from posebench.report import load_published, resolve_run
     from posebench.results import list_runs
-    from posebench.tables import paper_table, render_table, runs_for, write_overlays
+    from posebench.report.paper_tables import paper_table, render_table, runs_for, write_overlays
 
     try:
         p = load_protocol(protocol)
@@ -86,7 +86,7 @@ Examples:
 def site(out, results_dir, n_boot, worst):
     """A self-contained static HTML site: one page per leaderboard and per run (opens from disk, no network)."""
     from posebench.errors import PosebenchError
-    from posebench.site import build_site
+    from posebench.report.site import build_site
 
     try:
         files = build_site(out, results_dir, n_boot=n_boot, n_worst=worst)

@@ -2,7 +2,8 @@
 
 tables (four formats) · published (published.csv) · comparability (its columns) · intervals (run label and
 bootstrap intervals) · leaderboard · compare (two runs) · run (the per-run report) · plots (figures; imported
-on use, as matplotlib is slow to load).
+on use, as matplotlib is slow to load). Imported from their own modules: paper_tables (the paper's tables and
+run overlays) and site (the static HTML site).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import pytest
 
 import posebench
 from posebench.report import load_published
-from posebench.tables import MEAN, TableError, overlay_figures, paper_table, render_table
+from posebench.report.paper_tables import MEAN, TableError, overlay_figures, paper_table, render_table
 from tests.test_importers import _h36m_data, _mpi_data
 
 

@@ -1,7 +1,7 @@
 """`posebench site`: a static site that opens from disk in a real headless Chromium without console errors,
 whose tables sort, and whose look-alike banner shows on a screenshot.
 
-Run as a script (`python tests/test_site.py`) to rewrite the screenshots in docs/img/.
+Run as a script (`python tests/report/test_site.py`) to rewrite the screenshots in docs/img/.
 """
 from __future__ import annotations
 
@@ -11,32 +11,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 import posebench
-from posebench.cli import main
 from posebench.data import read_prepared
 from posebench.predictions import write_predictions
-from posebench.site import build_site
+from posebench.report.site import build_site
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import browser  # noqa: E402
+from lookalike_tree import sample_and_prepare_mpi3dhp  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BANNER_RGB = (0xFF, 0xF3, 0xCD)
 
 
 def make_runs(root: Path) -> Path:
     """Two look-alike MPI-INF-3DHP runs (sample + prepare; predictions kept, so worst cases draw); returns RESULTS."""
-    run = CliRunner().invoke
-    r = run(main, ["sample", "mpi3dhp", "--out", str(root / "raw"), "--split", "test", "--labels", "corrected",
-                   "--size", "32"])
-    assert r.exit_code == 0, r.output
-    r = run(main, ["prepare", "mpi3dhp", "--split", "test", "--src", str(root / "raw"), "--out", str(root / "data"),
-                   "--labels", "corrected", "--size", "32", "--quiet"])
-    assert r.exit_code == 0, r.output
-    data_path = root / "data" / "mpi3dhp" / "test-corrected.h5"
+    data_path = sample_and_prepare_mpi3dhp(root)
     data = read_prepared(data_path)
     gt = np.asarray(data["joints3d_univ"], dtype=np.float64)
     for name, noise in (("lifter-small", 25.0), ("lifter-large", 45.0)):
