@@ -29,7 +29,7 @@ from posebench.results import Result, build_result, new_run_id
 from posebench.skeleton import ROOT
 
 GROUP_KEYS = ("action", "take", "sequence", "activity", "scene", "subject", "camera")
-SCORE_BLOCK_ROWS = 65536
+SCORE_BLOCK_ROWS = 16384  # rows per scoring block: ~7 MB float64 working copies each, reused from the heap
 TEMPLATE_KEYS = ("subject", "sequence", "camera", "frame", "activity")
 
 
