@@ -4,8 +4,9 @@ numba is an optional extra (``pip install posebench[fast]``); without it, or whe
 runs. The kernel is loaded lazily, on the first batch large enough to repay the load, so short commands never
 import numba:
 - ``POSEBENCH_NUMBA=0`` disables it, ``=1`` uses it for every batch of at least ``MIN_POSES`` poses (it is
-  loaded on first use); unset: loaded for a batch of ``LOAD_POSES`` poses or more, then used for every batch of
-  ``MIN_POSES`` or more. Compiled code is cached on disk (numba's cache: beside the module, or in the user's
+  loaded on first use); unset: loaded for a batch of ``LOAD_POSES`` poses or more (or when a caller announces,
+  with :func:`expect`, a series of batches that many poses in all: ``evaluate`` scores in row blocks), then
+  used for every batch of ``MIN_POSES`` or more. Compiled code is cached on disk (numba's cache: beside the module, or in the user's
   cache directory when the install is read-only, or in ``NUMBA_CACHE_DIR``), so only the first run on a
   machine compiles (seconds); later processes load it (a fraction of a second, with numba's import).
 - Threads: ``POSEBENCH_THREADS`` (default: numba's thread count, i.e. the cores, or ``NUMBA_NUM_THREADS``).
@@ -22,9 +23,11 @@ import numpy as np
 ENABLE_ENV = "POSEBENCH_NUMBA"
 THREADS_ENV = "POSEBENCH_THREADS"
 MIN_POSES = 2048  # below this the NumPy path is as fast as entering the kernel
-# Importing numba and loading the cached kernel costs ~0.4-0.6 s cpu; the kernel saves ~0.5 us a pose over
-# NumPy (175 against 670 ns/pose on one core): a first batch of 800,000 poses repays the load.
-LOAD_POSES = 800_000
+# Importing numba and loading the cached kernel costs ~0.7 s cpu (0.25 s import + 0.45 s first call, cache
+# warm; it also imports scipy.linalg: +100 MB peak RSS); the kernel saves ~0.6 us cpu a pose over NumPy (0.24
+# against 0.84 us/pose in 65,536-pose batches, threads counted): ~1.2 million poses repay the load. Measured on
+# `evaluate -p h36m-lifting` (543,344 poses): with the kernel +0.45 s cpu and +100 MB peak.
+LOAD_POSES = 1_200_000
 THREADS: int | None = None  # overrides POSEBENCH_THREADS when set (the benchmark uses it)
 
 _kernel: ModuleType | None = None
@@ -63,6 +66,11 @@ def wanted(n: int) -> bool:
     if _kernel is None and setting == "auto" and n < LOAD_POSES:
         return False
     return _load() is not None
+
+
+def expect(total: int) -> bool:
+    """A series of batches of ``total`` poses in all follows: load the kernel now if that repays it (as wanted)."""
+    return wanted(total)
 
 
 def threads() -> int:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from posebench import _pa_kernel
 from posebench import align as _align
 from posebench import metrics as _metrics
 from posebench.columns import factorize
@@ -22,13 +23,13 @@ from posebench.errors import PosebenchError
 from posebench.io_utils import arrays_hash, file_sha256
 from posebench.ceiling import TARGETS as HINT_TARGETS, ceiling, target_hint
 from posebench.importers import detect_format, finish, import_predictions
-from posebench.predictions import PredictionsError, check_predictions, match_index, write_predictions
+from posebench.predictions import PredictionsError, check_millimetres, check_predictions, match_index, write_predictions
 from posebench.protocols import Protocol, load_protocol
 from posebench.results import Result, build_result, new_run_id
 from posebench.skeleton import ROOT
 
 GROUP_KEYS = ("action", "take", "sequence", "activity", "scene", "subject", "camera")
-SCORE_BLOCK_ROWS = 65536
+SCORE_BLOCK_ROWS = 16384  # rows per scoring block: ~7 MB float64 working copies each, reused from the heap
 TEMPLATE_KEYS = ("subject", "sequence", "camera", "frame", "activity")
 
 
@@ -191,6 +192,9 @@ def compute_errors(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> dict
     for m in protocol.metrics:
         plan.setdefault((m.align, m.fit_joints if m.align != "none" else (), tuple(m.joints)), []).append(m.name)
     out = {key: np.empty((n, len(key[2]))) for key in plan}
+    fits = {(a, f) for a, f, _ in plan if a.startswith("procrustes")}
+    if fits:  # scored in blocks: the compiled kernel (if any) is loaded on the total, not on one block
+        _pa_kernel.expect(n * len(fits))
     for lo in range(0, max(n, 1), SCORE_BLOCK_ROWS):
         sl = slice(lo, min(n, lo + SCORE_BLOCK_ROWS))
         p, g = prepare_poses(protocol, pred[sl], gt[sl])
@@ -266,8 +270,9 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
     if isinstance(predictions, (str, os.PathLike)):
         imported = import_predictions(predictions, _with_columns(prepared, IMPORT_KEYS, from_format, predictions),
                                       rows, from_format, joint_order)
-        try:
-            joints, idx = check_predictions(imported.joints3d, imported.index, check_units=check_units)
+        try:  # a plain canonical file was checked whole (units included) as it was read: not a second time
+            joints, idx = (imported.joints3d, imported.index) if imported.checked else \
+                check_predictions(imported.joints3d, imported.index, check_units=check_units)
         except PredictionsError as e:
             raise PredictionsError(f"{predictions}: {e}") from None
         source = {"path": str(predictions), "sha256": None}
@@ -284,7 +289,8 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
             index = rows
         joints, idx = check_predictions(predictions, index, check_units=False)
         joints = finish(joints, idx, "posebench", joint_order or "canonical", "predictions").joints3d
-        joints, idx = check_predictions(joints, idx, check_units=check_units)
+        if check_units:  # shapes, values and index were checked above; reordering changes only the bones
+            check_millimetres(joints)
         source = {"path": None, "sha256": arrays_hash({"joints3d": joints, "index": idx})}
     where = match_index(idx, rows, len(prepared))
     pred = joints if np.array_equal(where, np.arange(len(joints))) else joints[where]
@@ -321,19 +327,36 @@ def _with_columns(prepared: PreparedData, names: tuple[str, ...], fmt: str | Non
     return PreparedData({**prepared.columns, **extra.columns}, prepared.attrs, prepared.path)
 
 
-# The hint compares the predictions with both targets on an even sample of rows: a heuristic needs no more.
-HINT_ROWS = 4096
+# The hint compares the predictions with both targets on a sample: HINT_WINDOWS runs of HINT_RUN consecutive
+# selected rows, evenly spread, so only a few chunks of each column are decompressed. A heuristic needs no more.
+HINT_WINDOWS, HINT_RUN = 4, 256
+
+
+def hint_sample(n: int) -> np.ndarray:
+    """Positions (sorted, unique) of the hint's sample among ``n`` selected rows."""
+    if n <= HINT_WINDOWS * HINT_RUN:
+        return np.arange(n)
+    starts = np.linspace(0, n - HINT_RUN, HINT_WINDOWS).astype(np.int64)
+    return np.unique((starts[:, None] + np.arange(HINT_RUN)[None, :]).ravel())
 
 
 def _target_hint(protocol: Protocol, prepared: PreparedData, rows: np.ndarray, pred: np.ndarray) -> str | None:
-    """target_hint over an even sample of the selected rows, reading the other target only there."""
+    """target_hint on a sample of the selected rows, reading both targets only there.
+
+    The sample is read without hash verification: it can only change a hint's wording, never a score (the
+    scored target was verified when it was read).
+    """
     other = next((t for t in HINT_TARGETS if t != protocol.target), None)
     if protocol.rescale != "none" or protocol.target not in HINT_TARGETS or other is None:
         return None
     if other not in prepared and (prepared.path is None or other not in column_names(prepared.path)):
         return None
-    pick = np.unique(np.linspace(0, len(rows) - 1, min(len(rows), HINT_ROWS)).astype(np.int64))
-    targets = {protocol.target: load_target(protocol, prepared, rows[pick]), other: load_column(prepared, other, rows[pick])}
+    pick = hint_sample(len(rows))
+    names = [protocol.target, other]
+    if all(n in prepared for n in names):
+        targets = {n: np.asarray(prepared[n])[rows[pick]] for n in names}
+    else:
+        targets = read_prepared(prepared.path, columns=names, rows=rows[pick], verify=False).columns
     return target_hint(protocol, targets, np.arange(len(pick)), pred[pick])
 
 

@@ -47,6 +47,7 @@ class Imported:
     fmt: str
     joint_order: str
     scale: float
+    checked: bool = False  # True: already passed check_predictions, units included, as returned
 
 
 def detect_format(path: str | os.PathLike) -> str:
@@ -87,7 +88,9 @@ def import_predictions(path: str | os.PathLike, data: Any, rows: np.ndarray, fmt
     order_permutation(order)  # unknown names fail here, before reading
     try:
         if fmt == "posebench":  # at most as many rows as the prepared file: shapes checked before reading
-            joints, index = read_predictions(path, max_rows=len(data) if data is not None else None)
+            # Fully checked here when no reordering follows; else the caller checks units on canonical joints.
+            joints, index = read_predictions(path, max_rows=len(data) if data is not None else None,
+                                             check_units=order == "canonical")
         elif fmt == "videopose3d":
             joints, index = _videopose3d(path, data)
         elif fmt == "mmpose":
@@ -96,7 +99,9 @@ def import_predictions(path: str | os.PathLike, data: Any, rows: np.ndarray, fmt
             joints, index = _mpi_mat(path, data)
     except UnsafePickleError as e:
         raise ImportFormatError(f"{e}; {EXPECTED}") from None
-    return finish(joints, index, fmt, order, where=str(path))
+    out = finish(joints, index, fmt, order, where=str(path))
+    out.checked = fmt == "posebench" and order == "canonical"
+    return out
 
 
 def finish(joints: np.ndarray, index: np.ndarray, fmt: str, order: str, where: str = "predictions") -> Imported:
@@ -108,10 +113,12 @@ def finish(joints: np.ndarray, index: np.ndarray, fmt: str, order: str, where: s
         check_order(joints, order)
     except ValueError as e:
         raise PredictionsError(f"{where}: {e}") from None
-    joints = joints[:, order_permutation(order)]
+    perm = order_permutation(order)
+    if not np.array_equal(perm, np.arange(NUM_JOINTS)):  # canonical already: no copy
+        joints = joints[:, perm]
     scale = 1.0
-    finite = np.isfinite(joints).all(axis=(1, 2))
-    if fmt != "posebench" and finite.any():
+    finite = np.isfinite(joints).all(axis=(1, 2)) if fmt != "posebench" else None
+    if finite is not None and finite.any():
         from posebench.skeleton import BONES
 
         p, c = np.array(BONES).T

@@ -29,11 +29,13 @@ LAYOUT_HINT = ("expected `joints3d` (M,17,3) mm + `index` (M,) rows of the prepa
                "--from videopose3d|mmpose|mpi-mat")
 
 
-def read_predictions(path: str | os.PathLike, max_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_predictions(path: str | os.PathLike, max_rows: int | None = None,
+                     check_units: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Read (joints3d float64 (M,17,3), index int64 (M,)) from an HDF5 or .npz predictions file.
 
     Only ``joints3d`` and ``index`` are touched; their shapes are checked from metadata (at most ``max_rows``
-    rows, when given) before anything is read.
+    rows, when given) before anything is read. ``check_units=False`` leaves the per-row units check to the
+    caller (who reorders the joints first).
     """
     path = Path(path)
     if not path.is_file():
@@ -55,7 +57,7 @@ def read_predictions(path: str | os.PathLike, max_rows: int | None = None) -> tu
     except UnsafeFileError as e:
         raise PredictionsError(f"{e}; {LAYOUT_HINT}") from None
     try:
-        return check_predictions(cols["joints3d"], cols["index"])
+        return check_predictions(cols["joints3d"], cols["index"], check_units=check_units)
     except PredictionsError as e:
         raise PredictionsError(f"{path}: {e}") from None
 
@@ -78,14 +80,18 @@ def check_predictions(joints3d: np.ndarray, index: np.ndarray, check_units: bool
     if idx.dtype.kind == "u" and len(idx) and idx.max() > np.iinfo(np.int64).max:
         huge = idx[idx > np.iinfo(np.int64).max]
         raise PredictionsError(f"{len(huge)} index values are beyond any row number (first: {', '.join(map(str, huge[:5]))})")
-    j = j.astype(np.float64)
+    j = j.astype(np.float64, copy=False)  # float64 already (the usual file): no copy
     bad = ~np.isfinite(j).all(axis=(1, 2))
     if bad.any():
         raise PredictionsError(f"joints3d has NaN/inf in {int(bad.sum())} rows (first at position {int(np.argmax(bad))}, "
                                f"index {int(idx[np.argmax(bad)])})")
     if check_units:
         check_millimetres(j)
-    return j, idx.astype(np.int64)
+    return j, idx.astype(np.int64, copy=False)
+
+
+# Rows per block of the units check: bounds its float64 bone-length temporaries (~25 MB a block).
+UNITS_BLOCK_ROWS = 65536
 
 
 def check_millimetres(joints3d: np.ndarray) -> float:
@@ -97,10 +103,9 @@ def check_millimetres(joints3d: np.ndarray) -> float:
     """
     if len(joints3d) == 0:
         return float("nan")
-    p, c = np.array(BONES).T
-    d = np.take(joints3d, c, axis=1)  # np.take: ~10x faster than fancy indexing on the joint axis
-    d -= np.take(joints3d, p, axis=1)
-    row_median = np.median(np.sqrt(np.einsum("nbk,nbk->nb", d, d)), axis=1)
+    row_median = np.empty(len(joints3d))
+    for lo in range(0, len(joints3d), UNITS_BLOCK_ROWS):  # every row, block by block
+        row_median[lo:lo + UNITS_BLOCK_ROWS] = row_bone_medians(joints3d[lo:lo + UNITS_BLOCK_ROWS])
     median = float(np.median(row_median))
     if median == 0.0:
         raise PredictionsError("joints3d: every bone has zero length (all joints coincide): not a pose")
@@ -124,6 +129,15 @@ def check_millimetres(joints3d: np.ndarray) -> float:
     raise PredictionsError(f"joints3d: {n} of {len(row_median)} rows are not human-sized in any unit (median bone "
                            f"lengths {float(odd.min()):.3g}-{float(odd.max()):.3g}, expected {lo:.0f}-{hi:.0f} mm"
                            f"{'; ' + counts if counts else ''}; {where}): is the model trained and the export right?")
+
+
+def row_bone_medians(joints3d: np.ndarray) -> np.ndarray:
+    """Each row's median bone length (N,), computed in float64."""
+    p, c = np.array(BONES).T
+    j = np.asarray(joints3d, dtype=np.float64)
+    d = np.take(j, c, axis=1)  # np.take: ~10x faster than fancy indexing on the joint axis
+    d -= np.take(j, p, axis=1)
+    return np.median(np.sqrt(np.einsum("nbk,nbk->nb", d, d)), axis=1)
 
 
 def match_index(index: np.ndarray, selected: np.ndarray, n_rows: int) -> np.ndarray:

@@ -129,6 +129,6 @@ def read_column(ds: h5py.Dataset, rows: np.ndarray | None, hasher: ColumnHasher 
         raise UnsafeFileError(f"{ds.file.filename}: dataset {ds.name.lstrip('/')!r} cannot be read ({e})") from None
     if out is None:
         return None
-    if inverse is not None:
+    if inverse is not None and not (len(uniq) == len(rows) and np.array_equal(uniq, rows)):  # sorted: no copy
         out = out[inverse]
     return decode(out) if info is not None and not vlen else out
