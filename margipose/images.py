@@ -48,8 +48,11 @@ def open_rgb(path: Path) -> Image.Image:
 
 def warp_crop(image: Image.Image, affine: np.ndarray, size: int) -> Image.Image:
     """Warp ``image`` into the crop given the (3,3) original->crop pixel map (bilinear)."""
-    inv = np.linalg.inv(affine)
-    return image.transform((size, size), Image.Transform.AFFINE, data=tuple(inv[:2].ravel()),
+    return _transform(image, np.linalg.inv(affine), size)
+
+
+def _transform(image: Image.Image, inverse: np.ndarray, size: int) -> Image.Image:
+    return image.transform((size, size), Image.Transform.AFFINE, data=tuple(inverse[:2].ravel()),
                            resample=Image.Resampling.BILINEAR)
 
 
@@ -91,9 +94,41 @@ def draft_scale(affine: np.ndarray) -> int:
     return next((s for s in DCT_SCALES if s * density <= 1.0), 1)
 
 
+def _rows_needed(inverse: np.ndarray, size: int, height: int) -> int:
+    """Source rows (from the top) that a bilinear ``size`` crop through the (3,3) crop->source map reads."""
+    corners = inverse[1, :2] @ np.array([[0.0, 0.0, size, size], [0.0, size, 0.0, size]]) + inverse[1, 2]
+    return int(min(height, max(1, np.floor(corners.max()) + 2)))  # + the bilinear neighbour below
+
+
+def _stop_early(im: Image.Image, rows: int) -> bool:
+    """Make a baseline JPEG's pending decode end after ``rows`` rows (as ``JpegImageFile.draft`` edits the
+    tile); False, untouched, for anything else (progressive files read the whole stream anyway)."""
+    if rows >= im.size[1] or im.format != "JPEG" or im.info.get("progressive") or len(im.tile) != 1:
+        return False
+    tile = im.tile[0]
+    if tile[0] != "jpeg" or tuple(tile[1][:2]) != (0, 0):
+        return False
+    box = (0, 0, im.size[0], rows)
+    im.tile = [tile._replace(extents=box) if hasattr(tile, "_replace") else (tile[0], box, *tile[2:])]
+    im._size = (im.size[0], rows)
+    return True
+
+
+def _load(im: Image.Image, early: bool) -> None:
+    """Decode; a decode stopped early ends with libjpeg refusing to finish a partial image (Pillow's
+    "broken data stream", raised after the rows are in): that one error is expected and ignored. A file cut
+    short above the last needed row still fails ("image file is truncated")."""
+    try:
+        im.load()
+    except OSError as e:
+        if not (early and "broken data stream" in str(e) and im.im is not None):
+            raise
+
+
 def read_crop(path: str | os.PathLike, affine: np.ndarray, size: int) -> Image.Image:
-    """Decode ``path`` (at a reduced JPEG DCT scale where the crop allows) and warp it once into the
-    ``size`` x ``size`` crop given by the (3,3) original->crop pixel map ``affine``."""
+    """Decode ``path`` (at a reduced JPEG DCT scale where the crop allows, and for a baseline JPEG only down
+    to the last row the crop reads) and warp it once into the ``size`` x ``size`` crop given by the (3,3)
+    original->crop pixel map ``affine``."""
     path = Path(path)
     affine = np.asarray(affine, np.float64)
     try:
@@ -103,9 +138,12 @@ def read_crop(path: str | os.PathLike, affine: np.ndarray, size: int) -> Image.I
             if scale > 1:
                 im.draft("RGB", (width // scale, height // scale))
                 scale = next((s for s in (*DCT_SCALES, 1) if -(-width // s) == im.size[0]), 1)
+            affine = affine @ np.diag([scale, scale, 1.0])
+            inverse = np.linalg.inv(affine)
+            _load(im, _stop_early(im, _rows_needed(inverse, size, im.size[1])))
             if im.mode != "RGB":
                 im = im.convert("RGB")
-            return warp_crop(im, affine @ np.diag([scale, scale, 1.0]), size)
+            return _transform(im, inverse, size)
     except FileNotFoundError:
         raise ImageFileError(f"{path}: image file not found") from None
     except OSError as e:
