@@ -7,6 +7,12 @@ low-pass in one step) with still at least one decoded pixel per crop pixel, so t
 the colour conversion, the decoder's output and the warp all touch s^2 fewer pixels. The warp is the
 reference's (Pillow affine, bilinear) with the map composed for the decoded scale: decoded pixel j covers
 original pixels [s j, s j + s), so original = s * decoded in continuous pixel coordinates.
+
+A baseline JPEG is decoded top to bottom, so decoding stops after the last row the crop reads (its lowest
+corner plus the bilinear neighbour): the rows below the person (a quarter to a third of a studio frame) are
+never entropy-decoded. The warp sees exactly the rows it would read from the whole image, so the crop is the
+same bit for bit. (Measured and left out: a compiled bit-exact bilinear warp, numba, took 1.0-1.5 ms per
+256 crop against Pillow's 1.5 ms on the 2-core build machine: not worth a second path.)
 """
 from __future__ import annotations
 
@@ -125,22 +131,27 @@ def _load(im: Image.Image, early: bool) -> None:
             raise
 
 
-def read_crop(path: str | os.PathLike, affine: np.ndarray, size: int) -> Image.Image:
-    """Decode ``path`` (at a reduced JPEG DCT scale where the crop allows, and for a baseline JPEG only down
-    to the last row the crop reads) and warp it once into the ``size`` x ``size`` crop given by the (3,3)
-    original->crop pixel map ``affine``."""
-    path = Path(path)
+def decode_for_crop(im: Image.Image, affine: np.ndarray, size: int) -> tuple[Image.Image, np.ndarray]:
+    """Decode an opened image for the crop: at the coarsest JPEG DCT scale it allows and, for a baseline
+    JPEG, only down to the last row it reads. Returns the image and the crop->decoded pixel map (3,3)."""
     affine = np.asarray(affine, np.float64)
+    width, height = im.size
+    scale = draft_scale(affine) if im.format == "JPEG" else 1
+    if scale > 1:
+        im.draft("RGB", (width // scale, height // scale))
+        scale = next((s for s in (*DCT_SCALES, 1) if -(-width // s) == im.size[0]), 1)
+    inverse = np.linalg.inv(affine @ np.diag([scale, scale, 1.0]))
+    _load(im, _stop_early(im, _rows_needed(inverse, size, im.size[1])))
+    return im, inverse
+
+
+def read_crop(path: str | os.PathLike, affine: np.ndarray, size: int) -> Image.Image:
+    """Decode ``path`` (as ``decode_for_crop``) and warp it once into the ``size`` x ``size`` crop given by
+    the (3,3) original->crop pixel map ``affine``."""
+    path = Path(path)
     try:
         with Image.open(path) as im:
-            width, height = im.size
-            scale = draft_scale(affine) if im.format == "JPEG" else 1
-            if scale > 1:
-                im.draft("RGB", (width // scale, height // scale))
-                scale = next((s for s in (*DCT_SCALES, 1) if -(-width // s) == im.size[0]), 1)
-            affine = affine @ np.diag([scale, scale, 1.0])
-            inverse = np.linalg.inv(affine)
-            _load(im, _stop_early(im, _rows_needed(inverse, size, im.size[1])))
+            im, inverse = decode_for_crop(im, affine, size)
             if im.mode != "RGB":
                 im = im.convert("RGB")
             return _transform(im, inverse, size)
