@@ -63,3 +63,36 @@ def test_to_tensor_is_contiguous_chw_in_unit_range():
     t = to_tensor(im)
     assert t.shape == (3, 2, 3) and t.is_contiguous() and float(t.max()) == pytest.approx(170 / 255)
     assert float(t[1, 0, 2]) == pytest.approx(70 / 255)
+
+
+def _full_decode_crop(path, affine, size, scale):
+    """The crop from a complete decode at 1/scale (no early stop), warped with the same map."""
+    with Image.open(path) as im:
+        if scale > 1:
+            im.draft("RGB", (im.size[0] // scale, im.size[1] // scale))
+        im.load()
+        return np.asarray(warp_crop(im.convert("RGB"), affine @ np.diag([scale, scale, 1.0]), size))
+
+
+@pytest.mark.parametrize("side, centre, rotation, flip", [
+    (520, (430.0, 350.0), 0.0, False),   # 1/8, stops at row ~78 of 100
+    (300, (400.0, 200.0), 0.6, True),    # 1/4, rotated: the lowest corner decides
+    (100, (300.0, 120.0), 0.0, False),   # 1/1, stops at row ~172 of 800
+    (300, (400.0, 700.0), 0.3, False),   # crop past the bottom edge: the whole image
+])
+def test_decode_stopped_after_the_last_needed_row_gives_the_same_crop(jpeg, side, centre, rotation, flip):
+    affine = _affine(side, centre=centre, rotation=rotation, flip=flip)
+    fast = np.asarray(read_crop(jpeg, affine, 64))
+    assert np.array_equal(fast, _full_decode_crop(jpeg, affine, 64, draft_scale(affine)))
+
+
+def test_a_file_cut_above_the_needed_rows_fails_and_below_them_does_not(tmp_path, jpeg):
+    data = jpeg.read_bytes()
+    top = _affine(100, centre=(300.0, 100.0))  # reads rows <= ~160 of 800 at 1/1
+    below = tmp_path / "cut_low.jpg"
+    below.write_bytes(data[:int(len(data) * 0.7)])
+    assert np.array_equal(np.asarray(read_crop(below, top, 64)), _full_decode_crop(jpeg, top, 64, 1))
+    above = tmp_path / "cut_high.jpg"
+    above.write_bytes(data[:int(len(data) * 0.1)])
+    with pytest.raises(ImageFileError, match="truncated"):
+        read_crop(above, top, 64)
