@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from posebench.errors import PosebenchError
 from posebench.io_utils import atomic_path, write_json_atomic
 from posebench.sample import h36m_cameras as C
 from posebench.sample.body import DEFAULT_KNEE_NECK, random_body, universal
@@ -42,7 +43,7 @@ CORRUPT_VIDEO = (11, "Directions", 54138969)
 SUMMARY_FILE = "posebench-sample.json"
 
 
-class SampleError(ValueError):
+class SampleError(PosebenchError):
     """A request the look-alike writer cannot honour (unknown subject, bad size)."""
 
 
