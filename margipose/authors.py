@@ -139,11 +139,6 @@ def _check_state(state: Any, where: str) -> None:
                                 f"{shown(state[bad])}", "state_dict")
 
 
-def reference_state(model: MargiPose) -> dict[str, torch.Tensor]:
-    """Our weights under the reference's names (what the authors' code would load)."""
-    return {reference_key(k): v for k, v in model.state_dict().items()}
-
-
 def model_from_authors(ckpt: dict[str, Any], where: str = "<checkpoint>") -> MargiPose:
     """Build and load the model an authors'-format checkpoint describes."""
     options = options_from_desc(ckpt["model_desc"], where)

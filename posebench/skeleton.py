@@ -175,11 +175,6 @@ ORDER_NOTES: dict[str, str] = {
 ORDER_MARGIN = 1.5
 
 
-def order_names() -> tuple[str, ...]:
-    """The known joint-order names."""
-    return tuple(ORDERS)
-
-
 def order_permutation(order: str) -> np.ndarray:
     """Positions in an ``order`` array of each canonical joint: ``canonical = joints[..., perm, :]``."""
     if order not in ORDERS:
