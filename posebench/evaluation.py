@@ -119,8 +119,8 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
         raise DataMismatchError(f"protocol {protocol.name!r} selects no rows of {prepared.path or 'the dataset'}")
     source: dict[str, Any] = {}
     if isinstance(predictions, (str, os.PathLike)):
-        imported = import_predictions(predictions, _with_columns(prepared, IMPORT_KEYS, from_format, predictions),
-                                      rows, from_format, joint_order)
+        fmt = from_format or detect_format(predictions)  # detected once: the importer and the join columns agree
+        imported = import_predictions(predictions, _with_columns(prepared, IMPORT_KEYS, fmt), rows, fmt, joint_order)
         try:  # a plain canonical file was checked whole (units included) as it was read: not a second time
             joints, idx = (imported.joints3d, imported.index) if imported.checked else \
                 check_predictions(imported.joints3d, imported.index, check_units=check_units)
@@ -167,9 +167,9 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
     return result
 
 
-def _with_columns(prepared: PreparedData, names: tuple[str, ...], fmt: str | None, path: Any) -> PreparedData:
+def _with_columns(prepared: PreparedData, names: tuple[str, ...], fmt: str) -> PreparedData:
     """``prepared`` with the listed columns it lacks read in (verified), for importers that match rows on them."""
-    if prepared.path is None or (fmt or detect_format(path)) == "posebench":
+    if prepared.path is None or fmt == "posebench":
         return prepared
     missing = [n for n in names if n not in prepared and n in column_names(prepared.path)]
     if not missing:
