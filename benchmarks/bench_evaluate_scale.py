@@ -2,7 +2,8 @@
 
 Builds (once, cached under --work) the full-size Human3.6M test file: look-alike S9/S11 rows tiled to the
 real per-view frame counts of metadata.xml (550,644 rows; `h36m-lifting` selects 543,344, `h36m` 8,695; see
-benchmarks/scale_data.py), with predictions = ground truth + noise. Then, in one run, prints:
+benchmarks/scale_data.py; every tiled row is jittered so the file compresses as unique rows do, not 20x as a
+periodic one would), with predictions = ground truth + noise. Then, in one run, prints:
 
 - the wall time, CPU time and peak RSS (of the process, under /usr/bin/time) of `posebench evaluate
   --predictions` (run stored), `report`, `compare` and `leaderboard` with 5/20/50 stored runs, at both scales;
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale_data import build  # noqa: E402
+from scale_data import build, compression  # noqa: E402
 
 from posebench.skeleton import ROOT  # noqa: E402
 
@@ -140,7 +141,7 @@ def main() -> None:
         files[f"{name}-2"] = second
 
     from posebench.data import read_prepared, verify_prepared
-    from posebench.evaluation import compute_errors, group_codes, load_scored, select_rows
+    from posebench.evaluation import group_codes, compute_errors, load_scored, select_rows
     from posebench.predictions import match_index, read_predictions
     from posebench.results import build_result
     from posebench.protocols import load_protocol
@@ -220,9 +221,11 @@ def main() -> None:
     print(f"- content hash (best of 3): verifying every column of the full file {t_verify:.2f} s; reading joints3d "
           f"at the 543,344 rows {t_read_verified:.2f} s verified vs {t_read:.2f} s unverified; scoring those rows "
           f"(3 metrics, best of 2) {t_score:.2f} s")
-    print(f"- sizes: prepared file {size_mb(data):.1f} MB; stored h36m-lifting run {sizes['h36m-lifting']:.1f} MB "
-          f"(errors + aggregates + JSON); h36m run {sizes['h36m']:.2f} MB; predictions file "
-          f"{size_mb(files['h36m-lifting']):.1f} MB")
+    print(f"- sizes: prepared file {size_mb(data):.1f} MB (joints3d stored at {compression(data):.3f} of its raw bytes; "
+          f"the unique look-alike rows it tiles: {compression(work / 'lookalike' / 'data' / 'h36m' / 'test.h5'):.3f}); "
+          f"stored h36m-lifting run {sizes['h36m-lifting']:.1f} MB (errors + aggregates + JSON) = "
+          f"{sizes['h36m-lifting'] / size_mb(data):.2f}x the prepared file (target <= 1x); h36m run "
+          f"{sizes['h36m']:.2f} MB; predictions file {size_mb(files['h36m-lifting']):.1f} MB")
 
 
 if __name__ == "__main__":

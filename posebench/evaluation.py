@@ -13,9 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from posebench import _pa_kernel
-from posebench import align as _align
-from posebench import metrics as _metrics
 from posebench.data import PreparedData, column_names, data_root, read_prepared
 from posebench.devices import check_device
 from posebench.errors import PosebenchError
@@ -25,55 +22,13 @@ from posebench.importers import detect_format, finish, import_predictions
 from posebench.predictions import PredictionsError, check_millimetres, check_predictions, match_index, write_predictions
 from posebench.protocols import Protocol, load_protocol
 from posebench.results import Result, build_result, new_run_id
+from posebench.scoring import SCORE_BLOCK_ROWS, compute_errors, prepare_poses, scoring_threads  # noqa: F401
 from posebench.selection import (GROUP_KEYS, DataMismatchError, check_data, data_path, group_codes,  # noqa: F401
                                  load_column, load_scored, load_selection, load_target, prepare_command,
                                  resolve_data, select_rows, selection_columns)
 from posebench.skeleton import ROOT
 
-SCORE_BLOCK_ROWS = 16384  # rows per scoring block: ~7 MB float64 working copies each, reused from the heap
 TEMPLATE_KEYS = ("subject", "sequence", "camera", "frame", "activity")
-
-
-def prepare_poses(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Root-centre both skeletons and apply the protocol's prediction rescaling: the poses exactly as scored."""
-    gt = _align.root_centre(np.asarray(gt, dtype=np.float64), ROOT)
-    pred = _align.root_centre(np.asarray(pred, dtype=np.float64), ROOT)
-    if protocol.rescale == "knee_neck_920":
-        pred = _align.knee_neck_rescale(pred, 920.0)
-    return pred, gt
-
-
-def compute_errors(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-joint errors (N, J_scored) float64 for every metric of the protocol, after its rescaling and alignments.
-
-    Rows are scored in blocks (every step is per row, so the result is the same), which bounds the float64
-    working copies to one block; metrics that share an alignment and joints share one array.
-    """
-    n = len(pred)
-    if len(gt) != n:
-        raise ValueError(f"{n} predictions for {len(gt)} ground-truth rows")
-    plan: dict[tuple, list[str]] = {}
-    for m in protocol.metrics:
-        plan.setdefault((m.align, m.fit_joints if m.align != "none" else (), tuple(m.joints)), []).append(m.name)
-    out = {key: np.empty((n, len(key[2]))) for key in plan}
-    fits = {(a, f) for a, f, _ in plan if a.startswith("procrustes")}
-    if fits:  # scored in blocks: the compiled kernel (if any) is loaded on the total, not on one block
-        _pa_kernel.expect(n * len(fits))
-    for lo in range(0, max(n, 1), SCORE_BLOCK_ROWS):
-        sl = slice(lo, min(n, lo + SCORE_BLOCK_ROWS))
-        p, g = prepare_poses(protocol, pred[sl], gt[sl])
-        done: dict[tuple, np.ndarray] = {}
-        for key in plan:
-            align, fit, joints = key
-            if (align, fit) not in done:
-                done[(align, fit)] = _metrics.joint_errors(p, g, align=align, fit_joints=list(fit))
-            e = done[(align, fit)]
-            if joints == tuple(range(e.shape[1])):
-                out[key][sl] = e
-            else:
-                np.take(e, list(joints), axis=1, out=out[key][sl])
-    key_of = {name: key for key, names in plan.items() for name in names}
-    return {m.name: out[key_of[m.name]] for m in protocol.metrics}
 
 
 def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
@@ -156,10 +111,12 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
         source["sha256"] = digest.result()
     result = build_result(protocol, prepared, rows, errors, codes,
                           predictions=None if model else source, model=dict(model) if model else None)
+    del errors
     if run_name is not None:
         result.meta["name"] = str(run_name).strip()
         result.meta["run_id"] = new_run_id(protocol.name, result.meta["name"])
     result.meta["ceiling"] = ceiling(protocol, rows, codes, gt_errors)
+    del gt_errors
     if hint:
         result.meta["hints"] = [hint]
     if save:

@@ -11,6 +11,8 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from typing import Any
+
 import numpy as np
 
 from posebench.errors import PosebenchError
@@ -132,14 +134,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_h5(path: str | os.PathLike, userblock: bytes = b"", **kwargs) -> Iterator:
+def atomic_h5(path: str | os.PathLike, userblock: bytes = b"", hasher: Any = None, **kwargs) -> Iterator:
     """An ``h5py.File`` for writing, built in memory and written to ``path`` atomically when the block succeeds.
 
     HDF5 never touches the disk itself: a write error inside the library (full disk, read-only folder)
     leaves handles it cannot close and crashes the process at exit. The finished file image is written by
     Python instead, so any failure is one OutputError and the temp file is removed. ``kwargs`` go to
     ``h5py.File``; ``userblock`` bytes fill the start of the file (with ``userblock_size``, e.g. a MAT
-    v7.3 header). Costs the file's size in memory, once.
+    v7.3 header). ``hasher`` (e.g. ``hashlib.sha256()``) is fed the file's bytes as they are written, so a
+    caller recording the file's hash need not read it back. Costs the file's size in memory, once.
     """
     import h5py
 
@@ -154,9 +157,13 @@ def atomic_h5(path: str | os.PathLike, userblock: bytes = b"", **kwargs) -> Iter
         size = kwargs.get("userblock_size") or 0
         if len(userblock) > size:
             raise ValueError(f"userblock of {len(userblock)} bytes does not fit userblock_size {size}")
+        head = userblock.ljust(size, b"\x00")  # the in-memory image starts at the superblock
         with open(tmp, "wb") as out:
-            out.write(userblock.ljust(size, b"\x00"))  # the in-memory image starts at the superblock
+            out.write(head)
             out.write(image)
+        if hasher is not None:
+            hasher.update(head)
+            hasher.update(image)
         del image
 
 

@@ -8,7 +8,6 @@ statistics; `posebench.aggregates`). Built by `posebench.results.build_result`; 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -319,16 +318,14 @@ class Result:
         """
         runs = results_root(results_dir) / "runs"
         # the folder is made by the first atomic write (a path under a file is one OutputError there)
-        stored = _store.stored_errors(self.protocol, self.errors)
+        stored = _store.stored_errors(self.protocol, self.errors)  # no copy when they are float32 already
         errors_name, agg_name = f"{self.run_id}.errors.h5", f"{self.run_id}.aggregates"
-        _store.write_errors(runs / errors_name, self.run_id, self.index, stored, self.codes)
-        with ThreadPoolExecutor(max_workers=1) as pool:  # hash the errors file while the aggregates are made
-            errors_hash = pool.submit(file_sha256, runs / errors_name)
-            agg = _agg.compute(self.protocol, self.index, stored, self.codes)
-            _agg.write(runs / agg_name, agg)
-            self.meta.update({"format_version": FORMAT_VERSION, "errors_file": errors_name,
-                              "aggregates_file": agg_name, "errors_sha256": errors_hash.result(),
-                              "aggregates_sha256": file_sha256(runs / agg_name)})
+        errors_hash = _store.write_errors(runs / errors_name, self.run_id, self.index, stored, self.codes)
+        agg = _agg.compute(self.protocol, self.index, stored, self.codes)
+        _agg.write(runs / agg_name, agg)
+        self.meta.update({"format_version": FORMAT_VERSION, "errors_file": errors_name,
+                          "aggregates_file": agg_name, "errors_sha256": errors_hash,
+                          "aggregates_sha256": file_sha256(runs / agg_name)})
         json_path = runs / f"{self.run_id}.json"
         try:
             write_json_atomic(json_path, self.meta)

@@ -8,6 +8,7 @@ both files; :func:`check_summary` compares a JSON summary with the figures recom
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,11 +49,13 @@ def stored_errors(protocol: Protocol, errors: Mapping[str, np.ndarray]) -> dict[
 
 
 def write_errors(path: str | os.PathLike, run_id: str, index: np.ndarray, errors: Mapping[str, np.ndarray],
-                 codes: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
-    """Write an errors file (format 2) atomically; ``errors`` as returned by :func:`stored_errors`."""
+                 codes: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> str:
+    """Write an errors file (format 2) atomically; ``errors`` as returned by :func:`stored_errors`. Returns the
+    SHA-256 of the bytes written (hashed from memory as they are written, not read back)."""
     text = h5py.string_dtype("utf-8")
     n = len(index)
-    with atomic_h5(path, track_order=True) as f:  # built in memory: a full disk is one error, never a crash
+    digest = hashlib.sha256()
+    with atomic_h5(path, hasher=digest, track_order=True) as f:  # built in memory: a full disk is one error, never a crash
         f.attrs.update({"format_version": ERRORS_VERSION, "run_id": run_id, "rows": n})
         f.create_dataset("index", data=np.asarray(index, np.int64), chunks=(max(1, min(n, 4 * CHUNK_ROWS)),),
                          compression="gzip", compression_opts=1, shuffle=True)
@@ -62,6 +65,7 @@ def write_errors(path: str | os.PathLike, run_id: str, index: np.ndarray, errors
             dtype = np.uint8 if len(labels) <= 255 else np.uint16 if len(labels) <= 65535 else np.int32
             f.create_dataset(f"groups/{key}", data=np.asarray(c).astype(dtype))
             f.create_dataset(f"labels/{key}", data=np.asarray(labels, dtype=object), dtype=text)
+    return digest.hexdigest()
 
 
 def read_errors(path: str | os.PathLike, metrics: list[str] | None = None, with_index: bool = True

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import posebench
-from posebench import _pa_kernel, evaluation
+from posebench import _pa_kernel, evaluation, scoring
 from posebench.predictions import PredictionsError, check_millimetres, check_predictions, write_predictions
 from posebench.protocols import load_protocol
 from posebench.skeleton import from_canonical
@@ -60,7 +60,7 @@ def test_blockwise_scoring_loads_the_kernel_on_the_total(monkeypatch):
     pred = gt + rng.normal(size=gt.shape) * 30
     protocol = load_protocol("h36m-lifting")
     monkeypatch.delenv(_pa_kernel.ENABLE_ENV, raising=False)
-    monkeypatch.setattr(evaluation, "SCORE_BLOCK_ROWS", 1000)
+    monkeypatch.setattr(scoring, "SCORE_BLOCK_ROWS", 1000)
     monkeypatch.setattr(_pa_kernel, "MIN_POSES", 500)
     monkeypatch.setattr(_pa_kernel, "_kernel", None)
     monkeypatch.setattr(_pa_kernel, "LOAD_POSES", 3001)  # more than the series: not loaded
