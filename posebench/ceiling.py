@@ -28,12 +28,13 @@ def ceiling(protocol: Protocol, rows: np.ndarray, codes: Mapping[str, tuple[np.n
     """
     from posebench.results import Result
 
-    if errors is None:
+    zeros = errors is None
+    if zeros:
         zero = np.zeros((1, 1))  # one read-only zero seen as every row's errors: no (N, J) array is made
         errors = {m.name: np.broadcast_to(zero, (len(rows), len(m.joints))) for m in protocol.metrics}
     r = Result({}, protocol, rows.astype(np.int64), errors, codes=codes)
     summary = {m.name: float(r.aggregate(m.name)) for m in protocol.metrics}
-    perfect = all(np.allclose(e, 0.0, atol=1e-6) for e in errors.values())
+    perfect = zeros or all(np.allclose(e, 0.0, atol=1e-6) for e in errors.values())
     if perfect:
         note = "The ground truth scores perfectly under this protocol on this data"
     else:

@@ -22,7 +22,8 @@ from posebench.importers import detect_format, finish, import_predictions
 from posebench.predictions import PredictionsError, check_millimetres, check_predictions, match_index, write_predictions
 from posebench.protocols import Protocol, load_protocol
 from posebench.results import Result, build_result, new_run_id
-from posebench.scoring import SCORE_BLOCK_ROWS, compute_errors, prepare_poses, scoring_threads  # noqa: F401
+from posebench.scoring import (SCORE_BLOCK_ROWS, compute_errors, prepare_poses, score_rows,  # noqa: F401
+                               scoring_threads)
 from posebench.selection import (GROUP_KEYS, DataMismatchError, check_data, data_path, group_codes,  # noqa: F401
                                  load_column, load_scored, load_selection, load_target, prepare_command,
                                  resolve_data, select_rows, selection_columns)
@@ -46,7 +47,9 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     run in its id, leaderboards, tables and reports (default: the model's name or the predictions file's stem).
     ``data``: a data folder (default $POSEBENCH_DATA or ./data), a prepared .h5 file, or an in-memory
     :class:`PreparedData` (e.g. float64 arrays). With ``save=True`` the result is written under
-    ``results_dir/runs/`` (default $POSEBENCH_RESULTS or ./posebench-results).
+    ``results_dir/runs/`` (default $POSEBENCH_RESULTS or ./posebench-results) and is the run as stored: its
+    ``errors`` are the stored float32 values (as when it is loaded again), its summary and breakdowns the exact
+    float64 figures; without, ``errors`` are float64.
     """
     protocol = load_protocol(protocol)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the predictions file's SHA-256 streams beside the scoring
@@ -102,16 +105,19 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
     pred = joints if np.array_equal(where, np.arange(len(joints))) else joints[where]
     del joints
     gt = load_target(protocol, prepared, rows)
-    errors = compute_errors(protocol, pred, gt)
+    if save:  # the run as it will be stored: float32 errors, with the exact float64 per-row values
+        errors, per_row = score_rows(protocol, pred, gt)
+    else:
+        errors, per_row = compute_errors(protocol, pred, gt), None
     gt_errors = None if protocol.rescale == "none" else compute_errors(protocol, gt, gt)
     hint = _target_hint(protocol, prepared, rows, pred)
     del pred, gt
     codes = group_codes(prepared, rows)
     if digest is not None:
         source["sha256"] = digest.result()
-    result = build_result(protocol, prepared, rows, errors, codes,
-                          predictions=None if model else source, model=dict(model) if model else None)
-    del errors
+    result = build_result(protocol, prepared, rows, errors, codes, predictions=None if model else source,
+                          model=dict(model) if model else None, per_row=per_row)
+    del errors, per_row
     if run_name is not None:
         result.meta["name"] = str(run_name).strip()
         result.meta["run_id"] = new_run_id(protocol.name, result.meta["name"])

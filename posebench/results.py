@@ -48,8 +48,11 @@ def new_run_id(protocol: str, who: str) -> str:
 
 def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, np.ndarray],
                  codes: Mapping[str, tuple[np.ndarray, np.ndarray]], predictions: dict | None = None,
-                 model: dict | None = None) -> Result:
-    """Assemble a Result with its summary, breakdowns and provenance (``codes``: key -> (codes, labels))."""
+                 model: dict | None = None, per_row: Mapping[str, np.ndarray] | None = None) -> Result:
+    """Assemble a Result with its summary, breakdowns and provenance (``codes``: key -> (codes, labels)).
+
+    ``per_row``: each metric's exact per-row values in summary units, when ``errors`` are the float32 stored
+    ones (``scoring.score_rows``); the summary and breakdowns are taken from them."""
     who = (model or {}).get("name") or Path(str((predictions or {}).get("path") or "predictions")).stem
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
@@ -69,7 +72,7 @@ def build_result(protocol: Protocol, data, rows: np.ndarray, errors: dict[str, n
         meta["model"] = model
     else:
         meta["predictions"] = predictions or {}
-    result = Result(meta, protocol, rows.astype(np.int64), errors, codes=codes)
+    result = Result(meta, protocol, rows.astype(np.int64), errors, codes=codes, per_row=per_row)
     meta["summary"] = {m: result.aggregate(m) for m in protocol.metric_names}
     meta["breakdowns"] = {}
     for key in protocol.breakdowns:

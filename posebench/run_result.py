@@ -125,7 +125,8 @@ class Result:
     def __init__(self, meta: RunMeta, protocol: Protocol, index: np.ndarray | None = None,
                  errors: dict[str, np.ndarray] | None = None, groups: Mapping[str, np.ndarray] | None = None,
                  path: Path | None = None, *, codes: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
-                 aggregates: _agg.Aggregates | None = None, errors_path: Path | None = None):
+                 aggregates: _agg.Aggregates | None = None, errors_path: Path | None = None,
+                 per_row: Mapping[str, np.ndarray] | None = None):
         self.meta, self.protocol, self.path = meta, protocol, path
         self._index, self._errors = index, errors
         self._codes = dict(codes) if codes is not None else (
@@ -134,7 +135,7 @@ class Result:
         self._aggregates = aggregates
         self._errors_path = errors_path
         self.problems: list[str] = []
-        self._per_sample: dict[str, np.ndarray] = {}
+        self._per_sample: dict[str, np.ndarray] = dict(per_row or {})  # exact per-row values, when given
 
     def _load(self) -> None:
         if self._errors is None or self._index is None or self._codes is None:

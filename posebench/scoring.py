@@ -2,6 +2,8 @@
 
 Every step is per row, so blocks can run in any order on any thread and the float64 result is the same; NumPy
 releases the GIL inside each step, so a second core halves the wall time of scoring a large file.
+:func:`compute_errors` gives the float64 errors (the API's exact figures); :func:`score_rows` gives a run as
+it is stored, with the exact per-row values its summary is taken from.
 """
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import numpy as np
 from posebench import _pa_kernel
 from posebench import align as _align
 from posebench import metrics as _metrics
+from posebench.aggregates import per_row
 from posebench.protocols import Protocol
+from posebench.runstore import stored_errors
 from posebench.skeleton import ROOT
 
 SCORE_BLOCK_ROWS = 16384  # rows per scoring block: ~7 MB float64 working copies each, per thread
@@ -109,3 +113,29 @@ def compute_errors(protocol: Protocol, pred: np.ndarray, gt: np.ndarray, *,
     _run_blocks(n, score, threads)
     key_of = {name: key for key, names in plan.items() for name in names}
     return {m.name: out[key_of[m.name]] for m in protocol.metrics}
+
+
+def score_rows(protocol: Protocol, pred: np.ndarray, gt: np.ndarray, *, threads: int | None = None
+               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(errors {metric: (N, J) float32 as a run stores them}, per-row values {metric: (N,) float64, summary units}).
+
+    What ``evaluate`` runs when it saves the run: each block is scored in float64 exactly as by
+    :func:`compute_errors`; its per-row values (from which the summary and breakdowns are taken) come from the
+    float64 errors, which are then kept only as stored (float32 rounded away from the metric's thresholds,
+    ``runstore.stored_errors``). The (N, J) float64 arrays never exist: half the memory, no conversion at save.
+    """
+    n = len(pred)
+    plan = _start(protocol, pred, gt)
+    key_of = {name: key for key, names in plan.items() for name in names}
+    errors = {m.name: np.empty((n, len(m.joints)), np.float32) for m in protocol.metrics}
+    values = {m.name: np.empty(n) for m in protocol.metrics}
+
+    def score(sl: slice) -> None:
+        block = _block_errors(protocol, plan, pred[sl], gt[sl])
+        full = {name: block[key] for name, key in key_of.items()}
+        for name, e32 in stored_errors(protocol, full).items():
+            errors[name][sl] = e32
+            values[name][sl] = per_row(full[name], protocol, name)
+
+    _run_blocks(n, score, threads)
+    return errors, values

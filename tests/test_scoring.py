@@ -1,0 +1,60 @@
+"""scoring: blocks on threads give the same float64 errors; score_rows is exactly the stored run's arrays."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import posebench
+from posebench import scoring
+from posebench.aggregates import per_row
+from posebench.protocols import load_protocol
+from posebench.results import load_result
+from posebench.runstore import stored_errors
+from test_importers import _h36m_data, _predictions
+
+
+def _poses(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    gt = rng.normal(size=(n, 17, 3)) * 250 + [0, 0, 4000]
+    return gt + rng.normal(size=gt.shape) * 40, gt.astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["h36m-lifting", "mpi3dhp-corrected"])
+def test_threads_and_blocks_do_not_change_a_bit(monkeypatch, name):
+    protocol = load_protocol(name)
+    pred, gt = _poses(2500)
+    monkeypatch.setattr(scoring, "SCORE_BLOCK_ROWS", 300)  # 9 blocks, the last one short
+    one = scoring.compute_errors(protocol, pred, gt, threads=1)
+    two = scoring.compute_errors(protocol, pred, gt, threads=2)
+    monkeypatch.setattr(scoring, "SCORE_BLOCK_ROWS", 100_000)
+    whole = scoring.compute_errors(protocol, pred, gt, threads=1)
+    for m in protocol.metric_names:
+        assert one[m].dtype == np.float64 and one[m].shape == (2500, len(protocol.metric(m).joints))
+        assert np.array_equal(one[m], two[m]) and np.array_equal(one[m], whole[m])
+
+
+@pytest.mark.parametrize("name", ["h36m-lifting", "mpi3dhp-corrected"])
+def test_score_rows_is_the_stored_arrays_and_the_exact_per_row_values(monkeypatch, name):
+    protocol = load_protocol(name)
+    pred, gt = _poses(2000, seed=1)
+    monkeypatch.setattr(scoring, "SCORE_BLOCK_ROWS", 256)
+    full = scoring.compute_errors(protocol, pred, gt)
+    errors, values = scoring.score_rows(protocol, pred, gt, threads=2)
+    expected = stored_errors(protocol, full)
+    for m in protocol.metric_names:
+        assert errors[m].dtype == np.float32 and np.array_equal(errors[m], expected[m])
+        assert values[m].dtype == np.float64 and np.array_equal(values[m], per_row(full[m], protocol, m))
+
+
+def test_a_saved_run_has_the_unsaved_runs_summary_and_breakdowns_exactly(tmp_path):
+    data = _h36m_data()
+    pred = _predictions(data["joints3d"])
+    index = np.arange(len(pred))
+    fresh = posebench.evaluate((pred, index), "h36m-lifting", data)
+    saved = posebench.evaluate((pred, index), "h36m-lifting", data, save=True, results_dir=tmp_path)
+    assert fresh.meta["summary"] == saved.meta["summary"]
+    assert fresh.meta["breakdowns"] == saved.meta["breakdowns"]
+    m = saved.protocol.headline
+    assert fresh.errors[m].dtype == np.float64 and saved.errors[m].dtype == np.float32
+    again = load_result(saved.path)
+    assert np.array_equal(again.errors[m], saved.errors[m])
