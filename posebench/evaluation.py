@@ -75,6 +75,42 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
     prepared, rows = load_selection(protocol, data)
     if len(rows) == 0:
         raise DataMismatchError(f"protocol {protocol.name!r} selects no rows of {prepared.path or 'the dataset'}")
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the scored column is read and verified beside the
+        target = pool.submit(load_target, protocol, prepared, rows)  # predictions' read and checks
+        joints, idx, source = _read_predictions(predictions, prepared, rows, index, check_units, from_format,
+                                                joint_order)
+        gt = target.result()  # a predictions error comes first (the with-block waits for the read to end)
+    where = match_index(idx, rows, len(prepared))
+    pred = joints if np.array_equal(where, np.arange(len(joints))) else joints[where]
+    del joints
+    if save:  # the run as it will be stored: float32 errors, with the exact float64 per-row values
+        errors, per_row = score_rows(protocol, pred, gt)
+    else:
+        errors, per_row = compute_errors(protocol, pred, gt), None
+    gt_errors = None if protocol.rescale == "none" else compute_errors(protocol, gt, gt)
+    hint = _target_hint(protocol, prepared, rows, pred)
+    del pred, gt
+    codes = group_codes(prepared, rows)
+    if digest is not None:
+        source["sha256"] = digest.result()
+    result = build_result(protocol, prepared, rows, errors, codes, predictions=None if model else source,
+                          model=dict(model) if model else None, per_row=per_row)
+    del errors, per_row
+    if run_name is not None:
+        result.meta["name"] = str(run_name).strip()
+        result.meta["run_id"] = new_run_id(protocol.name, result.meta["name"])
+    result.meta["ceiling"] = ceiling(protocol, rows, codes, gt_errors)
+    del gt_errors
+    if hint:
+        result.meta["hints"] = [hint]
+    if save:
+        result.save(results_dir)
+    return result
+
+
+def _read_predictions(predictions: Any, prepared: PreparedData, rows: np.ndarray, index: np.ndarray | None,
+                      check_units: bool, from_format: str | None, joint_order: str | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(joints (M, 17, 3) canonical mm, index (M,), the predictions' provenance) from a file or arrays, checked."""
     source: dict[str, Any] = {}
     if isinstance(predictions, (str, os.PathLike)):
         fmt = from_format or detect_format(predictions)  # detected once: the importer and the join columns agree
@@ -101,33 +137,7 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
         if check_units:  # shapes, values and index were checked above; reordering changes only the bones
             check_millimetres(joints)
         source = {"path": None, "sha256": arrays_hash({"joints3d": joints, "index": idx})}
-    where = match_index(idx, rows, len(prepared))
-    pred = joints if np.array_equal(where, np.arange(len(joints))) else joints[where]
-    del joints
-    gt = load_target(protocol, prepared, rows)
-    if save:  # the run as it will be stored: float32 errors, with the exact float64 per-row values
-        errors, per_row = score_rows(protocol, pred, gt)
-    else:
-        errors, per_row = compute_errors(protocol, pred, gt), None
-    gt_errors = None if protocol.rescale == "none" else compute_errors(protocol, gt, gt)
-    hint = _target_hint(protocol, prepared, rows, pred)
-    del pred, gt
-    codes = group_codes(prepared, rows)
-    if digest is not None:
-        source["sha256"] = digest.result()
-    result = build_result(protocol, prepared, rows, errors, codes, predictions=None if model else source,
-                          model=dict(model) if model else None, per_row=per_row)
-    del errors, per_row
-    if run_name is not None:
-        result.meta["name"] = str(run_name).strip()
-        result.meta["run_id"] = new_run_id(protocol.name, result.meta["name"])
-    result.meta["ceiling"] = ceiling(protocol, rows, codes, gt_errors)
-    del gt_errors
-    if hint:
-        result.meta["hints"] = [hint]
-    if save:
-        result.save(results_dir)
-    return result
+    return joints, idx, source
 
 
 def _with_columns(prepared: PreparedData, names: tuple[str, ...], fmt: str) -> PreparedData:
