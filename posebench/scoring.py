@@ -21,7 +21,7 @@ from posebench.protocols import Protocol
 from posebench.runstore import stored_errors
 from posebench.skeleton import ROOT
 
-SCORE_BLOCK_ROWS = 16384  # rows per scoring block: ~7 MB float64 working copies each, per thread
+SCORE_BLOCK_ROWS = 8192  # rows per scoring block (align.CHUNK): ~3.3 MB float64 working copies each, per thread
 
 
 def scoring_threads() -> int:
