@@ -39,8 +39,10 @@ def root_centre(poses: np.ndarray, root: int = ROOT) -> np.ndarray:
     array([[0., 0., 0.],
            [0., 0., 0.]])
     """
-    p = np.asarray(poses, dtype=np.float64)
-    return p - p[..., root:root + 1, :]
+    p = np.asarray(poses)
+    if p.dtype.kind not in "fiu" or p.dtype.itemsize > 8:
+        p = p.astype(np.float64)
+    return np.subtract(p, p[..., root:root + 1, :], dtype=np.float64)  # converted as it subtracts: one pass
 
 
 def _fit_index(fit_joints: Sequence[int] | None, n_joints: int) -> np.ndarray:
