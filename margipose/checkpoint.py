@@ -90,9 +90,32 @@ def config_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "<che
     return cfg
 
 
+def check_shapes(cfg: MargiPoseConfig, weights: dict[str, Any], path: str | os.PathLike = "<checkpoint>") -> None:
+    """The config's model (built on the meta device: shapes, no memory) must have exactly the stored tensors'
+    names and shapes; so a config asking for a huge model is refused before anything is allocated."""
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in MargiPose(**cfg.to_dict()).state_dict().items()}
+    except (RuntimeError, ValueError, OverflowError) as e:  # e.g. a size whose storage overflows
+        raise CheckpointError(f"{path}: the stored config describes no buildable model ({str(e).splitlines()[0]})"
+                              ) from None
+    missing = sorted(set(expected) - set(weights))
+    extra = sorted(set(weights) - set(expected))
+    if missing or extra:
+        what = f"lacks {missing[0]!r}" if missing else f"holds an unexpected {extra[0]!r}"
+        raise CheckpointError(f"{path}: weights do not match the stored config (the state dict {what}; "
+                              f"{len(missing)} missing, {len(extra)} unexpected)")
+    for k, shape in expected.items():
+        got = tuple(getattr(weights[k], "shape", ()))
+        if got != shape:
+            raise CheckpointError(f"{path}: weights do not match the stored config ({k} is {list(got)}, the config's "
+                                  f"model has {list(shape)})")
+
+
 def model_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "<checkpoint>") -> MargiPose:
-    """Build the model the checkpoint describes and load its weights."""
+    """Build the model the checkpoint describes and load its weights (shapes checked before building)."""
     cfg = config_from_checkpoint(ckpt, path)
+    check_shapes(cfg, ckpt["model"], path)
     model = MargiPose(**cfg.to_dict())
     try:
         model.load_state_dict(ckpt["model"], strict=True)

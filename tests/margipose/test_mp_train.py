@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from margipose.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
 from margipose.cli import main
+from margipose.model import MargiPose
 from margipose.train import TrainingError, TrainOptions, one_cycle, train
 
 TINY = {"stages": 2, "channels": 16, "mid_channels": 16, "input_size": 64}
@@ -219,3 +220,24 @@ def test_trainval_reads_train_and_val(data_tree, tmp_path):
     shutil.copy(data / "mpii" / "train.h5", data / "mpii" / "val.h5")
     ckpt = load_checkpoint(train(_opts(data, tmp_path / "b", split="trainval")))
     assert set(ckpt["data"]) == {"mpi3dhp/train.h5", "mpi3dhp/val.h5", "mpii/train.h5", "mpii/val.h5"}
+
+
+def test_a_config_asking_for_a_huge_model_is_refused_before_anything_is_built(tmp_path):
+    """channels=10**9 with small stored weights: the shapes are compared on the meta device, nothing allocated."""
+    import resource
+
+    save_checkpoint(tmp_path / "c.pt", MargiPose(**TINY))
+    ckpt = load_checkpoint(tmp_path / "c.pt")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    ckpt["config"]["channels"] = 10 ** 5  # 10**10 weights in one 3x3 convolution: 40 GB if it were built
+    with pytest.raises(CheckpointError, match=r"weights do not match the stored config \(.* is \[\d+, \d+, 1, 1\], "
+                                              r"the config's model has \[100000, "):
+        model_from_checkpoint(ckpt, "c.pt")
+    ckpt["config"]["channels"] = 10 ** 9  # a size whose storage overflows
+    with pytest.raises(CheckpointError, match="the stored config describes no buildable model"):
+        model_from_checkpoint(ckpt, "c.pt")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KB: nothing of that size made
+    ckpt["config"]["channels"] = TINY["channels"]
+    ckpt["model"]["extra.weight"] = torch.zeros(1)
+    with pytest.raises(CheckpointError, match="holds an unexpected 'extra.weight'"):
+        model_from_checkpoint(ckpt, "c.pt")
