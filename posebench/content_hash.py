@@ -35,8 +35,10 @@ class ColumnHasher:
         if self._strings:
             if len(block) == 0:
                 return
-            text = _json_items(np.asarray(block).ravel())
-            self._h.update(text.encode() if self._first else b", " + text.encode())
+            if not self._first:
+                self._h.update(b", ")
+            for part in _json_parts(np.asarray(block).ravel()):
+                self._h.update(part)
             self._first = False
         else:
             self._h.update(np.ascontiguousarray(block, dtype=np.dtype(self.dtype)).data)
@@ -48,13 +50,22 @@ class ColumnHasher:
         return self._h.hexdigest()
 
 
-def _json_items(a: np.ndarray) -> str:
-    """The items of json.dumps(list of the strings), without the brackets; one dumps per distinct value."""
-    if np.count_nonzero(run_starts(a)) * 8 <= len(a):
-        codes, labels = factorize(a, natural=False)
-        enc = np.array([json.dumps(s) for s in labels.tolist()], dtype=object)
-        return ", ".join(enc[codes].tolist())
-    return json.dumps([x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in a.tolist()])[1:-1]
+def _json_parts(a: np.ndarray) -> list[bytes]:
+    """The items of json.dumps(list of the strings) without the brackets, UTF-8, as consecutive byte strings.
+
+    A column of runs (prepared files sort rows by view) is hashed run by run: one dumps per distinct value and
+    one repeated byte string per run, so the text is never built item by item in Python."""
+    change = run_starts(a)
+    if np.count_nonzero(change) * 8 > len(a):
+        return [json.dumps([x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in a.tolist()])[1:-1]
+                .encode()]
+    starts = np.flatnonzero(change)
+    counts = np.diff(np.append(starts, len(a))).tolist()
+    codes, labels = factorize(a[starts], natural=False)
+    enc = [json.dumps(x).encode() + b", " for x in labels.tolist()]
+    parts = [enc[c] * n for c, n in zip(codes.tolist(), counts)]
+    parts[-1] = parts[-1][:-2]  # no separator after the last item
+    return parts
 
 
 def column_dtype(a: np.ndarray) -> str:
