@@ -53,6 +53,27 @@ def test_streamed_digest_does_not_depend_on_block_sizes():
     assert h.hexdigest() == whole
 
 
+def test_string_digest_is_the_json_text_whether_in_runs_or_not():
+    """Columns of runs are hashed run by run; the digest is still SHA-256 of json.dumps(list) for any blocks."""
+    import hashlib
+
+    rng = np.random.default_rng(5)
+    values = np.array(["a", "S9/Walking 1.54138969", 'q"uote', "\u00e9", "", "x\\y"], dtype=object)
+    for trial in range(100):
+        n = int(rng.integers(1, 60))
+        runs = trial % 3 != 0
+        a = values[np.repeat(rng.integers(0, len(values), n), rng.integers(1, 30, n))] if runs else \
+            values[rng.integers(0, len(values), n)]
+        if trial % 4 == 1:
+            a = np.array([x.encode() for x in a])  # fixed-width UTF-8, as stored
+        blocks = np.split(a, sorted(rng.integers(0, len(a), 3).tolist()))
+        h = ColumnHasher("c", "str", a.shape)
+        for b in blocks:
+            h.update(b)
+        text = json.dumps([x.decode() if isinstance(x, bytes) else x for x in a.tolist()])
+        assert h.hexdigest() == hashlib.sha256(text.encode()).hexdigest(), trial
+
+
 def test_subset_read_matches_full_read_and_is_verified(prepared):
     path, _ = prepared
     full = read_prepared(path)
