@@ -8,6 +8,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -158,12 +159,18 @@ def atomic_h5(path: str | os.PathLike, userblock: bytes = b"", hasher: Any = Non
         if len(userblock) > size:
             raise ValueError(f"userblock of {len(userblock)} bytes does not fit userblock_size {size}")
         head = userblock.ljust(size, b"\x00")  # the in-memory image starts at the superblock
-        with open(tmp, "wb") as out:
-            out.write(head)
-            out.write(image)
-        if hasher is not None:
+        hashing = None
+        if hasher is not None:  # hashed on a second thread while it is written (both release the GIL)
             hasher.update(head)
-            hasher.update(image)
+            hashing = threading.Thread(target=hasher.update, args=(image,), daemon=True)
+            hashing.start()
+        try:
+            with open(tmp, "wb") as out:
+                out.write(head)
+                out.write(image)
+        finally:
+            if hashing is not None:
+                hashing.join()
         del image
 
 
