@@ -17,6 +17,7 @@ from posebench.data import PreparedData, column_names, data_root, read_prepared
 from posebench.devices import check_device
 from posebench.errors import PosebenchError
 from posebench.io_utils import arrays_hash, file_sha256
+from posebench import _heap
 from posebench.ceiling import TARGETS as HINT_TARGETS, ceiling, target_hint
 from posebench.importers import detect_format, finish, import_predictions
 from posebench.predictions import PredictionsError, check_millimetres, check_predictions, match_index, write_predictions
@@ -80,6 +81,8 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
         joints, idx, source = _read_predictions(predictions, prepared, rows, index, check_units, from_format,
                                                 joint_order)
         gt = target.result()  # a predictions error comes first (the with-block waits for the read to end)
+        del target  # a future keeps its result: the column is freed with gt, not at the end
+    _heap.trim()  # the readers' freed buffers go back before the scoring arrays are made
     where = match_index(idx, rows, len(prepared))
     pred = joints if np.array_equal(where, np.arange(len(joints))) else joints[where]
     del joints
