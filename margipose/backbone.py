@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from posebench.errors import PosebenchError
+
 from margipose.safeload import safe_load
 
 # Input normalisations: ImageNet statistics (the reference's choice) or Inception's 0.5/0.5, which the
@@ -26,7 +28,7 @@ NORMALISATIONS: dict[str, tuple[tuple[float, float, float], tuple[float, float, 
 }
 
 
-class WeightsError(ValueError):
+class WeightsError(PosebenchError):
     """A backbone weights file is missing, unreadable, or does not hold the expected Inception-v4 keys."""
 
 

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from posebench.errors import PosebenchError
 
-class GeometryError(ValueError):
+
+class GeometryError(PosebenchError):
     """Crop or camera parameters that cannot describe a crop (e.g. zero-sized box, non-positive depth)."""
 
 

@@ -26,6 +26,7 @@ from torch import distributed as dist
 from torch.utils.data import ConcatDataset, DataLoader
 
 from posebench.data import prepared_path
+from posebench.errors import PosebenchError
 from posebench.io_utils import file_sha256
 
 from margipose.checkpoint import load_checkpoint, save_checkpoint
@@ -39,7 +40,7 @@ CYCLE_LR = (0.1, 1.0, 0.1, 1e-4)
 CYCLE_MOMENTUM = (0.9, 0.85, 0.9, 0.9)
 
 
-class TrainingError(ValueError):
+class TrainingError(PosebenchError):
     """Training cannot start or continue (bad data folder, diverged loss, mismatched resume)."""
 
 
