@@ -133,3 +133,31 @@ def test_runs_store_and_reload_and_never_clobber(tmp_path):
     assert not again.problems
     assert again.meta["protocol"]["name"] == "h36m" and again.meta["data"]["content_hash"]
     assert again.table("action").loc["All", "mpjpe"] == pytest.approx(again.summary["mpjpe"])
+
+
+def test_a_file_read_early_keeps_the_error_order_data_predictions_scored_column(tmp_path):
+    """A plain predictions file is read beside the selection and the target; with several faults the data's is
+    named first, then the predictions', then the scored column's."""
+    import h5py
+
+    from posebench.data import ContentHashError, PreparedFileError, write_prepared
+    from posebench.predictions import write_predictions
+
+    data = _h36m((40, 20))
+    path = tmp_path / "data" / "h36m" / "test.h5"
+    path.parent.mkdir(parents=True)
+    write_prepared(path, dict(data.columns), {"dataset": "h36m", "split": "test"})
+    rows = select_rows(load_protocol("h36m"), data)
+    good, metres = tmp_path / "good.h5", tmp_path / "metres.h5"
+    joints = np.asarray(data["joints3d"])[rows]
+    write_predictions(good, joints + 10.0, rows)
+    write_predictions(metres, joints / 1000.0, rows)
+    assert posebench.evaluate(good, "h36m", tmp_path / "data").meta["rows_scored"] == len(rows)
+    with h5py.File(path, "r+") as f:
+        f["joints3d"][0] += 40.0  # the scored column no longer matches its hash
+    with pytest.raises(PredictionsError, match="metres"):
+        posebench.evaluate(metres, "h36m", tmp_path / "data")
+    with pytest.raises(ContentHashError, match="'joints3d'"):
+        posebench.evaluate(good, "h36m", tmp_path / "data")
+    with pytest.raises(PreparedFileError, match="no prepared file"):
+        posebench.evaluate(metres, "h36m", tmp_path / "elsewhere")
