@@ -1,8 +1,8 @@
 """Training data: torch Datasets over prepared files (3D: Human3.6M / MPI-INF-3DHP; 2D: MPII), the
 reference augmentation, and a sampler that mixes two datasets half and half.
 
-Images are read with Pillow from ``DATA/<dataset>/<image>`` and warped straight into the crop camera
-(margipose.coords); targets are NDC coordinates of the crop, with joints swapped on a mirror flip.
+Images are read from ``DATA/<dataset>/<image>`` and warped straight into the crop camera (margipose.coords) by
+margipose.pixels (compiled with numba, else Pillow: the same tensors either way); targets are NDC coordinates of the crop, with joints swapped on a mirror flip.
 """
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from posebench.skeleton import FLIP_INDICES, ROOT
 
 from margipose import coords
 from margipose.composite import Compositor
-from margipose.images import (ImageFileError, colour_jitter, image_size, open_rgb, read_crop, resolve_image, to_tensor,
-                              warp_crop)
+from margipose.images import (NO_JITTER, ImageFileError, colour_jitter, draw_jitter, image_size, open_rgb, read_crop,
+                              resolve_image, to_tensor, warp_crop)
+from margipose.pixels import image_planes, planes_image, planes_to_tensor, read_planes
 
 __all__ = ["ImageFileError", "colour_jitter", "open_rgb", "read_crop", "resolve_image", "to_tensor", "warp_crop",
            "Pose3DDataset", "Pose2DDataset", "MixedSampler", "EpochSampler", "FLIP"]
@@ -112,12 +113,11 @@ class Pose3DDataset(_ImageRows):
         if aug.flip[0]:
             target = target[FLIP]
         path, affine = resolve_image(self.root, self.images[index]), coords.image_affine(geom)[0]
-        image = read_crop(path, affine, self.size)
+        planes = read_planes(path, affine, self.size)
         if self.augment and self.fg_masks is not None:
-            image = self._composite(image, path, affine, index)
-        if self.augment:
-            image = colour_jitter(image, rng)
-        return {"image": to_tensor(image), "target": torch.from_numpy(target.astype(np.float32)),
+            planes = image_planes(self._composite(planes_image(planes), path, affine, index))
+        image = planes_to_tensor(planes, draw_jitter(rng) if self.augment else NO_JITTER)
+        return {"image": image, "target": torch.from_numpy(target.astype(np.float32)),
                 "mask": torch.ones(len(target), dtype=torch.bool), "has_depth": torch.tensor(True)}
 
 
@@ -153,10 +153,9 @@ class Pose2DDataset(_ImageRows):
             xy, mask = xy[FLIP], mask[FLIP]
         mask = mask & np.all(np.abs(np.nan_to_num(xy, nan=2.0)) < 1, axis=-1)
         target = np.concatenate([np.nan_to_num(xy), np.zeros((len(xy), 1))], axis=-1)
-        image = read_crop(path, coords.image_affine(geom)[0], self.size)
-        if self.augment:
-            image = colour_jitter(image, rng)
-        return {"image": to_tensor(image), "target": torch.from_numpy(target.astype(np.float32)),
+        planes = read_planes(path, coords.image_affine(geom)[0], self.size)
+        image = planes_to_tensor(planes, draw_jitter(rng) if self.augment else NO_JITTER)
+        return {"image": image, "target": torch.from_numpy(target.astype(np.float32)),
                 "mask": torch.from_numpy(mask), "has_depth": torch.tensor(False)}
 
 
