@@ -12,6 +12,7 @@ Normalisation (ImageNet mean and std) happens inside the model; the tensor here 
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 from pathlib import Path
@@ -47,6 +48,37 @@ def _load() -> ModuleType | None:
     return _kernel
 
 
+class _ArrowArray(ctypes.Structure):
+    """The Arrow C data interface's ArrowArray (a stable ABI), as Pillow exports an image's pixels."""
+
+
+_ArrowArray._fields_ = [
+    ("length", ctypes.c_int64), ("null_count", ctypes.c_int64), ("offset", ctypes.c_int64),
+    ("n_buffers", ctypes.c_int64), ("n_children", ctypes.c_int64), ("buffers", ctypes.POINTER(ctypes.c_void_p)),
+    ("children", ctypes.POINTER(ctypes.POINTER(_ArrowArray))), ("dictionary", ctypes.c_void_p),
+    ("release", ctypes.c_void_p), ("private_data", ctypes.c_void_p)]
+_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_capsule_pointer.restype = ctypes.c_void_p
+_capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+
+
+def _rgbx(im: Image.Image) -> tuple[np.ndarray, object]:
+    """(h, w) uint32 RGBX pixels of a loaded RGB image and the object that keeps them alive: Pillow's own
+    memory through its Arrow export (Pillow >= 11.2, image in one block), else a copy (``tobytes``)."""
+    width, height = im.size
+    try:
+        capsule = im.im.__arrow_c_array__()
+        array = _ArrowArray.from_address(_capsule_pointer(capsule, b"arrow_array"))
+        child = array.children[0].contents if array.n_children == 1 else None
+        if child is None or child.length != 4 * width * height or child.n_buffers != 2 or not child.buffers[1]:
+            raise ValueError("unexpected Arrow layout")
+        memory = (ctypes.c_uint32 * (width * height)).from_address(child.buffers[1])
+        return np.frombuffer(memory, np.uint32).reshape(height, width), capsule
+    except (AttributeError, ValueError, TypeError):  # older Pillow, or an image in several blocks
+        data = im.tobytes("raw", "RGBX")
+        return np.frombuffer(data, np.uint32).reshape(height, width), data
+
+
 def compiled() -> bool:
     """True when the crops are made by the compiled kernels (numba installed and not switched off)."""
     return _load() is not None
@@ -64,14 +96,14 @@ def read_planes(path: str | os.PathLike, affine: np.ndarray, size: int) -> np.nd
             im, inverse = decode_for_crop(im, affine, size)
             if im.mode != "RGB":
                 im = im.convert("RGB")
-            width, height = im.size
-            source = np.frombuffer(im.tobytes("raw", "RGBX"), np.uint32).reshape(height, width)
+            source, owner = _rgbx(im)
+            out = np.empty((3, size, size), np.uint8)
+            kernel.warp(source, np.ascontiguousarray(inverse[:2].ravel()), out)
+            del source, owner  # Pillow's pixels are released with the export
     except FileNotFoundError:
         raise ImageFileError(f"{path}: image file not found") from None
     except OSError as e:
         raise ImageFileError(f"{path}: unreadable image ({e})") from None
-    out = np.empty((3, size, size), np.uint8)
-    kernel.warp(source, np.ascontiguousarray(inverse[:2].ravel()), out)
     return out
 
 

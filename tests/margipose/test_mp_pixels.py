@@ -126,3 +126,22 @@ def test_read_planes_is_read_crop(tmp_path, pillow_only):
     (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(ImageFileError, match="unreadable"):
         pixels.read_planes(tmp_path / "bad.jpg", affine, 64)
+
+
+def test_pixels_are_read_in_place_or_copied_alike(tmp_path):
+    rng = np.random.default_rng(3)
+    path = tmp_path / "f.jpg"
+    Image.fromarray(rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)).save(path)
+    with Image.open(path) as im:
+        im.load()
+        copied = np.frombuffer(im.tobytes("raw", "RGBX"), np.uint32).reshape(120, 90)
+        view, owner = pixels._rgbx(im)
+        assert view.shape == (120, 90) and np.array_equal(view & 0xFFFFFF, copied & 0xFFFFFF)
+        assert not isinstance(owner, bytes)  # Pillow's memory, no copy (Pillow >= 11.2)
+
+        class NoArrow:  # an older Pillow: no Arrow export, the pixels are copied
+            size, im = im.size, object()
+            tobytes = im.tobytes
+
+        view, owner = pixels._rgbx(NoArrow())
+        assert isinstance(owner, bytes) and np.array_equal(view, copied)
