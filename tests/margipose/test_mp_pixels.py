@@ -139,9 +139,6 @@ def test_pixels_are_read_in_place_or_copied_alike(tmp_path):
         assert view.shape == (120, 90) and np.array_equal(view & 0xFFFFFF, copied & 0xFFFFFF)
         assert not isinstance(owner, bytes)  # Pillow's memory, no copy (Pillow >= 11.2)
 
-        class NoArrow:  # an older Pillow: no Arrow export, the pixels are copied
-            size, im = im.size, object()
-            tobytes = im.tobytes
-
-        view, owner = pixels._rgbx(NoArrow())
+        old = type("OldPillowImage", (), {"size": im.size, "im": object(), "tobytes": im.tobytes})
+        view, owner = pixels._rgbx(old())  # no Arrow export: the pixels are copied
         assert isinstance(owner, bytes) and np.array_equal(view, copied)
