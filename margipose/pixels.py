@@ -84,6 +84,16 @@ def compiled() -> bool:
     return _load() is not None
 
 
+def set_compiled(enabled: bool) -> bool:
+    """Use the compiled kernels (when they can load) or Pillow from now on in this process; returns compiled()."""
+    global _kernel, _unavailable
+    if enabled:
+        _unavailable = False
+        return compiled()
+    _kernel, _unavailable = None, True
+    return False
+
+
 def read_planes(path: str | os.PathLike, affine: np.ndarray, size: int) -> np.ndarray:
     """The ``size`` x ``size`` crop of ``path`` through the (3,3) original->crop pixel map, as (3, size, size)
     uint8 planes (decoded at the coarsest DCT scale the crop allows and only down to its last row)."""

@@ -102,9 +102,9 @@ def test_compiled_and_pillow_paths_give_the_same_items(blob_tree, monkeypatch, a
     sets = [Pose3DDataset(blob_tree / "mpi3dhp" / "train.h5", input_size=64, augment=augment, seed=4),
             Pose2DDataset(blob_tree / "mpii" / "train.h5", input_size=64, augment=augment, seed=4)]
     fast = [_items(ds) for ds in sets]
-    monkeypatch.setattr(pixels, "_kernel", None)
-    monkeypatch.setattr(pixels, "_unavailable", True)
-    assert not pixels.compiled()
+    monkeypatch.setattr(pixels, "_kernel", None)  # both restored after the test
+    monkeypatch.setattr(pixels, "_unavailable", False)
+    assert not pixels.set_compiled(False) and not pixels.compiled()
     slow = [_items(ds) for ds in sets]
     for a_items, b_items in zip(fast, slow):
         for a, b in zip(a_items, b_items):
