@@ -23,6 +23,7 @@ from margipose.composite import Compositor
 from margipose.images import (NO_JITTER, ImageFileError, colour_jitter, draw_jitter, image_size, open_rgb, read_crop,
                               resolve_image, to_tensor, warp_crop)
 from margipose.pixels import image_planes, planes_image, planes_to_tensor, read_planes
+from margipose.rowcrop import crop_row
 
 __all__ = ["ImageFileError", "colour_jitter", "open_rgb", "read_crop", "resolve_image", "to_tensor", "warp_crop",
            "Pose3DDataset", "Pose2DDataset", "MixedSampler", "EpochSampler", "FLIP"]
@@ -80,6 +81,7 @@ class Pose3DDataset(_ImageRows):
         self.joints3d = np.asarray(data["joints3d"], np.float64)[self.rows]
         self.joints2d = np.asarray(data["joints2d"], np.float64)[self.rows]
         self.intrinsics = np.asarray(data["intrinsics"], np.float64)[self.rows]
+        self.centres, self.sides = coords.square_box(coords.joints_box(self.joints2d), BOX_FACTOR)
         self.compositor = Compositor(backgrounds, textures)
         columns = set(data.columns)
         if self.compositor and not {"fg_mask", "chair_mask"} <= columns:
@@ -103,20 +105,21 @@ class Pose3DDataset(_ImageRows):
         return np.random.default_rng((self.seed, self.epoch, index))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        rng = self._rng(index)
-        aug = coords.sample_augmentation(rng, 1, "3d") if self.augment else coords.no_augmentation(1)
-        centre, side = coords.square_box(coords.joints_box(self.joints2d[index:index + 1]), BOX_FACTOR)
-        geom = coords.make_crop(self.intrinsics[index:index + 1], centre + aug.jitter, side / aug.zoom, self.size,
-                                aug.rotation, aug.flip)
-        joints = self.joints3d[index:index + 1]
-        target = coords.camera_to_ndc(joints, geom, joints[:, ROOT, 2])[0]
-        if aug.flip[0]:
+        rng = self._rng(index) if self.augment else None
+        jitter, zoom, rotation, flip = 0.0, 1.0, 0.0, False
+        if rng is not None:
+            aug = coords.sample_augmentation(rng, 1, "3d")
+            jitter, zoom, rotation, flip = aug.jitter[0], aug.zoom[0], aug.rotation[0], bool(aug.flip[0])
+        centre = self.centres[index] + jitter
+        affine, target = crop_row(self.intrinsics[index], (centre[0], centre[1]), self.sides[index] / zoom,
+                                  self.size, rotation, flip, self.joints3d[index], ROOT)
+        if flip:
             target = target[FLIP]
-        path, affine = resolve_image(self.root, self.images[index]), coords.image_affine(geom)[0]
+        path = resolve_image(self.root, self.images[index])
         planes = read_planes(path, affine, self.size)
-        if self.augment and self.fg_masks is not None:
+        if rng is not None and self.fg_masks is not None:
             planes = image_planes(self._composite(planes_image(planes), path, affine, index))
-        image = planes_to_tensor(planes, draw_jitter(rng) if self.augment else NO_JITTER)
+        image = planes_to_tensor(planes, draw_jitter(rng) if rng is not None else NO_JITTER)
         return {"image": image, "target": torch.from_numpy(target.astype(np.float32)),
                 "mask": torch.ones(len(target), dtype=torch.bool), "has_depth": torch.tensor(True)}
 
