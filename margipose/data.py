@@ -23,7 +23,7 @@ from margipose.composite import Compositor
 from margipose.images import (NO_JITTER, ImageFileError, colour_jitter, draw_jitter, image_size, open_rgb, read_crop,
                               resolve_image, to_tensor, warp_crop)
 from margipose.pixels import image_planes, planes_image, planes_to_tensor, read_planes
-from margipose.rowcrop import crop_row
+from margipose.rowcrop import crop_affine, crop_row
 
 __all__ = ["ImageFileError", "colour_jitter", "open_rgb", "read_crop", "resolve_image", "to_tensor", "warp_crop",
            "Pose3DDataset", "Pose2DDataset", "MixedSampler", "EpochSampler", "FLIP"]
@@ -139,25 +139,33 @@ class Pose2DDataset(_ImageRows):
         self.mask = np.asarray(data["mask"], bool)[self.rows]
         self.centre = np.asarray(data["centre"], np.float64)[self.rows]
         self.scale = np.asarray(data["scale"], np.float64)[self.rows]
+        self.frame_sizes: dict[int, tuple[int, int]] = {}
+
+    def _frame_size(self, index: int, path: Path) -> tuple[int, int]:
+        """(width, height) of the row's image, read from its header once per process."""
+        if index not in self.frame_sizes:
+            self.frame_sizes[index] = image_size(path)
+        return self.frame_sizes[index]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        rng = np.random.default_rng((self.seed, self.epoch, index, 2))
-        aug = coords.sample_augmentation(rng, 1, "2d") if self.augment else coords.no_augmentation(1)
+        rng = np.random.default_rng((self.seed, self.epoch, index, 2)) if self.augment else None
+        zoom, rotation, flip = 1.0, 0.0, False
+        if rng is not None:
+            aug = coords.sample_augmentation(rng, 1, "2d")
+            zoom, rotation, flip = aug.zoom[0], aug.rotation[0], bool(aug.flip[0])
         path = resolve_image(self.root, self.images[index])
-        w, h = image_size(path)
-        k = np.array([[1.2 * w, 1.2 * w, w / 2, h / 2]])
+        w, h = self._frame_size(index, path)
         s = self.scale[index]
-        centre = self.centre[index:index + 1] + np.array([[0.0, 15.0 * s]])
-        geom = coords.make_crop(k, centre, np.array([250.0 * s]) / aug.zoom, self.size, aug.rotation, aug.flip)
-        px = coords.pixels_to_crop(self.joints2d[index:index + 1], geom)[0]
-        xy = 2 * px / self.size - 1
+        centre = (self.centre[index, 0], self.centre[index, 1] + 15.0 * s)
+        affine = crop_affine((1.2 * w, 1.2 * w, w / 2, h / 2), centre, 250.0 * s / zoom, self.size, rotation, flip)
+        xy = 2 * (self.joints2d[index] @ affine[:2, :2].T + affine[:2, 2]) / self.size - 1
         mask = self.mask[index] & np.all(np.isfinite(xy), axis=-1)
-        if aug.flip[0]:
+        if flip:
             xy, mask = xy[FLIP], mask[FLIP]
         mask = mask & np.all(np.abs(np.nan_to_num(xy, nan=2.0)) < 1, axis=-1)
         target = np.concatenate([np.nan_to_num(xy), np.zeros((len(xy), 1))], axis=-1)
-        planes = read_planes(path, coords.image_affine(geom)[0], self.size)
-        image = planes_to_tensor(planes, draw_jitter(rng) if self.augment else NO_JITTER)
+        planes = read_planes(path, affine, self.size)
+        image = planes_to_tensor(planes, draw_jitter(rng) if rng is not None else NO_JITTER)
         return {"image": image, "target": torch.from_numpy(target.astype(np.float32)),
                 "mask": torch.from_numpy(mask), "has_depth": torch.tensor(False)}
 

@@ -14,11 +14,9 @@ import numpy as np
 from margipose.coords import GeometryError
 
 
-def crop_row(intrinsics: np.ndarray, centre: tuple[float, float], side: float, size: int, rotation: float,
-             flip: bool, joints: np.ndarray, root: int) -> tuple[np.ndarray, np.ndarray]:
-    """(3,3) original->crop pixel map and (J,3) NDC of camera-space ``joints`` (mm) for the crop of ``size``
-    px around ``centre`` covering ``side`` original px, turned by ``rotation`` rad and mirrored if ``flip``
-    (joint order unchanged: permute on flip yourself); depth is normalised at joint ``root``'s depth."""
+def _map(intrinsics: np.ndarray, centre: tuple[float, float], side: float, size: int, rotation: float,
+         flip: bool) -> tuple[np.ndarray, tuple[float, ...]]:
+    """The (3,3) map and the crop parameters (pan x, y, crop focal x, y, cos, sin) make_crop would give."""
     fx, fy, cx, cy = (float(v) for v in intrinsics)
     side = float(side)
     if not (side > 0 and math.isfinite(side)):
@@ -37,6 +35,22 @@ def crop_row(intrinsics: np.ndarray, centre: tuple[float, float], side: float, s
     ix, iy, tx, ty = 1 / fx, 1 / fy, -cx / fx, -cy / fy
     affine = np.array([[b00 * ix, b01 * iy, b00 * tx + b01 * ty + b02],
                        [b10 * ix, b11 * iy, b10 * tx + b11 * ty + b12], [0.0, 0.0, 1.0]])
+    return affine, (px, py, kx, ky, c, s)
+
+
+def crop_affine(intrinsics: np.ndarray, centre: tuple[float, float], side: float, size: int, rotation: float,
+                flip: bool) -> np.ndarray:
+    """(3,3) original->crop pixel map of the crop of ``size`` px around ``centre`` covering ``side`` original
+    px, turned by ``rotation`` rad and mirrored if ``flip`` (coords.image_affine of coords.make_crop)."""
+    return _map(intrinsics, centre, side, size, rotation, flip)[0]
+
+
+def crop_row(intrinsics: np.ndarray, centre: tuple[float, float], side: float, size: int, rotation: float,
+             flip: bool, joints: np.ndarray, root: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`crop_affine` and the (J,3) NDC of camera-space ``joints`` (mm) in that crop (joint order
+    unchanged: permute on flip yourself); depth is normalised at joint ``root``'s depth."""
+    affine, (px, py, kx, ky, c, s) = _map(intrinsics, centre, side, size, rotation, flip)
+    half = size / 2
     p = np.asarray(joints, np.float64)
     z = p[:, 2]
     z_ref = float(z[root])
