@@ -7,7 +7,7 @@ output equals Pillow's exactly (tests/margipose/test_mp_pixels.py):
   y + .5) maps to source (xin, yin) in float64; outside [0, w) x [0, h) it is 0 (black); inside, bilinear
   between the four neighbours of (xin - .5, yin - .5), clamped to the edge, in float64, truncated to uint8.
   Per crop row: one vectorised pass for the four source offsets and weights, four gathers of 4-byte RGBX
-  pixels, one vectorised interpolation per channel.
+  pixels, one vectorised interpolation of the three channels.
 * ``jitter``: ``ImageEnhance`` Brightness, Contrast, Color (``Image.blend``: float32 lerp to the degenerate
   image, clipped, truncated; greyscale L = (19595 R + 38470 G + 7471 B + 2^15) >> 16, the contrast mean
   rounded half up), then the RGB -> HSV -> RGB round trip of Convert.c with the hue shifted, each step to
@@ -63,19 +63,25 @@ def warp(src: np.ndarray, a: np.ndarray, out: np.ndarray) -> None:  # pragma: no
             p10[x] = s[i10[x]]
         for x in range(m):
             p11[x] = s[i11[x]]
-        for c in range(3):
-            sh = np.uint32(8 * c)
-            row = out[c, y]
-            for x in range(m):
-                q00 = float((p00[x] >> sh) & np.uint32(255))
-                q01 = float((p01[x] >> sh) & np.uint32(255))
-                q10 = float((p10[x] >> sh) & np.uint32(255))
-                q11 = float((p11[x] >> sh) & np.uint32(255))
-                dx = dxa[x]
-                v1 = q00 + (q01 - q00) * dx
-                v2 = q10 + (q11 - q10) * dx
-                v = np.uint8(np.int32(v1 + (v2 - v1) * dya[x]))
-                row[x] = v if inside[x] else np.uint8(0)
+        r, g, b = out[0, y], out[1, y], out[2, y]
+        for x in range(m):  # all three channels of a pixel together: each weight and neighbour read once
+            a00, a01, a10, a11 = p00[x], p01[x], p10[x], p11[x]
+            dx, dy, keep = dxa[x], dya[x], inside[x]
+            r[x] = _lerp(a00, a01, a10, a11, 0, dx, dy) if keep else np.uint8(0)
+            g[x] = _lerp(a00, a01, a10, a11, 8, dx, dy) if keep else np.uint8(0)
+            b[x] = _lerp(a00, a01, a10, a11, 16, dx, dy) if keep else np.uint8(0)
+
+
+@njit(cache=True, inline="always")
+def _lerp(a00: np.uint32, a01: np.uint32, a10: np.uint32, a11: np.uint32, shift: int, dx: float,
+          dy: float) -> np.uint8:  # pragma: no cover - compiled
+    """Pillow's BILINEAR of one channel (the byte at ``shift``) in float64, truncated."""
+    sh, byte = np.uint32(shift), np.uint32(255)
+    q00, q01 = float((a00 >> sh) & byte), float((a01 >> sh) & byte)
+    q10, q11 = float((a10 >> sh) & byte), float((a11 >> sh) & byte)
+    v1 = q00 + (q01 - q00) * dx
+    v2 = q10 + (q11 - q10) * dx
+    return np.uint8(np.int32(v1 + (v2 - v1) * dy))
 
 
 @njit(cache=True, inline="always")
