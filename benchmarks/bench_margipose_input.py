@@ -7,13 +7,14 @@ same run.
 
 Frames: look-alike studio frames (posebench.sample.render's backdrop, a drawn figure, sensor grain) at
 Human3.6M's 1000x1002 (JPEG quality 90, about ffmpeg -qscale:v 3 as h36m-fetch writes) and MPI-INF-3DHP's
-2048x2048 (quality 95, as `posebench prepare mpi3dhp --height 0` writes), with a person about 45 % (H36M)
+2048x2048 (quality 95, as `posebench prepare mpi3dhp --height 0` writes; and 768x768, the size it stores by
+default), with a person about 45 % (H36M)
 and 40 % (MPI) of the frame tall, as in the studio recordings. The bits per pixel are printed: decoding
 cost grows with them, so real frames with more texture decode more slowly in both arms.
 
 Arms (one process, one torch thread, as a DataLoader worker; CPU seconds of this process, so other load on
-the machine does not count; augmented arms of both paths see the same draws): baseline = Image.open().convert("RGB")
-at full size, the reference's Pillow bilinear affine warp into the 256 crop, to a tensor; pillow =
+the machine does not count; augmented arms of both paths see the same draws): baseline =
+Image.open().convert("RGB") at full size, the reference's Pillow bilinear affine warp into the 256 crop, to a tensor; pillow =
 `margipose.data.Pose3DDataset` items on the Pillow path (target, mask, crop decoded at the reduced JPEG DCT
 scale the crop allows and only down to its last row, one Pillow warp, Pillow's colour jitter); ours = the same
 items on the compiled path (margipose.pixels: numba warp reading Pillow's decoded pixels in place, numba colour
@@ -24,16 +25,18 @@ FLOPs at --gpu-tflops sustained.
 
 Memory: `--malloc tuned` raises glibc's mmap threshold (mallopt, 64 MiB; trim 128 MiB) for the whole process
 before any arm, so no arm pays page faults for its large buffers; with the default allocator a full-size
-2048x2048 decode (16 MiB) is often mmapped afresh per frame, which on the build VM (~4 us a page fault) doubles
-the baseline's MPI-INF-3DHP cost. Run both; each arm is the same code either way.
+2048x2048 decode (16 MiB) can be mmapped afresh per frame, which on the build VM (~4 us a page fault) doubled
+the baseline's MPI-INF-3DHP cost in some runs (37 against 18 ms a frame). Run both; each arm is the same code
+either way.
 
-Measured and not adopted (decoder, same DCT scale, same output bit for bit): simplejpeg 1.9 (libjpeg-turbo,
-RGBX into a reused buffer) decodes every row 15-25 % faster than Pillow's decode plus its pixel copy with the
-default allocator (H36M 1/2: 1.9 against 2.2 ms per crop with the warp), but as fast as Pillow once Pillow's
-pixels are read in place and the allocator is tuned (2.0 against 2.0 ms), and slower on MPI-INF-3DHP (9.1
-against 8.3 ms) because it cannot stop after the crop's last row; its n/8 scales (3/8) are slower than 1/2
-(no SIMD IDCT). Pillow's draft mode (fast integer IDCT, no fancy upsampling) gains nothing at 1/2 and 1/4.
-PyTurboJPEG needs libturbojpeg 3 for partial decodes (Debian has 2.1): not tried.
+Measured and not adopted (decoders at the same DCT scale give the same pixels here, bit for bit): simplejpeg
+1.9 (libjpeg-turbo, RGBX into a reused buffer, every row) against Pillow (only down to the crop's last row,
+pixels read in place), decode + warp per crop on one core: 768 frames 1.92 against 1.90 ms, H36M 1.92
+against 1.73, MPI-INF-3DHP 2048 8.5 against 7.0 (before Pillow's pixels were read in place, a 1-4 MiB copy
+per item, simplejpeg was 14 % faster on H36M). Its n/8 scales (5/8-7/8) are slower than 1/1 (no SIMD IDCT);
+Pillow's draft mode (fast integer IDCT, no fancy upsampling) gains nothing at 1/2 and 1/4. PyTurboJPEG needs
+the system libturbojpeg (partial decodes need TurboJPEG 3; Debian has 2.1): not tried. The decode bounds the
+gain (column x max): a faster pipeline needs a faster decoder (on the GPU: nvJPEG), not a faster warp.
 """
 from __future__ import annotations
 
