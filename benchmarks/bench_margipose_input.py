@@ -14,8 +14,8 @@ cost grows with them, so real frames with more texture decode more slowly in bot
 
 Arms (one process, one torch thread, as a DataLoader worker; CPU seconds of this process, so other load on
 the machine does not count; augmented arms of both paths see the same draws): baseline =
-Image.open().convert("RGB") at full size, the reference's Pillow bilinear affine warp into the 256 crop, to a tensor; pillow =
-`margipose.data.Pose3DDataset` items on the Pillow path (target, mask, crop decoded at the reduced JPEG DCT
+Image.open().convert("RGB") at full size, the reference's Pillow bilinear affine warp into the 256 crop, to a
+tensor; pillow = `margipose.data.Pose3DDataset` items on the Pillow path (target, mask, crop decoded at the reduced JPEG DCT
 scale the crop allows and only down to its last row, one Pillow warp, Pillow's colour jitter); ours = the same
 items on the compiled path (margipose.pixels: numba warp reading Pillow's decoded pixels in place, numba colour
 jitter; equal to the Pillow path bit for bit), without and with the reference augmentation (jitter, zoom,
@@ -215,7 +215,8 @@ def main() -> None:
     for name, frame, bpp, side, scale, full, floor, rows, arms in table:
         base = arms["baseline"]
         print(f"{name:<12}{frame:>10}{bpp:>5.2f}{side:>5.0f}{scale:>6}{full:>8.1f}{floor:>8.1f}{rows:>8.1f}"
-              f"{base:>9.1f}{arms['pillow']:>7.1f}{arms['pillow+aug']:>7.1f}{arms['ours']:>7.1f}{arms['ours+aug']:>7.1f}"
+              f"{base:>9.1f}{arms['pillow']:>7.1f}{arms['pillow+aug']:>7.1f}{arms['ours']:>7.1f}"
+              f"{arms['ours+aug']:>7.1f}"
               f"{arms['ours'] / base:>6.2f}{arms['ours+aug'] / base:>6.2f}{rows / base:>6.2f}")
     print("(dec 1/1, 1/s: decoding alone, every row, at full size and at the crop's DCT scale; to crop: decoding as"
           " ours does, at that scale and only down to the crop's last row; x, x aug: ours over the baseline; x max ="

@@ -2,7 +2,8 @@
 reference augmentation, and a sampler that mixes two datasets half and half.
 
 Images are read from ``DATA/<dataset>/<image>`` and warped straight into the crop camera (margipose.coords) by
-margipose.pixels (compiled with numba, else Pillow: the same tensors either way); targets are NDC coordinates of the crop, with joints swapped on a mirror flip.
+margipose.pixels (compiled with numba, else Pillow: the same tensors either way); targets are NDC coordinates
+of the crop, with joints swapped on a mirror flip.
 """
 from __future__ import annotations
 
