@@ -128,7 +128,7 @@ def _hue(r: np.ndarray, g: np.ndarray, b: np.ndarray, shift: int) -> None:  # pr
         hf = _F32(x - 1.0 if x >= 1.0 else x)  # fmod(x, 1.0) for x in [0, 2), exactly
         uh = min(max(np.int32(float(hf) * 255.0), 0), 255)
         us = min(max(np.int32(float(sat) * 255.0), 0), 255)
-        h8 = (uh + shift) % 256
+        h8 = (uh + shift) & 255  # mod 256, also for a negative shift
         fh = float(_F32(h8)) * 6.0 / 255.0
         i = np.int32(np.floor(fh))
         f = _F32(fh - float(_F32(i)))
@@ -138,7 +138,7 @@ def _hue(r: np.ndarray, g: np.ndarray, b: np.ndarray, shift: int) -> None:  # pr
         q = _clip8(_round(fv * (1.0 - float(fs * f))))
         t = _clip8(_round(fv * (1.0 - float(fs) * (1.0 - float(f)))))
         v = np.uint8(maxc)
-        j = i % 6
+        j = i if i < 6 else i - 6  # i % 6 for i in [0, 6]
         nr = v if (j == 0) | (j == 5) else (q if j == 1 else (t if j == 4 else p))
         ng = t if j == 0 else (v if (j == 1) | (j == 2) else (q if j == 3 else p))
         nb = p if (j == 0) | (j == 1) else (t if j == 2 else (v if (j == 3) | (j == 4) else q))
