@@ -142,3 +142,6 @@ def test_pixels_are_read_in_place_or_copied_alike(tmp_path):
         old = type("OldPillowImage", (), {"size": im.size, "im": object(), "tobytes": im.tobytes})
         view, owner = pixels._rgbx(old())  # no Arrow export: the pixels are copied
         assert isinstance(owner, bytes) and np.array_equal(view, copied)
+    big = Image.new("RGB", (2100, 2100), (1, 2, 3))  # over Pillow's 16 MiB block: rows in several blocks
+    view, owner = pixels._rgbx(big)
+    assert isinstance(owner, bytes) and view.shape == (2100, 2100) and np.all(view & 0xFFFFFF == 0x030201)
