@@ -13,7 +13,8 @@ and 40 % (MPI) of the frame tall, as in the studio recordings. The bits per pixe
 cost grows with them, so real frames with more texture decode more slowly in both arms.
 
 Arms (one process, one torch thread, as a DataLoader worker; CPU seconds of this process, so other load on
-the machine does not count; augmented arms of both paths see the same draws): baseline =
+the machine counts only through shared caches and clocks; the arms take turns pass by pass and the fastest
+pass counts; augmented arms of both paths see the same draws): baseline =
 Image.open().convert("RGB") at full size, the reference's Pillow bilinear affine warp into the 256 crop, to a
 tensor; pillow = `margipose.data.Pose3DDataset` items on the Pillow path (target, mask, crop decoded at the reduced JPEG DCT
 scale the crop allows and only down to its last row, one Pillow warp, Pillow's colour jitter); ours = the same
@@ -121,13 +122,22 @@ def decode_for_crop_only(path: Path, affine: np.ndarray, size: int) -> None:
 
 def per_core(fn, n: int, repeat: int) -> float:
     """Items per CPU second of this process (best of ``repeat`` passes over n items)."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.process_time()
-        for i in range(n):
-            fn(i)
-        best = min(best, time.process_time() - t0)
-    return n / best
+    return interleaved({"arm": (None, fn)}, n, repeat)["arm"]
+
+
+def interleaved(arms: dict, n: int, repeat: int) -> dict[str, float]:
+    """Items per CPU second of each arm {name: (setup or None, fn(i))}, best of ``repeat`` passes over n
+    items; the arms take turns pass by pass, so a change in the machine's load reaches all of them alike."""
+    best = dict.fromkeys(arms, float("inf"))
+    for r in range(repeat):
+        for name, (setup, fn) in arms.items():
+            if setup is not None:
+                setup(r)
+            t0 = time.process_time()
+            for i in range(n):
+                fn(i)
+            best[name] = min(best[name], time.process_time() - t0)
+    return {name: n / t for name, t in best.items()}
 
 
 def training_flops_per_image() -> float:
@@ -169,15 +179,23 @@ def measure(path: Path, images: int, repeat: int) -> tuple:
         aug.epoch += 1  # fresh draws each item
         aug[i]
 
-    arms = {"baseline": per_core(lambda i: baseline_item(files[i], affines[i], 256), images, repeat)}
+    def path(compiled: bool, epoch0: int | None = None):
+        def setup(r: int) -> None:
+            pixels.set_compiled(compiled)
+            if epoch0 is not None:
+                aug.epoch = epoch0 + r * 1000  # both paths see the same draws, fresh ones each pass
+        return setup
+
+    arms = {"baseline": (None, lambda i: baseline_item(files[i], affines[i], 256))}
     for name, on in (("pillow", False), ("ours", True)):
         if pixels.set_compiled(on) != on:
-            arms[name] = arms[name + "+aug"] = float("nan")  # numba not installed (or POSEBENCH_NUMBA=0)
-            continue
+            continue  # numba not installed (or POSEBENCH_NUMBA=0)
         plain[0]  # load the kernels before timing
-        arms[name] = per_core(lambda i: plain[i], images, repeat)
-        aug.epoch = 0  # both paths see the same draws
-        arms[name + "+aug"] = per_core(augmented, images, repeat)
+        arms[name] = (path(on), lambda i: plain[i])
+        arms[name + "+aug"] = (path(on, 0), augmented)
+    arms = interleaved(arms, images, repeat)
+    for name in ("pillow", "pillow+aug", "ours", "ours+aug"):
+        arms.setdefault(name, float("nan"))
     pixels.set_compiled(True)
     scales = [draft_scale(a) for a in affines]
     full = per_core(lambda i: decode_only(files[i], 1), images, repeat)
