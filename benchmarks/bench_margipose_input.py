@@ -7,17 +7,37 @@ same run.
 
 Frames: look-alike studio frames (posebench.sample.render's backdrop, a drawn figure, sensor grain) at
 Human3.6M's 1000x1002 (JPEG quality 90, about ffmpeg -qscale:v 3 as h36m-fetch writes) and MPI-INF-3DHP's
-2048x2048 (quality 95, as `posebench prepare mpi3dhp --height 0` writes), with a person about 45 % (H36M)
+2048x2048 (quality 95, as `posebench prepare mpi3dhp --height 0` writes; and 768x768, the size it stores by
+default), with a person about 45 % (H36M)
 and 40 % (MPI) of the frame tall, as in the studio recordings. The bits per pixel are printed: decoding
 cost grows with them, so real frames with more texture decode more slowly in both arms.
 
 Arms (one process, one torch thread, as a DataLoader worker; CPU seconds of this process, so other load on
-the machine does not count): baseline = Image.open().convert("RGB") at full size, the reference's Pillow
-bilinear affine warp into the 256 crop, to a tensor; ours = `margipose.data.Pose3DDataset` items (target,
-mask, crop decoded at the reduced JPEG DCT scale the crop allows and only down to its last row, one warp),
-without and with the reference augmentation (jitter, zoom, rotation, flip, colour). Cores for a GPU = its training images/s
-divided by ours (augmented) per core; the GPU figure is --gpu-images-per-s when measured
-(benchmarks/gpu_margipose.py), otherwise estimated from the model's FLOPs at --gpu-tflops sustained.
+the machine counts only through shared caches and clocks; the arms take turns pass by pass and the fastest
+pass counts; augmented arms of both paths see the same draws): baseline =
+Image.open().convert("RGB") at full size, the reference's Pillow bilinear affine warp into the 256 crop, to a
+tensor; pillow = `margipose.data.Pose3DDataset` items on the Pillow path (target, mask, crop decoded at the reduced JPEG DCT
+scale the crop allows and only down to its last row, one Pillow warp, Pillow's colour jitter); ours = the same
+items on the compiled path (margipose.pixels: numba warp reading Pillow's decoded pixels in place, numba colour
+jitter; equal to the Pillow path bit for bit), without and with the reference augmentation (jitter, zoom,
+rotation, flip, colour). Cores for a GPU = its training images/s divided by ours (augmented) per core; the GPU
+figure is --gpu-images-per-s when measured (benchmarks/gpu_margipose.py), otherwise estimated from the model's
+FLOPs at --gpu-tflops sustained.
+
+Memory: `--malloc tuned` raises glibc's mmap threshold (mallopt, 64 MiB; trim 128 MiB) for the whole process
+before any arm, so no arm pays page faults for its large buffers; with the default allocator a full-size
+2048x2048 decode (16 MiB) can be mmapped afresh per frame, which on the build VM (~4 us a page fault) doubled
+the baseline's MPI-INF-3DHP cost in some runs (37 against 18 ms a frame). Run both; each arm is the same code
+either way.
+
+Measured and not adopted (decoders at the same DCT scale give the same pixels here, bit for bit): simplejpeg
+1.9 (libjpeg-turbo, RGBX into a reused buffer, every row) against Pillow (only down to the crop's last row,
+pixels read in place), decode + warp per crop on one core: 768 frames 1.92 against 1.90 ms, H36M 1.92
+against 1.73, MPI-INF-3DHP 2048 8.5 against 7.0 (before Pillow's pixels were read in place, a 1-4 MiB copy
+per item, simplejpeg was 14 % faster on H36M). Its n/8 scales (5/8-7/8) are slower than 1/1 (no SIMD IDCT);
+Pillow's draft mode (fast integer IDCT, no fancy upsampling) gains nothing at 1/2 and 1/4. PyTurboJPEG needs
+the system libturbojpeg (partial decodes need TurboJPEG 3; Debian has 2.1): not tried. The decode bounds the
+gain (column x max): a faster pipeline needs a faster decoder (on the GPU: nvJPEG), not a faster warp.
 """
 from __future__ import annotations
 
@@ -35,7 +55,8 @@ TEMPLATE = np.array([
     [0, -1650, 0], [0, -1450, 0], [-180, -1420, 0], [-260, -1150, 0], [-300, -900, 0], [180, -1420, 0],
     [260, -1150, 0], [300, -900, 0], [-100, -950, 0], [-110, -500, 0], [-120, -80, 0], [100, -950, 0],
     [110, -500, 0], [120, -80, 0], [0, -950, 0], [0, -1200, 0], [0, -1560, 0]], np.float64) + [0, 900, 0]
-SIZES = {"h36m": (1000, 1002, 90, 1145.0, 0.45), "mpi3dhp": (2048, 2048, 95, 1500.0, 0.40)}
+SIZES = {"h36m": (1000, 1002, 90, 1145.0, 0.45), "mpi3dhp": (2048, 2048, 95, 1500.0, 0.40),
+         "mpi3dhp-768": (768, 768, 95, 562.5, 0.40)}  # the frame size `posebench prepare mpi3dhp` stores
 BATCH = 32  # the paper's batch size
 
 
@@ -101,13 +122,22 @@ def decode_for_crop_only(path: Path, affine: np.ndarray, size: int) -> None:
 
 def per_core(fn, n: int, repeat: int) -> float:
     """Items per CPU second of this process (best of ``repeat`` passes over n items)."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.process_time()
-        for i in range(n):
-            fn(i)
-        best = min(best, time.process_time() - t0)
-    return n / best
+    return interleaved({"arm": (None, fn)}, n, repeat)["arm"]
+
+
+def interleaved(arms: dict, n: int, repeat: int) -> dict[str, float]:
+    """Items per CPU second of each arm {name: (setup or None, fn(i))}, best of ``repeat`` passes over n
+    items; the arms take turns pass by pass, so a change in the machine's load reaches all of them alike."""
+    best = dict.fromkeys(arms, float("inf"))
+    for r in range(repeat):
+        for name, (setup, fn) in arms.items():
+            if setup is not None:
+                setup(r)
+            t0 = time.process_time()
+            for i in range(n):
+                fn(i)
+            best[name] = min(best[name], time.process_time() - t0)
+    return {name: n / t for name, t in best.items()}
 
 
 def training_flops_per_image() -> float:
@@ -122,54 +152,93 @@ def training_flops_per_image() -> float:
     return 3.0 * counter.get_total_flops()
 
 
+def tune_malloc() -> bool:
+    """Raise glibc's mmap threshold (64 MiB) and trim threshold (128 MiB) for this process; False if not glibc."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-3, 64 << 20)) and bool(libc.mallopt(-1, 128 << 20))  # M_MMAP_/M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
+def measure(path: Path, images: int, repeat: int) -> tuple:
+    """One frame size: the table row (see main)."""
+    from margipose import coords, pixels
+    from margipose.data import BOX_FACTOR, Pose3DDataset
+    from margipose.images import draft_scale
+
+    plain = Pose3DDataset(path, input_size=256, augment=False)
+    aug = Pose3DDataset(path, input_size=256, augment=True)
+    centre, side = coords.square_box(coords.joints_box(plain.joints2d), BOX_FACTOR)
+    affines = coords.image_affine(coords.make_crop(plain.intrinsics, centre, side, 256))
+    files = [plain.root / p for p in plain.images]
+
+    def augmented(i: int) -> None:
+        aug.epoch += 1  # fresh draws each item
+        aug[i]
+
+    def path(compiled: bool, epoch0: int | None = None):
+        def setup(r: int) -> None:
+            pixels.set_compiled(compiled)
+            if epoch0 is not None:
+                aug.epoch = epoch0 + r * 1000  # both paths see the same draws, fresh ones each pass
+        return setup
+
+    arms = {"baseline": (None, lambda i: baseline_item(files[i], affines[i], 256))}
+    for name, on in (("pillow", False), ("ours", True)):
+        if pixels.set_compiled(on) != on:
+            continue  # numba not installed (or POSEBENCH_NUMBA=0)
+        plain[0]  # load the kernels before timing
+        arms[name] = (path(on), lambda i: plain[i])
+        arms[name + "+aug"] = (path(on, 0), augmented)
+    arms = interleaved(arms, images, repeat)
+    for name in ("pillow", "pillow+aug", "ours", "ours+aug"):
+        arms.setdefault(name, float("nan"))
+    pixels.set_compiled(True)
+    scales = [draft_scale(a) for a in affines]
+    full = per_core(lambda i: decode_only(files[i], 1), images, repeat)
+    floor = per_core(lambda i: decode_only(files[i], scales[i]), images, repeat)
+    rows = per_core(lambda i: decode_for_crop_only(files[i], affines[i], 256), images, repeat)
+    dct = f"1/{min(scales)}" + (f"-{max(scales)}" if max(scales) != min(scales) else "")
+    return float(np.median(side)), dct, full, floor, rows, arms
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=int, default=12, help="Distinct frames per size.")
     ap.add_argument("--repeat", type=int, default=3, help="Passes per arm (the fastest counts).")
+    ap.add_argument("--malloc", choices=("default", "tuned"), default="default",
+                    help="glibc allocator: as it starts, or with the mmap threshold raised (see the docstring).")
     ap.add_argument("--gpu-images-per-s", type=float, default=None,
                     help="Measured bf16 training images/s of the GPU (gpu_margipose.py); default: estimated.")
     ap.add_argument("--gpu-tflops", type=float, default=250.0,
                     help="Sustained bf16 TFLOP/s assumed for the estimate (H200 dense peak ~989; 25 %%).")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from margipose import coords
-    from margipose.data import BOX_FACTOR, Pose3DDataset
-    from margipose.images import draft_scale
+    malloc = "tuned (mallopt)" if args.malloc == "tuned" and tune_malloc() else "default"
+    from margipose import pixels
 
     table = []
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in SIZES:
             path, bpp = make_frames(Path(tmp), dataset, args.images)
-            plain = Pose3DDataset(path, input_size=256, augment=False)
-            aug = Pose3DDataset(path, input_size=256, augment=True)
-            centre, side = coords.square_box(coords.joints_box(plain.joints2d), BOX_FACTOR)
-            affines = coords.image_affine(coords.make_crop(plain.intrinsics, centre, side, 256))
-            files = [plain.root / p for p in plain.images]
-            base = per_core(lambda i: baseline_item(files[i], affines[i], 256), args.images, args.repeat)
-            ours = per_core(lambda i: plain[i], args.images, args.repeat)
-
-            def augmented(i: int) -> None:
-                aug.epoch += 1  # fresh draws each pass
-                aug[i]
-
-            ours_aug = per_core(augmented, args.images, args.repeat)
-            scales = [draft_scale(a) for a in affines]
-            full = per_core(lambda i: decode_only(files[i], 1), args.images, args.repeat)
-            floor = per_core(lambda i: decode_only(files[i], scales[i]), args.images, args.repeat)
-            rows = per_core(lambda i: decode_for_crop_only(files[i], affines[i], 256), args.images, args.repeat)
             w, h = SIZES[dataset][:2]
-            dct = f"1/{min(scales)}" + (f"-{max(scales)}" if max(scales) != min(scales) else "")
-            table.append((dataset, f"{w}x{h}", bpp, float(np.median(side)), dct, full, floor, rows, base, ours,
-                          ours_aug))
-    print(f"\n# images/s per CPU core (one process, one thread), best of {args.repeat} x {args.images} frames")
-    print(f"{'dataset':<9}{'frame':>10}{'bpp':>6}{'crop px':>8}{'DCT':>7}{'decode 1/1':>11}{'decode 1/s':>11}"
-          f"{'to crop':>8}{'baseline':>9}{'ours':>7}{'ours+aug':>9}{'x':>6}{'x aug':>6}{'x max':>6}")
-    for name, frame, bpp, side, scale, full, floor, rows, base, ours, ours_aug in table:
-        print(f"{name:<9}{frame:>10}{bpp:>6.2f}{side:>8.0f}{scale:>7}{full:>11.1f}{floor:>11.1f}{rows:>8.1f}"
-              f"{base:>9.1f}{ours:>7.1f}{ours_aug:>9.1f}{ours / base:>6.2f}{ours_aug / base:>6.2f}{rows / base:>6.2f}")
-    print("(decode 1/1, 1/s: decoding alone, every row, at full size and at the crop's DCT scale; to crop: decoding"
-          " as ours does, at that scale and only down to the crop's last row; x max = to crop over the baseline, the"
-          " most a pipeline decoding like ours could gain)")
+            table.append((dataset, f"{w}x{h}", bpp, *measure(path, args.images, args.repeat)))
+    print(f"\n# images/s per CPU core (one process, one thread), best of {args.repeat} x {args.images} frames; "
+          f"allocator {malloc}; compiled kernels {'on' if pixels.compiled() else 'not available'}")
+    print(f"{'dataset':<12}{'frame':>10}{'bpp':>5}{'crop':>5}{'DCT':>6}{'dec 1/1':>8}{'dec 1/s':>8}{'to crop':>8}"
+          f"{'baseline':>9}{'pillow':>7}{'+aug':>7}{'ours':>7}{'+aug':>7}{'x':>6}{'x aug':>6}{'x max':>6}")
+    for name, frame, bpp, side, scale, full, floor, rows, arms in table:
+        base = arms["baseline"]
+        print(f"{name:<12}{frame:>10}{bpp:>5.2f}{side:>5.0f}{scale:>6}{full:>8.1f}{floor:>8.1f}{rows:>8.1f}"
+              f"{base:>9.1f}{arms['pillow']:>7.1f}{arms['pillow+aug']:>7.1f}{arms['ours']:>7.1f}"
+              f"{arms['ours+aug']:>7.1f}"
+              f"{arms['ours'] / base:>6.2f}{arms['ours+aug'] / base:>6.2f}{rows / base:>6.2f}")
+    print("(dec 1/1, 1/s: decoding alone, every row, at full size and at the crop's DCT scale; to crop: decoding as"
+          " ours does, at that scale and only down to the crop's last row; x, x aug: ours over the baseline; x max ="
+          " to crop over the baseline, the most a pipeline decoding like ours could gain; crop: median side, px)")
     if args.gpu_images_per_s:
         gpu, how = args.gpu_images_per_s, "measured (--gpu-images-per-s)"
     else:
@@ -177,9 +246,9 @@ def main() -> None:
         gpu = args.gpu_tflops * 1e12 / flops
         how = f"estimated: {flops / 1e9:.1f} GFLOP per training image at {args.gpu_tflops:.0f} TFLOP/s sustained"
     print(f"\n# one H200 training at batch {BATCH}: {gpu:.0f} images/s ({how})")
-    for name, *_, base, ours, ours_aug in table:
-        print(f"{name}: {gpu / ours_aug:.1f} cores with ours (augmented), {gpu / base:.1f} with the baseline "
-              f"(which does no augmentation)")
+    for name, *_, arms in table:
+        print(f"{name}: {gpu / arms['ours+aug']:.1f} cores with ours (augmented), {gpu / arms['pillow+aug']:.1f} on "
+              f"the Pillow path (augmented), {gpu / arms['baseline']:.1f} with the baseline (no augmentation)")
 
 
 if __name__ == "__main__":

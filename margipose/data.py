@@ -1,8 +1,9 @@
 """Training data: torch Datasets over prepared files (3D: Human3.6M / MPI-INF-3DHP; 2D: MPII), the
 reference augmentation, and a sampler that mixes two datasets half and half.
 
-Images are read with Pillow from ``DATA/<dataset>/<image>`` and warped straight into the crop camera
-(margipose.coords); targets are NDC coordinates of the crop, with joints swapped on a mirror flip.
+Images are read from ``DATA/<dataset>/<image>`` and warped straight into the crop camera (margipose.coords) by
+margipose.pixels (compiled with numba, else Pillow: the same tensors either way); targets are NDC coordinates
+of the crop, with joints swapped on a mirror flip.
 """
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from posebench.skeleton import FLIP_INDICES, ROOT
 
 from margipose import coords
 from margipose.composite import Compositor
-from margipose.images import (ImageFileError, colour_jitter, image_size, open_rgb, read_crop, resolve_image, to_tensor,
-                              warp_crop)
+from margipose.images import (NO_JITTER, ImageFileError, colour_jitter, draw_jitter, image_size, open_rgb, read_crop,
+                              resolve_image, to_tensor, warp_crop)
+from margipose.pixels import image_planes, planes_image, planes_to_tensor, read_planes
+from margipose.rowcrop import crop_affine, crop_row
 
 __all__ = ["ImageFileError", "colour_jitter", "open_rgb", "read_crop", "resolve_image", "to_tensor", "warp_crop",
            "Pose3DDataset", "Pose2DDataset", "MixedSampler", "EpochSampler", "FLIP"]
@@ -79,6 +82,7 @@ class Pose3DDataset(_ImageRows):
         self.joints3d = np.asarray(data["joints3d"], np.float64)[self.rows]
         self.joints2d = np.asarray(data["joints2d"], np.float64)[self.rows]
         self.intrinsics = np.asarray(data["intrinsics"], np.float64)[self.rows]
+        self.centres, self.sides = coords.square_box(coords.joints_box(self.joints2d), BOX_FACTOR)
         self.compositor = Compositor(backgrounds, textures)
         columns = set(data.columns)
         if self.compositor and not {"fg_mask", "chair_mask"} <= columns:
@@ -102,22 +106,22 @@ class Pose3DDataset(_ImageRows):
         return np.random.default_rng((self.seed, self.epoch, index))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        rng = self._rng(index)
-        aug = coords.sample_augmentation(rng, 1, "3d") if self.augment else coords.no_augmentation(1)
-        centre, side = coords.square_box(coords.joints_box(self.joints2d[index:index + 1]), BOX_FACTOR)
-        geom = coords.make_crop(self.intrinsics[index:index + 1], centre + aug.jitter, side / aug.zoom, self.size,
-                                aug.rotation, aug.flip)
-        joints = self.joints3d[index:index + 1]
-        target = coords.camera_to_ndc(joints, geom, joints[:, ROOT, 2])[0]
-        if aug.flip[0]:
+        rng = self._rng(index) if self.augment else None
+        jitter, zoom, rotation, flip = 0.0, 1.0, 0.0, False
+        if rng is not None:
+            aug = coords.sample_augmentation(rng, 1, "3d")
+            jitter, zoom, rotation, flip = aug.jitter[0], aug.zoom[0], aug.rotation[0], bool(aug.flip[0])
+        centre = self.centres[index] + jitter
+        affine, target = crop_row(self.intrinsics[index], (centre[0], centre[1]), self.sides[index] / zoom,
+                                  self.size, rotation, flip, self.joints3d[index], ROOT)
+        if flip:
             target = target[FLIP]
-        path, affine = resolve_image(self.root, self.images[index]), coords.image_affine(geom)[0]
-        image = read_crop(path, affine, self.size)
-        if self.augment and self.fg_masks is not None:
-            image = self._composite(image, path, affine, index)
-        if self.augment:
-            image = colour_jitter(image, rng)
-        return {"image": to_tensor(image), "target": torch.from_numpy(target.astype(np.float32)),
+        path = resolve_image(self.root, self.images[index])
+        planes = read_planes(path, affine, self.size)
+        if rng is not None and self.fg_masks is not None:
+            planes = image_planes(self._composite(planes_image(planes), path, affine, index))
+        image = planes_to_tensor(planes, draw_jitter(rng) if rng is not None else NO_JITTER)
+        return {"image": image, "target": torch.from_numpy(target.astype(np.float32)),
                 "mask": torch.ones(len(target), dtype=torch.bool), "has_depth": torch.tensor(True)}
 
 
@@ -136,27 +140,34 @@ class Pose2DDataset(_ImageRows):
         self.mask = np.asarray(data["mask"], bool)[self.rows]
         self.centre = np.asarray(data["centre"], np.float64)[self.rows]
         self.scale = np.asarray(data["scale"], np.float64)[self.rows]
+        self.frame_sizes: dict[int, tuple[int, int]] = {}
+
+    def _frame_size(self, index: int, path: Path) -> tuple[int, int]:
+        """(width, height) of the row's image, read from its header once per process."""
+        if index not in self.frame_sizes:
+            self.frame_sizes[index] = image_size(path)
+        return self.frame_sizes[index]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        rng = np.random.default_rng((self.seed, self.epoch, index, 2))
-        aug = coords.sample_augmentation(rng, 1, "2d") if self.augment else coords.no_augmentation(1)
+        rng = np.random.default_rng((self.seed, self.epoch, index, 2)) if self.augment else None
+        zoom, rotation, flip = 1.0, 0.0, False
+        if rng is not None:
+            aug = coords.sample_augmentation(rng, 1, "2d")
+            zoom, rotation, flip = aug.zoom[0], aug.rotation[0], bool(aug.flip[0])
         path = resolve_image(self.root, self.images[index])
-        w, h = image_size(path)
-        k = np.array([[1.2 * w, 1.2 * w, w / 2, h / 2]])
+        w, h = self._frame_size(index, path)
         s = self.scale[index]
-        centre = self.centre[index:index + 1] + np.array([[0.0, 15.0 * s]])
-        geom = coords.make_crop(k, centre, np.array([250.0 * s]) / aug.zoom, self.size, aug.rotation, aug.flip)
-        px = coords.pixels_to_crop(self.joints2d[index:index + 1], geom)[0]
-        xy = 2 * px / self.size - 1
+        centre = (self.centre[index, 0], self.centre[index, 1] + 15.0 * s)
+        affine = crop_affine((1.2 * w, 1.2 * w, w / 2, h / 2), centre, 250.0 * s / zoom, self.size, rotation, flip)
+        xy = 2 * (self.joints2d[index] @ affine[:2, :2].T + affine[:2, 2]) / self.size - 1
         mask = self.mask[index] & np.all(np.isfinite(xy), axis=-1)
-        if aug.flip[0]:
+        if flip:
             xy, mask = xy[FLIP], mask[FLIP]
         mask = mask & np.all(np.abs(np.nan_to_num(xy, nan=2.0)) < 1, axis=-1)
         target = np.concatenate([np.nan_to_num(xy), np.zeros((len(xy), 1))], axis=-1)
-        image = read_crop(path, coords.image_affine(geom)[0], self.size)
-        if self.augment:
-            image = colour_jitter(image, rng)
-        return {"image": to_tensor(image), "target": torch.from_numpy(target.astype(np.float32)),
+        planes = read_planes(path, affine, self.size)
+        image = planes_to_tensor(planes, draw_jitter(rng) if rng is not None else NO_JITTER)
+        return {"image": image, "target": torch.from_numpy(target.astype(np.float32)),
                 "mask": torch.from_numpy(mask), "has_depth": torch.tensor(False)}
 
 

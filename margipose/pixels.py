@@ -1,0 +1,141 @@
+"""The training crops as (3, H, W) planes: read (decode for the crop, one warp), jitter, tensor; compiled or Pillow.
+
+With numba installed (the optional ``fast`` extra) the warp and the colour jitter run as compiled kernels
+(``margipose._pixels_numba``) that reproduce Pillow's arithmetic exactly, so both paths give the same tensors
+bit for bit (tests/margipose/test_mp_pixels.py); without numba, or with ``POSEBENCH_NUMBA=0``, Pillow does
+the work (``images.read_crop``, ``images.apply_jitter``, ``images.to_tensor``). The kernel module is imported
+on the first crop; numba caches the compiled code on disk, so only the first process on a machine compiles
+(a few seconds), later ones load it. Measured per 256 crop on one core (benchmarks/bench_margipose_input.py):
+warp 0.26 ms against Pillow's 1.5 ms, colour jitter 0.05-0.07 ms a step (hue 0.5) against 0.4-0.6 (hue 3.8).
+
+Normalisation (ImageNet mean and std) happens inside the model; the tensor here is RGB / 255 in [0, 1].
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import torch
+from PIL import Image
+
+from margipose.images import (NO_JITTER, ImageFileError, Jitter, apply_jitter, decode_for_crop, read_crop,
+                              to_tensor)
+
+ENABLE_ENV = "POSEBENCH_NUMBA"  # "0" / "false" / "no": Pillow only (the switch posebench's kernels use)
+
+_kernel: ModuleType | None = None
+_unavailable = False
+
+
+def _load() -> ModuleType | None:
+    """The kernel module (imported on first call), or None: numba missing, switched off, or a big-endian CPU."""
+    global _kernel, _unavailable
+    if _kernel is None and not _unavailable:
+        off = os.environ.get(ENABLE_ENV, "").strip().lower() in ("0", "false", "no")
+        if off or sys.byteorder != "little":
+            _unavailable = True
+            return None
+        try:
+            from margipose import _pixels_numba
+        except ImportError:
+            _unavailable = True
+        else:
+            _kernel = _pixels_numba
+    return _kernel
+
+
+class _ArrowArray(ctypes.Structure):
+    """The Arrow C data interface's ArrowArray (a stable ABI), as Pillow exports an image's pixels."""
+
+
+_ArrowArray._fields_ = [
+    ("length", ctypes.c_int64), ("null_count", ctypes.c_int64), ("offset", ctypes.c_int64),
+    ("n_buffers", ctypes.c_int64), ("n_children", ctypes.c_int64), ("buffers", ctypes.POINTER(ctypes.c_void_p)),
+    ("children", ctypes.POINTER(ctypes.POINTER(_ArrowArray))), ("dictionary", ctypes.c_void_p),
+    ("release", ctypes.c_void_p), ("private_data", ctypes.c_void_p)]
+_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_capsule_pointer.restype = ctypes.c_void_p
+_capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+
+
+def _rgbx(im: Image.Image) -> tuple[np.ndarray, object]:
+    """(h, w) uint32 RGBX pixels of a loaded RGB image and the object that keeps them alive: Pillow's own
+    memory through its Arrow export (Pillow >= 11.2, image in one block), else a copy (``tobytes``)."""
+    width, height = im.size
+    try:
+        capsule = im.im.__arrow_c_array__()
+        array = _ArrowArray.from_address(_capsule_pointer(capsule, b"arrow_array"))
+        child = array.children[0].contents if array.n_children == 1 else None
+        if child is None or child.length != 4 * width * height or child.n_buffers != 2 or not child.buffers[1]:
+            raise ValueError("unexpected Arrow layout")
+        memory = (ctypes.c_uint32 * (width * height)).from_address(child.buffers[1])
+        return np.frombuffer(memory, np.uint32).reshape(height, width), capsule
+    except (AttributeError, ValueError, TypeError):  # older Pillow, or an image in several blocks
+        data = im.tobytes("raw", "RGBX")
+        return np.frombuffer(data, np.uint32).reshape(height, width), data
+
+
+def compiled() -> bool:
+    """True when the crops are made by the compiled kernels (numba installed and not switched off)."""
+    return _load() is not None
+
+
+def set_compiled(enabled: bool) -> bool:
+    """Use the compiled kernels (when they can load) or Pillow from now on in this process; returns compiled()."""
+    global _kernel, _unavailable
+    if enabled:
+        _unavailable = False
+        return compiled()
+    _kernel, _unavailable = None, True
+    return False
+
+
+def read_planes(path: str | os.PathLike, affine: np.ndarray, size: int) -> np.ndarray:
+    """The ``size`` x ``size`` crop of ``path`` through the (3,3) original->crop pixel map, as (3, size, size)
+    uint8 planes (decoded at the coarsest DCT scale the crop allows and only down to its last row)."""
+    kernel = _load()
+    if kernel is None:
+        return np.ascontiguousarray(np.asarray(read_crop(path, affine, size)).transpose(2, 0, 1))
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im, inverse = decode_for_crop(im, affine, size)
+            if im.mode != "RGB":
+                im = im.convert("RGB")
+            source, owner = _rgbx(im)
+            out = np.empty((3, size, size), np.uint8)
+            kernel.warp(source, np.ascontiguousarray(inverse[:2].ravel()), out)
+            del source, owner  # Pillow's pixels are released with the export
+    except FileNotFoundError:
+        raise ImageFileError(f"{path}: image file not found") from None
+    except OSError as e:
+        raise ImageFileError(f"{path}: unreadable image ({e})") from None
+    return out
+
+
+def planes_to_tensor(planes: np.ndarray, jitter: Jitter = NO_JITTER) -> torch.Tensor:
+    """(3, H, W) float32 in [0, 1] from uint8 planes after the colour ``jitter`` (Pillow's, exactly). The planes
+    are consumed: the compiled jitter works in place."""
+    kernel = _load()
+    if kernel is None:
+        image = planes_image(planes)
+        return to_tensor(apply_jitter(image, jitter) if jitter != NO_JITTER else image)
+    work = np.ascontiguousarray(planes, np.uint8)
+    out = np.empty(work.shape, np.float32)
+    kernel.jitter(work, float(jitter.brightness), float(jitter.contrast), float(jitter.saturation),
+                  jitter.hue is not None, int(jitter.hue or 0), out)
+    return torch.from_numpy(out)
+
+
+def planes_image(planes: np.ndarray) -> Image.Image:
+    """An RGB Pillow image of (3, H, W) uint8 planes (a copy)."""
+    return Image.fromarray(np.ascontiguousarray(np.asarray(planes, np.uint8).transpose(1, 2, 0)), "RGB")
+
+
+def image_planes(image: Image.Image) -> np.ndarray:
+    """(3, H, W) uint8 planes of an RGB Pillow image (a copy)."""
+    return np.ascontiguousarray(np.asarray(image.convert("RGB")).transpose(2, 0, 1))

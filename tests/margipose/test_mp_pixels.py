@@ -1,0 +1,147 @@
+"""The compiled crop warp and colour jitter (margipose._pixels_numba) against Pillow, and both paths of the data."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from margipose import pixels
+from margipose.data import Pose2DDataset, Pose3DDataset
+from margipose.images import ImageFileError, Jitter, apply_jitter, read_crop, to_tensor
+
+kernel = pytest.importorskip("margipose._pixels_numba", reason="numba (the fast extra) is not installed")
+
+
+def _pillow_warp(image: Image.Image, inverse: np.ndarray, width: int, height: int) -> np.ndarray:
+    out = image.transform((width, height), Image.Transform.AFFINE, data=tuple(inverse),
+                          resample=Image.Resampling.BILINEAR)
+    return np.asarray(out).transpose(2, 0, 1)
+
+
+def _rgbx(image: Image.Image) -> np.ndarray:
+    return np.frombuffer(image.tobytes("raw", "RGBX"), np.uint32).reshape(image.height, image.width)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_warp_equals_pillow_bilinear_affine_bit_for_bit(seed):
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(5, 300, 2)
+    image = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    source = _rgbx(image)
+    for _ in range(40):  # similarities, shears, flips; maps reaching past every edge (black there)
+        inverse = np.array([*rng.normal(0, 1.5, 2), rng.uniform(-w, 2 * w), *rng.normal(0, 1.5, 2),
+                            rng.uniform(-h, 2 * h)])
+        out = np.empty((3, 48, 72), np.uint8)
+        kernel.warp(source, inverse, out)
+        assert np.array_equal(out, _pillow_warp(image, inverse, 72, 48))
+
+
+def test_warp_edges_and_outside():
+    image = Image.fromarray(np.random.default_rng(9).integers(1, 256, (20, 30, 3), dtype=np.uint8))
+    inverse = np.array([0.25, 0.0, -3.0, 0.0, 0.25, -2.0])  # 4x magnification of the frame and a margin
+    out = np.empty((3, 96, 144), np.uint8)
+    kernel.warp(_rgbx(image), inverse, out)
+    assert np.array_equal(out, _pillow_warp(image, inverse, 144, 96))
+    assert not out[:, :8].any() and not out[:, :, :12].any()  # above / left of the image: black
+    assert out[:, 8:88, 12:132].all()  # inside (values >= 1), edge pixels replicated
+    assert not out[:, 88:].any() and not out[:, :, 132:].any()
+
+
+JITTERS = [Jitter(1.13), Jitter(0.84), Jitter(contrast=1.19), Jitter(contrast=0.81), Jitter(saturation=1.07),
+           Jitter(saturation=0.9), Jitter(hue=0), Jitter(hue=25), Jitter(hue=-26),
+           Jitter(1.2, 0.8, 1.2, -7), Jitter(0.3, 2.5, 0.0, 128)]  # beyond the drawn range as well
+
+
+@pytest.mark.parametrize("jitter", JITTERS, ids=str)
+def test_jitter_equals_pillow_enhancers_bit_for_bit(jitter):
+    rng = np.random.default_rng(5)
+    planes = rng.integers(0, 256, (3, 64, 80), dtype=np.uint8)
+    planes[:, :4] = planes[:1, :4]  # greys
+    planes[:, 4:6] = (planes[:, 4:6] // 64) * 64  # ties between channels
+    want = to_tensor(apply_jitter(pixels.planes_image(planes), jitter))
+    got = pixels.planes_to_tensor(planes.copy(), jitter)
+    assert got.dtype == torch.float32 and got.shape == (3, 64, 80)
+    assert torch.equal(got, want)
+
+
+def test_hue_shift_equals_pillow_on_every_colour():
+    rgb = np.arange(1 << 24, dtype=np.uint32)
+    planes = np.stack([rgb >> 16, (rgb >> 8) & 255, rgb & 255]).astype(np.uint8).reshape(3, 4096, 4096)
+    for shift in (-13, 1):
+        hsv = np.asarray(pixels.planes_image(planes).convert("HSV")).copy()
+        hsv[..., 0] = (hsv[..., 0].astype(np.int16) + shift) % 256
+        want = np.asarray(Image.fromarray(hsv, "HSV").convert("RGB")).transpose(2, 0, 1)
+        work = planes.copy()
+        kernel.jitter(work, 1.0, 1.0, 1.0, True, shift, np.empty(work.shape, np.float32))
+        assert np.array_equal(work, want)
+
+
+@pytest.fixture
+def pillow_only(monkeypatch):
+    """The Pillow path, as without numba."""
+    monkeypatch.setattr(pixels, "_kernel", None)
+    monkeypatch.setattr(pixels, "_unavailable", True)
+
+
+def test_switched_off_by_the_environment(monkeypatch):
+    monkeypatch.setattr(pixels, "_kernel", None)
+    monkeypatch.setattr(pixels, "_unavailable", False)
+    monkeypatch.setenv(pixels.ENABLE_ENV, "0")
+    assert not pixels.compiled()
+    monkeypatch.setattr(pixels, "_unavailable", False)
+    monkeypatch.setenv(pixels.ENABLE_ENV, "1")
+    assert pixels.compiled()
+
+
+def _items(dataset, n=6):
+    return [dataset[i] for i in range(n)]
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_compiled_and_pillow_paths_give_the_same_items(blob_tree, monkeypatch, augment):
+    assert pixels.compiled()
+    sets = [Pose3DDataset(blob_tree / "mpi3dhp" / "train.h5", input_size=64, augment=augment, seed=4),
+            Pose2DDataset(blob_tree / "mpii" / "train.h5", input_size=64, augment=augment, seed=4)]
+    fast = [_items(ds) for ds in sets]
+    monkeypatch.setattr(pixels, "_kernel", None)  # both restored after the test
+    monkeypatch.setattr(pixels, "_unavailable", False)
+    assert not pixels.set_compiled(False) and not pixels.compiled()
+    slow = [_items(ds) for ds in sets]
+    for a_items, b_items in zip(fast, slow):
+        for a, b in zip(a_items, b_items):
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_read_planes_is_read_crop(tmp_path, pillow_only):
+    rng = np.random.default_rng(2)
+    path = tmp_path / "f.jpg"
+    Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(path, quality=90)
+    affine = np.array([[0.4, 0.1, -20.0], [-0.1, 0.4, 10.0], [0, 0, 1]])  # decoded at 1/2
+    slow = pixels.read_planes(path, affine, 64)
+    assert np.array_equal(slow, np.asarray(read_crop(path, affine, 64)).transpose(2, 0, 1))
+    pixels._unavailable = False
+    assert pixels.compiled()
+    assert np.array_equal(pixels.read_planes(path, affine, 64), slow)
+    with pytest.raises(ImageFileError, match="not found"):
+        pixels.read_planes(tmp_path / "none.jpg", affine, 64)
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ImageFileError, match="unreadable"):
+        pixels.read_planes(tmp_path / "bad.jpg", affine, 64)
+
+
+def test_pixels_are_read_in_place_or_copied_alike(tmp_path):
+    rng = np.random.default_rng(3)
+    path = tmp_path / "f.jpg"
+    Image.fromarray(rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)).save(path)
+    with Image.open(path) as im:
+        im.load()
+        copied = np.frombuffer(im.tobytes("raw", "RGBX"), np.uint32).reshape(120, 90)
+        view, owner = pixels._rgbx(im)
+        assert view.shape == (120, 90) and np.array_equal(view & 0xFFFFFF, copied & 0xFFFFFF)
+        assert not isinstance(owner, bytes)  # Pillow's memory, no copy (Pillow >= 11.2)
+
+        old = type("OldPillowImage", (), {"size": im.size, "im": object(), "tobytes": im.tobytes})
+        view, owner = pixels._rgbx(old())  # no Arrow export: the pixels are copied
+        assert isinstance(owner, bytes) and np.array_equal(view, copied)
+    big = Image.new("RGB", (2100, 2100), (1, 2, 3))  # over Pillow's 16 MiB block: rows in several blocks
+    view, owner = pixels._rgbx(big)
+    assert isinstance(owner, bytes) and view.shape == (2100, 2100) and np.all(view & 0xFFFFFF == 0x030201)
