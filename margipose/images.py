@@ -24,10 +24,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageEnhance
 
+from posebench.errors import PosebenchError
+
 DCT_SCALES = (8, 4, 2)  # the reductions libjpeg's scaled inverse DCT offers (besides 1)
 
 
-class ImageFileError(ValueError):
+class ImageFileError(PosebenchError):
     """An image named by a prepared file is missing, unreadable, or outside the data folder."""
 
 
