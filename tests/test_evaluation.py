@@ -135,9 +135,9 @@ def test_runs_store_and_reload_and_never_clobber(tmp_path):
     assert again.table("action").loc["All", "mpjpe"] == pytest.approx(again.summary["mpjpe"])
 
 
-def test_a_file_read_early_keeps_the_error_order_data_predictions_scored_column(tmp_path):
-    """A plain predictions file is read beside the selection and the target; with several faults the data's is
-    named first, then the predictions', then the scored column's."""
+def test_errors_come_in_order_data_predictions_scored_column(tmp_path):
+    """The scored column is read beside the predictions; with several faults the data's is named first, then
+    the predictions', then the scored column's."""
     import h5py
 
     from posebench.data import ContentHashError, PreparedFileError, write_prepared
