@@ -14,7 +14,7 @@ periodic one would), with predictions = ground truth + noise. Then, in one run, 
 Leaderboard runs beyond the two scored ones are hard-linked copies under new run ids (the leaderboard reads
 only their JSON and aggregates, so their content does not change its cost).
 
-    python benchmarks/bench_evaluate_scale.py [--work /tmp/posebench-scale] [--runs 5 20 50] [--n-boot 2000]
+    python benchmarks/bench_evaluate_scale.py [--work /tmp/posebench-scale] [--runs 5 20 50] [--n-boot 2000] [--repeat 3]
 """
 from __future__ import annotations
 
@@ -127,6 +127,7 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/posebench-scale")
     ap.add_argument("--runs", type=int, nargs="+", default=[5, 20, 50])
     ap.add_argument("--n-boot", type=int, default=2000)
+    ap.add_argument("--repeat", type=int, default=3, help="evaluate and the peer are timed this many times (fastest)")
     args = ap.parse_args()
     work = Path(args.work)
     files = build(work)
@@ -158,7 +159,7 @@ def main() -> None:
     pred, _ = read_predictions(files["h36m-lifting"])
     t_score = best(lambda: compute_errors(lift, pred, gt), 2)
     runs_peer = []
-    for _ in range(2):
+    for _ in range(max(2, args.repeat)):
         c = time.process_time()
         w, peer_values = peer(pred, gt.astype(np.float64), np.asarray(sel["action"])[rows])
         runs_peer.append((w, time.process_time() - c))
@@ -184,12 +185,21 @@ def main() -> None:
         shutil.rmtree(res, ignore_errors=True)
         col = table.setdefault("col", {})
         ids = []
+        cells = []  # evaluate timed --repeat times (into a scratch folder): the fastest is the least disturbed
+        for _ in range(args.repeat):
+            scratch = work / "results-scratch"
+            shutil.rmtree(scratch, ignore_errors=True)
+            cells.append(timed([*CLI, "evaluate", "-p", name, "-d", str(data), "--predictions", str(files[name]),
+                                "--results-dir", str(scratch), "--format", "json"])[0])
+        shutil.rmtree(work / "results-scratch", ignore_errors=True)
+        walls = sorted(float(c.split(" / ")[0]) for c in cells)
+        table.setdefault("evaluate --predictions (run stored)", {})[name] = min(cells, key=lambda c: float(
+            c.split(" / ")[0])) + (f" (median {walls[len(walls) // 2]:.2f} s)" if len(walls) > 1 else "")
         for k, pred_file in enumerate((files[name], files[f"{name}-2"])):
-            cell, out = timed([*CLI, "evaluate", "-p", name, "-d", str(data), "--predictions", str(pred_file),
-                               "--results-dir", str(res), "--format", "json"])
+            _, out = timed([*CLI, "evaluate", "-p", name, "-d", str(data), "--predictions", str(pred_file),
+                            "--results-dir", str(res), "--format", "json"])
             ids.append(json.loads(out)["run_id"])
             if k == 0:
-                table.setdefault("evaluate --predictions (run stored)", {})[name] = cell
                 summary = json.loads(out)["summary"]
         runs = res / "runs"
         sizes[name] = size_mb(*[p for p in runs.glob(f"{ids[0]}*")])
@@ -210,10 +220,10 @@ def main() -> None:
         print(f"| `{cmd}` | {cells.get('h36m', '')} | {cells.get('h36m-lifting', '')} |")
     print(f"| peer: VideoPose3D loop, compute only (in process) | | {t_peer[0]:.2f} / {t_peer[1]:.2f} / – |")
     print()
-    ev = table["evaluate --predictions (run stored)"]["h36m-lifting"].split(" / ")
-    print(f"- evaluate h36m-lifting vs peer: {float(ev[0]) / t_peer[0]:.2f}x wall, {float(ev[1]) / t_peer[1]:.2f}x CPU "
-          f"(target <= 0.5x); peak RSS {ev[2]} MB for a {pred_mb:.0f} MB predictions array (target <= 3x = "
-          f"{3 * pred_mb:.0f} MB)")
+    ev = table["evaluate --predictions (run stored)"]["h36m-lifting"].split(" (")[0].split(" / ")
+    print(f"- evaluate h36m-lifting vs peer (fastest of {args.repeat} each): {float(ev[0]) / t_peer[0]:.2f}x wall, "
+          f"{float(ev[1]) / t_peer[1]:.2f}x CPU (target <= 0.5x); peak RSS {ev[2]} MB for a {pred_mb:.0f} MB predictions "
+          f"array (target <= 3x = {3 * pred_mb:.0f} MB)")
     print("- evaluate h36m-lifting in process, wall / CPU s: " + "; ".join(
         f"{k} {w:.2f} / {c:.2f}" for k, (w, c) in stages.items()))
     print("- h36m-lifting summary: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.items())
