@@ -16,7 +16,9 @@ Pillow functions bit for bit and run 5-8x faster.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -173,17 +175,23 @@ def decode_for_crop(im: Image.Image, affine: np.ndarray, size: int) -> tuple[Ima
     return im, inverse
 
 
-def read_crop(path: str | os.PathLike, affine: np.ndarray, size: int) -> Image.Image:
-    """Decode ``path`` (as ``decode_for_crop``) and warp it once into the ``size`` x ``size`` crop given by
-    the (3,3) original->crop pixel map ``affine``."""
+@contextlib.contextmanager
+def decoded_for_crop(path: str | os.PathLike, affine: np.ndarray, size: int) -> Iterator[tuple[Image.Image, np.ndarray]]:
+    """(RGB image, crop->decoded pixel map) of ``path`` decoded as ``decode_for_crop`` does, open for the block;
+    a missing or unreadable file is one ImageFileError naming it."""
     path = Path(path)
     try:
         with Image.open(path) as im:
             im, inverse = decode_for_crop(im, affine, size)
-            if im.mode != "RGB":
-                im = im.convert("RGB")
-            return _transform(im, inverse, size)
+            yield (im if im.mode == "RGB" else im.convert("RGB")), inverse
     except FileNotFoundError:
         raise ImageFileError(f"{path}: image file not found") from None
     except OSError as e:
         raise ImageFileError(f"{path}: unreadable image ({e})") from None
+
+
+def read_crop(path: str | os.PathLike, affine: np.ndarray, size: int) -> Image.Image:
+    """Decode ``path`` (as ``decode_for_crop``) and warp it once into the ``size`` x ``size`` crop given by
+    the (3,3) original->crop pixel map ``affine``."""
+    with decoded_for_crop(path, affine, size) as (im, inverse):
+        return _transform(im, inverse, size)

@@ -15,15 +15,13 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import torch
 from PIL import Image
 
-from margipose.images import (NO_JITTER, ImageFileError, Jitter, apply_jitter, decode_for_crop, read_crop,
-                              to_tensor)
+from margipose.images import NO_JITTER, Jitter, apply_jitter, decoded_for_crop, read_crop, to_tensor
 
 ENABLE_ENV = "POSEBENCH_NUMBA"  # "0" / "false" / "no": Pillow only (the switch posebench's kernels use)
 
@@ -100,20 +98,11 @@ def read_planes(path: str | os.PathLike, affine: np.ndarray, size: int) -> np.nd
     kernel = _load()
     if kernel is None:
         return np.ascontiguousarray(np.asarray(read_crop(path, affine, size)).transpose(2, 0, 1))
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im, inverse = decode_for_crop(im, affine, size)
-            if im.mode != "RGB":
-                im = im.convert("RGB")
-            source, owner = _rgbx(im)
-            out = np.empty((3, size, size), np.uint8)
-            kernel.warp(source, np.ascontiguousarray(inverse[:2].ravel()), out)
-            del source, owner  # Pillow's pixels are released with the export
-    except FileNotFoundError:
-        raise ImageFileError(f"{path}: image file not found") from None
-    except OSError as e:
-        raise ImageFileError(f"{path}: unreadable image ({e})") from None
+    with decoded_for_crop(path, affine, size) as (im, inverse):
+        source, owner = _rgbx(im)
+        out = np.empty((3, size, size), np.uint8)
+        kernel.warp(source, np.ascontiguousarray(inverse[:2].ravel()), out)
+        del source, owner  # Pillow's pixels are released with the export
     return out
 
 
