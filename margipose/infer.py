@@ -21,8 +21,9 @@ from PIL import Image
 from posebench.align import knee_neck_rescale
 
 from margipose import coords
-from margipose.data import FLIP, open_rgb, to_tensor, warp_crop
+from margipose.data import FLIP, open_rgb
 from margipose.model import MargiPose
+from margipose.pixels import planes_to_tensor, warp_planes
 
 ASSUMED_DEPTH_MM = 4500.0  # a typical camera distance in the studio datasets
 MULTICROP_OFFSETS = ((0, 0), (-8, 0), (0, -8), (8, 0), (0, 8))  # original-image pixels (reference)
@@ -76,7 +77,7 @@ class Predictor:
                 geom = coords.make_crop(intrinsics[sl], centre[sl] + np.array([dx, dy]), side[sl], self.size,
                                         flip=np.full(len(pics), flip))
                 affine = coords.image_affine(geom)
-                batch = torch.stack([to_tensor(warp_crop(p, a, self.size)) for p, a in zip(pics, affine)])
+                batch = torch.stack([planes_to_tensor(warp_planes(p, a, self.size)) for p, a in zip(pics, affine)])
                 ndc = self.run(batch)[-1]["coords"].double().numpy()
                 if flip:
                     ndc = ndc[:, FLIP]

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from margipose.images import NO_JITTER, Jitter, apply_jitter, decoded_for_crop, read_crop, to_tensor
+from margipose.images import (NO_JITTER, Jitter, apply_jitter, decoded_for_crop, read_crop, to_tensor,
+                              warp_crop)
 
 ENABLE_ENV = "POSEBENCH_NUMBA"  # "0" / "false" / "no": Pillow only (the switch posebench's kernels use)
 
@@ -103,6 +104,22 @@ def read_planes(path: str | os.PathLike, affine: np.ndarray, size: int) -> np.nd
         out = np.empty((3, size, size), np.uint8)
         kernel.warp(source, np.ascontiguousarray(inverse[:2].ravel()), out)
         del source, owner  # Pillow's pixels are released with the export
+    return out
+
+
+def warp_planes(image: Image.Image, affine: np.ndarray, size: int) -> np.ndarray:
+    """(3, size, size) uint8 planes of an RGB image (already decoded, e.g. reused for every crop of a ten-crop)
+    warped through the (3,3) original->crop pixel map: Pillow's bilinear affine warp, bit for bit."""
+    kernel = _load()
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    if kernel is None:
+        return image_planes(warp_crop(image, affine, size))
+    image.load()
+    inverse = np.linalg.inv(np.asarray(affine, np.float64))
+    source, owner = _rgbx(image)
+    out = np.empty((3, size, size), np.uint8)
+    kernel.warp(source, np.ascontiguousarray(inverse[:2].ravel()), out)
+    del source, owner
     return out
 
 

@@ -6,7 +6,7 @@ from PIL import Image
 
 from margipose import pixels
 from margipose.data import Pose2DDataset, Pose3DDataset
-from margipose.images import ImageFileError, Jitter, apply_jitter, read_crop, to_tensor
+from margipose.images import ImageFileError, Jitter, apply_jitter, read_crop, to_tensor, warp_crop
 
 kernel = pytest.importorskip("margipose._pixels_numba", reason="numba (the fast extra) is not installed")
 
@@ -126,6 +126,22 @@ def test_read_planes_is_read_crop(tmp_path, pillow_only):
     (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(ImageFileError, match="unreadable"):
         pixels.read_planes(tmp_path / "bad.jpg", affine, 64)
+
+
+def test_warp_planes_of_a_decoded_image_is_warp_crop(pillow_only):
+    """Inference's ten crops of one decoded image: compiled and Pillow give the same planes, RGB or not."""
+    rng = np.random.default_rng(3)
+    rgb = Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    for image in (rgb, rgb.convert("L")):
+        for _ in range(5):
+            affine = np.array([[rng.uniform(0.2, 1.5), rng.normal(0, 0.2), rng.uniform(-100, 50)],
+                               [rng.normal(0, 0.2), rng.uniform(0.2, 1.5), rng.uniform(-100, 50)], [0, 0, 1]])
+            slow = pixels.warp_planes(image, affine, 64)
+            expected = np.asarray(warp_crop(image.convert("RGB"), affine, 64)).transpose(2, 0, 1)
+            assert slow.shape == (3, 64, 64) and np.array_equal(slow, expected)
+            pixels._unavailable = False
+            assert pixels.compiled() and np.array_equal(pixels.warp_planes(image, affine, 64), slow)
+            pixels.set_compiled(False)
 
 
 def test_pixels_are_read_in_place_or_copied_alike(tmp_path):
