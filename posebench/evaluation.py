@@ -91,7 +91,7 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
     else:
         errors, per_row = compute_errors(protocol, pred, gt), None
     gt_errors = None if protocol.rescale == "none" else compute_errors(protocol, gt, gt)
-    hint = _target_hint(protocol, prepared, rows, pred)
+    hint = _target_hint(protocol, prepared, rows, pred, gt)
     del pred, gt
     codes = group_codes(prepared, rows)
     if digest is not None:
@@ -167,11 +167,13 @@ def hint_sample(n: int) -> np.ndarray:
     return np.unique((starts[:, None] + np.arange(HINT_RUN)[None, :]).ravel())
 
 
-def _target_hint(protocol: Protocol, prepared: PreparedData, rows: np.ndarray, pred: np.ndarray) -> str | None:
-    """target_hint on a sample of the selected rows, reading both targets only there.
+def _target_hint(protocol: Protocol, prepared: PreparedData, rows: np.ndarray, pred: np.ndarray,
+                 gt: np.ndarray) -> str | None:
+    """target_hint on a sample of the selected rows: the scored target ``gt`` (verified, at ``rows``) and the
+    other target read only there.
 
-    The sample is read without hash verification: it can only change a hint's wording, never a score (the
-    scored target was verified when it was read).
+    The other target's sample is read without hash verification: it can only change a hint's wording, never a
+    score.
     """
     other = next((t for t in HINT_TARGETS if t != protocol.target), None)
     if protocol.rescale != "none" or protocol.target not in HINT_TARGETS or other is None:
@@ -179,11 +181,11 @@ def _target_hint(protocol: Protocol, prepared: PreparedData, rows: np.ndarray, p
     if other not in prepared and (prepared.path is None or other not in column_names(prepared.path)):
         return None
     pick = hint_sample(len(rows))
-    names = [protocol.target, other]
-    if all(n in prepared for n in names):
-        targets = {n: np.asarray(prepared[n])[rows[pick]] for n in names}
+    if other in prepared:
+        theirs = np.asarray(prepared[other])[rows[pick]]
     else:
-        targets = read_prepared(prepared.path, columns=names, rows=rows[pick], verify=False).columns
+        theirs = read_prepared(prepared.path, columns=[other], rows=rows[pick], verify=False)[other]
+    targets = {protocol.target: np.asarray(gt)[pick], other: theirs}
     return target_hint(protocol, targets, np.arange(len(pick)), pred[pick])
 
 

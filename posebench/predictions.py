@@ -147,10 +147,12 @@ def match_index(index: np.ndarray, selected: np.ndarray, n_rows: int) -> np.ndar
         bad = index[out_of_range]
         raise PredictionsError(f"{len(bad)} index values are outside the prepared file's 0..{n_rows - 1} "
                                f"(first: {', '.join(map(str, bad[:5]))})")
-    uniq, counts = np.unique(index, return_counts=True)
-    if (counts > 1).any():
-        dup = uniq[counts > 1]
-        raise PredictionsError(f"{len(dup)} rows are predicted more than once (first: {', '.join(map(str, dup[:5]))})")
+    if len(index) > 1 and not bool(np.all(index[1:] > index[:-1])):  # increasing (the usual order): no repeats
+        uniq, counts = np.unique(index, return_counts=True)
+        if (counts > 1).any():
+            dup = uniq[counts > 1]
+            raise PredictionsError(f"{len(dup)} rows are predicted more than once (first: "
+                                   f"{', '.join(map(str, dup[:5]))})")
     pos = np.full(n_rows, -1, dtype=np.int64)
     pos[index] = np.arange(len(index))
     where = pos[selected]
