@@ -165,7 +165,8 @@ def match_index(index: np.ndarray, selected: np.ndarray, n_rows: int) -> np.ndar
 
 def write_predictions(path: str | os.PathLike, joints3d: np.ndarray, index: np.ndarray, **extra: np.ndarray) -> None:
     """Write a predictions (or template) HDF5 file atomically."""
-    with atomic_h5(path) as f:
+    hint = (np.asarray(joints3d).size * 8 if joints3d is not None else 0) + 8 * len(index) + (1 << 20)
+    with atomic_h5(path, size_hint=hint) as f:
         if joints3d is not None:
             f.create_dataset("joints3d", data=np.asarray(joints3d, dtype=np.float64), track_times=False)
         f.create_dataset("index", data=np.asarray(index, dtype=np.int64), track_times=False)

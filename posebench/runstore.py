@@ -55,7 +55,8 @@ def write_errors(path: str | os.PathLike, run_id: str, index: np.ndarray, errors
     text = h5py.string_dtype("utf-8")
     n = len(index)
     digest = hashlib.sha256()
-    with atomic_h5(path, hasher=digest, track_order=True) as f:  # built in memory: a full disk is one error, never a crash
+    hint = sum(e.nbytes for e in errors.values()) + 8 * n + sum(np.asarray(c).size for c, _ in codes.values())
+    with atomic_h5(path, hasher=digest, size_hint=hint + (1 << 20), track_order=True) as f:  # built in memory: a full disk is one error, never a crash
         f.attrs.update({"format_version": ERRORS_VERSION, "run_id": run_id, "rows": n})
         f.create_dataset("index", data=np.asarray(index, np.int64), chunks=(max(1, min(n, 4 * CHUNK_ROWS)),),
                          compression="gzip", compression_opts=1, shuffle=True)
