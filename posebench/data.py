@@ -330,6 +330,21 @@ def column_names(path: str | os.PathLike) -> list[str]:
         raise PreparedFileError(str(e)) from None
 
 
+def prepared_rows(path: str | os.PathLike) -> int:
+    """The row count of a prepared file from its first column's shape (cheap: nothing is read)."""
+    try:
+        with open_h5(path, "prepared file") as f:
+            names = sorted(f.keys())
+            if not names:
+                raise PreparedFileError(f"{path}: a prepared file with no columns")
+            shape = plain_dataset(f, names[0]).shape
+            if not shape:
+                raise PreparedFileError(f"{path}: column {names[0]!r} is a scalar, not a column")
+            return int(shape[0])
+    except UnsafeFileError as e:
+        raise PreparedFileError(str(e)) from None
+
+
 def verify_prepared(path: str | os.PathLike) -> str:
     """Check every column of a prepared file against its recorded hashes (nothing kept); returns the content hash."""
     return read_prepared(path, columns=[], verify=True, _hash_all=True).content_hash

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from posebench.data import PreparedData, column_names, data_root, read_prepared
+from posebench.data import PreparedData, column_names, data_root, prepared_rows, read_prepared
 from posebench.devices import check_device
 from posebench.errors import PosebenchError
 from posebench.io_utils import arrays_hash, file_sha256
@@ -73,15 +73,26 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
               check_units: bool, from_format: str | None, joint_order: str | None, run_name: str | None) -> Result:
     if run_name is not None and not str(run_name).strip():
         raise PosebenchError("a run name must not be blank")
-    prepared, rows = load_selection(protocol, data)
-    if len(rows) == 0:
-        raise DataMismatchError(f"protocol {protocol.name!r} selects no rows of {prepared.path or 'the dataset'}")
-    with ThreadPoolExecutor(max_workers=1) as pool:  # the scored column is read and verified beside the
-        target = pool.submit(load_target, protocol, prepared, rows)  # predictions' read and checks
-        joints, idx, source = _read_predictions(predictions, prepared, rows, index, check_units, from_format,
-                                                joint_order)
-        gt = target.result()  # a predictions error comes first (the with-block waits for the read to end)
-        del target  # a future keeps its result: the column is freed with gt, not at the end
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the predictions are read and checked on a second thread
+        early = _start_early(pool, predictions, protocol, data, index, check_units, from_format, joint_order)
+        prepared, rows = load_selection(protocol, data)  # a data error comes first, then a predictions error
+        if len(rows) == 0:
+            raise DataMismatchError(f"protocol {protocol.name!r} selects no rows of {prepared.path or 'the dataset'}")
+        if early is not None:  # a plain posebench file: read from the start, beside the selection and the target
+            try:
+                gt, failed = load_target(protocol, prepared, rows), None
+            except Exception as e:  # noqa: BLE001 - re-raised below, after any predictions error
+                gt, failed = None, e
+            joints, idx, source = early.result()
+            del early  # a future keeps its result
+            if failed is not None:
+                raise failed
+        else:  # other layouts match rows on the selection: the scored column is read beside them
+            target = pool.submit(load_target, protocol, prepared, rows)
+            joints, idx, source = _read_predictions(predictions, prepared, rows, index, check_units, from_format,
+                                                    joint_order)
+            gt = target.result()
+            del target  # a future keeps its result: the column is freed with gt, not at the end
     _heap.trim()  # the readers' freed buffers go back before the scoring arrays are made
     where = match_index(idx, rows, len(prepared))
     pred = joints if np.array_equal(where, np.arange(len(joints))) else joints[where]
@@ -111,7 +122,36 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
     return result
 
 
-def _read_predictions(predictions: Any, prepared: PreparedData, rows: np.ndarray, index: np.ndarray | None,
+class _RowCount:
+    """Stands for a prepared file before its columns are read: the plain predictions reader needs only its length
+    (a file claiming more rows is refused from its metadata, before anything is read)."""
+
+    path = None
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _start_early(pool: ThreadPoolExecutor, predictions: Any, protocol: Protocol, data: Any, index: Any,
+                 check_units: bool, from_format: str | None, joint_order: str | None) -> Any:
+    """The future of a plain posebench predictions file's read and checks, started before the selection is read;
+    None for arrays, in-memory data and other layouts (they need the selection first)."""
+    if not isinstance(predictions, (str, os.PathLike)) or isinstance(data, PreparedData):
+        return None
+    if (from_format or detect_format(predictions)) != "posebench":
+        return None
+    try:
+        n = prepared_rows(data_path(protocol, data))
+    except PosebenchError:
+        return None  # the selection's own read says what is wrong with the data
+    return pool.submit(_read_predictions, predictions, _RowCount(n), np.zeros(0, np.int64), index, check_units,
+                       "posebench", joint_order)
+
+
+def _read_predictions(predictions: Any, prepared: Any, rows: np.ndarray, index: np.ndarray | None,
                       check_units: bool, from_format: str | None, joint_order: str | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """(joints (M, 17, 3) canonical mm, index (M,), the predictions' provenance) from a file or arrays, checked."""
     source: dict[str, Any] = {}
