@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -321,18 +322,24 @@ class Result:
         # the folder is made by the first atomic write (a path under a file is one OutputError there)
         stored = _store.stored_errors(self.protocol, self.errors)  # no copy when they are float32 already
         errors_name, agg_name = f"{self.run_id}.errors.h5", f"{self.run_id}.aggregates"
-        errors_hash = _store.write_errors(runs / errors_name, self.run_id, self.index, stored, self.codes)
-        agg = _agg.compute(self.protocol, self.index, stored, self.codes)
-        _agg.write(runs / agg_name, agg)
-        self.meta.update({"format_version": FORMAT_VERSION, "errors_file": errors_name,
-                          "aggregates_file": agg_name, "errors_sha256": errors_hash,
-                          "aggregates_sha256": file_sha256(runs / agg_name)})
         json_path = runs / f"{self.run_id}.json"
         try:
+            with ThreadPoolExecutor(max_workers=1) as pool:  # the errors file is written while the aggregates
+                written = pool.submit(_store.write_errors, runs / errors_name, self.run_id, self.index, stored,
+                                      self.codes)  # are computed from the same arrays
+                agg = _agg.compute(self.protocol, self.index, stored, self.codes)
+                errors_hash = written.result()
+            _agg.write(runs / agg_name, agg)
+            self.meta.update({"format_version": FORMAT_VERSION, "errors_file": errors_name,
+                              "aggregates_file": agg_name, "errors_sha256": errors_hash,
+                              "aggregates_sha256": file_sha256(runs / agg_name)})
             write_json_atomic(json_path, self.meta)
         except BaseException:
             for name in (errors_name, agg_name):  # never an errors or aggregates file without its run
-                (runs / name).unlink(missing_ok=True)
+                try:
+                    (runs / name).unlink(missing_ok=True)
+                except OSError:
+                    pass  # e.g. no such folder: the original error says why
             raise
         self._aggregates, self.path, self._errors_path = agg, json_path, runs / errors_name
         return json_path
