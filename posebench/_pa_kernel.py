@@ -87,8 +87,9 @@ def threads() -> int:
 
 
 def procrustes_errors(p: np.ndarray, g: np.ndarray, fit: np.ndarray, reflection: bool,
-                      cols: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """(errors (N, len(cols)), indices of rows for the NumPy path) by the kernel; None if it cannot take these.
+                      cols: np.ndarray | None, mean: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+    """(errors (N, len(cols)), or with ``mean`` each row's mean over them (N,); indices of rows for the NumPy
+    path) by the kernel; None if it cannot take these.
 
     p, g: (N, J, 3) checked batches; fit: sorted unique joint indices; cols: joint indices (None: all).
     """
@@ -105,7 +106,10 @@ def procrustes_errors(p: np.ndarray, g: np.ndarray, fit: np.ndarray, reflection:
         if a.dtype not in (np.float32, np.float64):
             a = a.astype(np.float64)
         arrays.append(np.ascontiguousarray(a))
-    out = np.empty((n, len(cols)))
+    if mean and len(cols) == 0:
+        return None
+    out = np.empty((0 if mean else n, len(cols)))
+    means = np.empty(n if mean else 0)
     flags = np.zeros(n, dtype=np.bool_)
     import numba
 
@@ -113,5 +117,5 @@ def procrustes_errors(p: np.ndarray, g: np.ndarray, fit: np.ndarray, reflection:
         k = threads()
         numba.set_num_threads(k)
         kernel.procrustes_errors(arrays[0], arrays[1], np.ascontiguousarray(fit, dtype=np.uint64),
-                                 cols.astype(np.uint64), bool(reflection), out, flags, k)
-    return out, np.flatnonzero(flags)
+                                 cols.astype(np.uint64), bool(reflection), out, means, flags, k)
+    return (means if mean else out), np.flatnonzero(flags)

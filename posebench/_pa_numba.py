@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-T = 16  # poses per tile
+T = 8  # poses per tile (8 measured 11 % faster than 16 on AVX2: 0.141 against 0.158 s for 1M poses, one thread)
 _EPS = float(np.finfo(np.float64).eps)
 _START = float(np.sqrt(3.0) * (1.0 + 8.0 * _EPS))  # >= the nuclear norm of M / |M|_F >= the largest root
 _TOL = 8.0 * _EPS  # Newton's convergence test in the one-by-one finish (as align's)
@@ -220,8 +220,9 @@ def _solve(w, nl, reflection):
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
-def _tile(pred, gt, i0, nt, fit, cols, reflection, w, out, flags):
-    """Per-joint errors of poses i0..i0+nt-1 into out[i0:i0+nt]; flags set where the NumPy path must redo."""
+def _tile(pred, gt, i0, nt, fit, cols, reflection, w, sq, out, means, flags):
+    """Per-joint errors of poses i0..i0+nt-1 into out[i0:i0+nt], or (``means`` not empty) their mean over the
+    joints into means[i0:i0+nt]; flags set where the NumPy path must redo. ``sq``: T * len(cols) scratch."""
     nf = fit.shape[0]
     nc = cols.shape[0]
     r = fit[0]  # accumulate relative to the first fit joint: exact shifts, no cancellation of offsets
@@ -291,16 +292,27 @@ def _tile(pred, gt, i0, nt, fit, cols, reflection, w, out, flags):
             e0 = (b0 - (np.float64(gt[i, j, 0]) - rg0)) + (a0 * p0 + a1 * p1 + a2 * p2)
             e1 = (b1 - (np.float64(gt[i, j, 1]) - rg1)) + (a3 * p0 + a4 * p1 + a5 * p2)
             e2 = (b2 - (np.float64(gt[i, j, 2]) - rg2)) + (a6 * p0 + a7 * p1 + a8 * p2)
-            out[i, jj] = e0 * e0 + e1 * e1 + e2 * e2
+            sq[t * nc + jj] = e0 * e0 + e1 * e1 + e2 * e2
         flags[i] = w[STATUS * T + t] == REFERENCE
-    o = out[i0:i0 + nt].reshape(-1)  # contiguous rows: one vectorised square root for the tile
-    for k in range(o.shape[0]):
-        o[k] = np.sqrt(o[k])
+    for k in range(nt * nc):  # one vectorised square root for the tile
+        sq[k] = np.sqrt(sq[k])
+    if means.shape[0] > 0:
+        for t in range(nt):
+            total = 0.0
+            for jj in range(nc):
+                total += sq[t * nc + jj]
+            means[i0 + t] = total / nc
+    else:
+        o = out[i0:i0 + nt].reshape(-1)  # contiguous rows
+        for k in range(nt * nc):
+            o[k] = sq[k]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def procrustes_errors(pred, gt, fit, cols, reflection, out, flags, n_parts):
-    """Per-joint errors (N, len(cols)) into out (C-contiguous), flags (N,) of the rows for the NumPy path.
+def procrustes_errors(pred, gt, fit, cols, reflection, out, means, flags, n_parts):
+    """Per-joint errors (N, len(cols)) into out (C-contiguous), or, when ``means`` has N entries, each pose's
+    mean over those joints into means (out may then be empty: no (N, J) array is made); flags (N,) of the rows
+    for the NumPy path.
 
     pred, gt: C-contiguous (N, J, 3) float32/float64; fit (sorted, unique) and cols: uint64 joint indices,
     all < J (not checked here: ``posebench._pa_kernel`` checks them).
@@ -312,6 +324,7 @@ def procrustes_errors(pred, gt, fit, cols, reflection, out, flags, n_parts):
     per = (n_tiles + n_parts - 1) // n_parts
     for part in prange(n_parts):
         w = np.empty(ROWS * T)
+        sq = np.empty(T * max(cols.shape[0], 1))
         for tile in range(part * per, min((part + 1) * per, n_tiles)):
             i0 = tile * T
-            _tile(pred, gt, i0, min(T, n - i0), fit, cols, reflection, w, out, flags)
+            _tile(pred, gt, i0, min(T, n - i0), fit, cols, reflection, w, sq, out, means, flags)

@@ -188,8 +188,9 @@ def procrustes(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[int] | Non
 
 def procrustes_errors(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[int] | None = None,
                       reflection: bool = False, joints: Sequence[int] | None = None, *,
-                      kernel: bool = True) -> np.ndarray:
-    """Per-joint distances (N, len(joints)) after the similarity fit, without building the aligned poses.
+                      kernel: bool = True, mean: bool = False) -> np.ndarray:
+    """Per-joint distances (N, len(joints)) after the similarity fit, without building the aligned poses; with
+    ``mean``, each row's mean over those joints (N,), which the compiled path computes without an (N, J) array.
 
     Large batches go to the compiled kernel when numba is installed (``kernel=False``: always NumPy).
     """
@@ -197,12 +198,16 @@ def procrustes_errors(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[int
     n, nj = p.shape[:2]
     fit = _fit_index(fit_joints, nj)
     cols = None if joints is None else np.asarray(list(joints), dtype=np.int64)
-    fast = _pa_kernel.procrustes_errors(p, g, fit, reflection, cols) if kernel and _pa_kernel.wanted(n) else None
+    fast = _pa_kernel.procrustes_errors(p, g, fit, reflection, cols, mean) if kernel and _pa_kernel.wanted(n) \
+        else None
     if fast is not None:
         out, redo = fast
         if redo.size:  # collapsed, degenerate or NaN samples: their limits come from the NumPy path
-            out[redo] = procrustes_errors(p[redo], g[redo], fit, reflection, cols, kernel=False)
+            out[redo] = procrustes_errors(p[redo], g[redo], fit, reflection, cols, kernel=False, mean=mean)
         return out
+    if mean:
+        e = procrustes_errors(p, g, fit, reflection, cols, kernel=False)
+        return np.einsum("nj->n", e) / e.shape[1] if e.shape[1] else np.full(n, np.nan)
     ws = _Workspace(nj, fit, n)
     out = np.empty((n, nj if cols is None else len(cols)))
     for sl in _blocks(n):

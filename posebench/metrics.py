@@ -127,6 +127,13 @@ def joint_errors(pred: np.ndarray, gt: np.ndarray, align: str = "none", fit_join
     NaN or inf in the inputs raise PoseArrayError. With every joint scored, a non-finite input makes its row's
     errors non-finite, so the inputs are read a second time only when the output is not all finite.
     """
+    return _errors(pred, gt, align, fit_joints, joints, mean=False)
+
+
+def _errors(pred: np.ndarray, gt: np.ndarray, align: str, fit_joints: Sequence[int] | None,
+            joints: Sequence[int] | None, mean: bool) -> np.ndarray:
+    """joint_errors, or with ``mean`` each row's mean over the joints (N,): Procrustes then never makes the
+    (N, J) array on the compiled path."""
     check_poses(pred, gt, finite=joints is not None)
     p, g = np.asarray(pred), np.asarray(gt)
     nj = p.shape[1]
@@ -141,7 +148,9 @@ def joint_errors(pred: np.ndarray, gt: np.ndarray, align: str = "none", fit_join
             elif align == "scale":
                 out = _plain_errors(p, g, cols, _align.scale_factors(p, g, fit))
             else:
-                out = _align.procrustes_errors(p, g, fit, reflection=align == "procrustes_reflect", joints=cols)
+                out = _align.procrustes_errors(p, g, fit, reflection=align == "procrustes_reflect", joints=cols,
+                                               mean=mean)
+                mean = False  # done
     except np.linalg.LinAlgError:  # LAPACK refuses NaN/inf: say which input holds them
         check_poses(p, g)
         raise
@@ -149,7 +158,7 @@ def joint_errors(pred: np.ndarray, gt: np.ndarray, align: str = "none", fit_join
         suspect = cols is None and not np.isfinite(np.add.reduce(out, axis=None))
     if suspect:
         check_poses(p, g)  # raises on NaN/inf inputs; finite inputs whose errors overflow are returned as they are
-    return out
+    return per_sample(out, "mean") if mean else out
 
 
 def per_sample(errors: np.ndarray, kind: str, threshold: float = PCK_THRESHOLD,
@@ -256,7 +265,7 @@ def pa_mpjpe(pred: np.ndarray, gt: np.ndarray, *, joints: Sequence[int] | None =
     True
     """
     method = "procrustes_reflect" if reflection else "procrustes"
-    return per_sample(joint_errors(pred, gt, method, fit_joints, joints), "mean")
+    return _errors(pred, gt, method, fit_joints, joints, mean=True)
 
 
 def n_mpjpe(pred: np.ndarray, gt: np.ndarray, *, joints: Sequence[int] | None = None,

@@ -140,6 +140,27 @@ def test_flagged_rows_come_from_the_numpy_path(forced):
     assert np.isnan(fast[1000]).all() and np.isfinite(np.delete(fast, 1000, axis=0)).all()
 
 
+@pytest.mark.parametrize("reflection", [False, True])
+def test_per_row_means_without_the_joint_array(forced, reflection):
+    """mean=True: each row's mean over the scored joints, flagged rows from the NumPy path, and pa_mpjpe the
+    same on both paths; the kernel computes it without an (N, J) output."""
+    pred, gt = HARD[0][:3000].copy(), HARD[1][:3000]
+    pred[[3, 700]] = pred[3, :1]  # collapsed: the NumPy path's limit
+    cols = [0, 4, 9, 16]
+    for joints in (None, cols):
+        per_joint = align.procrustes_errors(pred, gt, reflection=reflection, joints=joints)
+        means = align.procrustes_errors(pred, gt, reflection=reflection, joints=joints, mean=True)
+        slow = align.procrustes_errors(pred, gt, reflection=reflection, joints=joints, kernel=False, mean=True)
+        assert means.shape == (3000,)
+        np.testing.assert_allclose(means, per_joint.mean(axis=1), rtol=1e-14, atol=1e-12)
+        assert np.max(np.abs(means - slow) / size(gt)) < 1e-11
+    kernel_only, redo = _pa_kernel.procrustes_errors(pred, gt, np.arange(J), reflection, None, mean=True)
+    assert kernel_only.shape == (3000,) and {3, 700} <= set(redo.tolist())
+    np.testing.assert_allclose(metrics.pa_mpjpe(pred, gt, reflection=reflection),
+                               align.procrustes_errors(pred, gt, reflection=reflection, kernel=False).mean(axis=1),
+                               rtol=1e-11, atol=1e-9)
+
+
 def test_threads_change_nothing(forced, monkeypatch):
     import numba
 
