@@ -53,15 +53,22 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     float64 figures; without, ``errors`` are float64.
     """
     protocol = load_protocol(protocol)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # the predictions file's SHA-256 streams beside the scoring
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the predictions file's SHA-256, on a thread of its own
         is_file = isinstance(predictions, (str, os.PathLike)) and Path(predictions).is_file()  # never a FIFO or device
-        digest = pool.submit(file_sha256, predictions) if is_file else None
+        started = []
+
+        def digest() -> Any:
+            """Start hashing the predictions file (once); its future."""
+            if not started:
+                started.append(pool.submit(file_sha256, predictions))
+            return started[0]
+
         try:
-            return _evaluate(predictions, protocol, data, index, digest, results_dir, save, model, check_units,
-                             from_format, joint_order, run_name)
+            return _evaluate(predictions, protocol, data, index, digest if is_file else None, results_dir, save,
+                             model, check_units, from_format, joint_order, run_name)
         finally:
-            if digest is not None:
-                digest.cancel()
+            for job in started:
+                job.cancel()
 
 
 # Columns the importers of other tools' layouts match rows on (read only for those layouts).
@@ -101,12 +108,11 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
         errors, per_row = score_rows(protocol, pred, gt)
     else:
         errors, per_row = compute_errors(protocol, pred, gt), None
+    hashing = digest() if digest is not None else None  # now, when a core is free: what follows is one thread
     gt_errors = None if protocol.rescale == "none" else compute_errors(protocol, gt, gt)
     hint = _target_hint(protocol, prepared, rows, pred, gt)
     del pred, gt
     codes = group_codes(prepared, rows)
-    if digest is not None:
-        source["sha256"] = digest.result()
     result = build_result(protocol, prepared, rows, errors, codes, predictions=None if model else source,
                           model=dict(model) if model else None, per_row=per_row)
     del errors, per_row
@@ -117,6 +123,10 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
     del gt_errors
     if hint:
         result.meta["hints"] = [hint]
+    if hashing is not None:  # done beside the summary, the ceiling and the hint
+        source["sha256"] = hashing.result()
+        if not model:
+            result.meta["predictions"]["sha256"] = source["sha256"]
     if save:
         result.save(results_dir)
     return result

@@ -161,3 +161,25 @@ def test_errors_come_in_order_data_predictions_scored_column(tmp_path):
         posebench.evaluate(good, "h36m", tmp_path / "data")
     with pytest.raises(PreparedFileError, match="no prepared file"):
         posebench.evaluate(metres, "h36m", tmp_path / "elsewhere")
+
+
+def test_a_run_records_its_predictions_files_sha256(tmp_path):
+    """The file's hash is computed on its own thread after scoring; the result and the stored JSON carry it."""
+    import json
+
+    from posebench.data import write_prepared
+    from posebench.io_utils import file_sha256
+    from posebench.predictions import write_predictions
+
+    data = _h36m((40, 20))
+    path = tmp_path / "data" / "h36m" / "test.h5"
+    path.parent.mkdir(parents=True)
+    write_prepared(path, dict(data.columns), {"dataset": "h36m", "split": "test"})
+    rows = select_rows(load_protocol("h36m"), data)
+    preds = tmp_path / "preds.h5"
+    write_predictions(preds, np.asarray(data["joints3d"])[rows] + 10.0, rows)
+    for save in (False, True):
+        result = posebench.evaluate(preds, "h36m", tmp_path / "data", save=save, results_dir=tmp_path / "res")
+        assert result.meta["predictions"]["sha256"] == file_sha256(preds)
+    stored = json.loads(result.path.read_text())
+    assert stored["predictions"] == {"path": str(preds), "sha256": file_sha256(preds)}
