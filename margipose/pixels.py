@@ -98,13 +98,9 @@ def read_planes(path: str | os.PathLike, affine: np.ndarray, size: int) -> np.nd
     uint8 planes (decoded at the coarsest DCT scale the crop allows and only down to its last row)."""
     kernel = _load()
     if kernel is None:
-        return np.ascontiguousarray(np.asarray(read_crop(path, affine, size)).transpose(2, 0, 1))
+        return image_planes(read_crop(path, affine, size))
     with decoded_for_crop(path, affine, size) as (im, inverse):
-        source, owner = _rgbx(im)
-        out = np.empty((3, size, size), np.uint8)
-        kernel.warp(source, np.ascontiguousarray(inverse[:2].ravel()), out)
-        del source, owner  # Pillow's pixels are released with the export
-    return out
+        return _warp(kernel, im, inverse, size)
 
 
 def warp_planes(image: Image.Image, affine: np.ndarray, size: int) -> np.ndarray:
@@ -115,11 +111,15 @@ def warp_planes(image: Image.Image, affine: np.ndarray, size: int) -> np.ndarray
     if kernel is None:
         return image_planes(warp_crop(image, affine, size))
     image.load()
-    inverse = np.linalg.inv(np.asarray(affine, np.float64))
+    return _warp(kernel, image, np.linalg.inv(np.asarray(affine, np.float64)), size)
+
+
+def _warp(kernel: ModuleType, image: Image.Image, inverse: np.ndarray, size: int) -> np.ndarray:
+    """The compiled warp of a loaded RGB image through the (3,3) crop->image map, read in place."""
     source, owner = _rgbx(image)
     out = np.empty((3, size, size), np.uint8)
     kernel.warp(source, np.ascontiguousarray(inverse[:2].ravel()), out)
-    del source, owner
+    del source, owner  # Pillow's pixels are released with the export
     return out
 
 
@@ -143,5 +143,6 @@ def planes_image(planes: np.ndarray) -> Image.Image:
 
 
 def image_planes(image: Image.Image) -> np.ndarray:
-    """(3, H, W) uint8 planes of an RGB Pillow image (a copy)."""
-    return np.ascontiguousarray(np.asarray(image.convert("RGB")).transpose(2, 0, 1))
+    """(3, H, W) uint8 planes of a Pillow image, as RGB (a copy)."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(rgb).transpose(2, 0, 1))
