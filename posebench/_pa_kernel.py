@@ -95,7 +95,7 @@ def procrustes_errors(p: np.ndarray, g: np.ndarray, fit: np.ndarray, reflection:
     """
     kernel = _load()
     n, nj = p.shape[:2]
-    if kernel is None or nj == 0:
+    if kernel is None or nj == 0 or (mean and cols is not None and len(cols) == 0):
         return None
     cols = np.arange(nj) if cols is None else np.asarray(cols, dtype=np.int64)
     cols = np.where(cols < 0, cols + nj, cols)
@@ -106,8 +106,6 @@ def procrustes_errors(p: np.ndarray, g: np.ndarray, fit: np.ndarray, reflection:
         if a.dtype not in (np.float32, np.float64):
             a = a.astype(np.float64)
         arrays.append(np.ascontiguousarray(a))
-    if mean and len(cols) == 0:
-        return None
     out = np.empty((0 if mean else n, len(cols)))
     means = np.empty(n if mean else 0)
     flags = np.zeros(n, dtype=np.bool_)

@@ -150,7 +150,6 @@ def _errors(pred: np.ndarray, gt: np.ndarray, align: str, fit_joints: Sequence[i
             else:
                 out = _align.procrustes_errors(p, g, fit, reflection=align == "procrustes_reflect", joints=cols,
                                                mean=mean)
-                mean = False  # done
     except np.linalg.LinAlgError:  # LAPACK refuses NaN/inf: say which input holds them
         check_poses(p, g)
         raise
@@ -158,7 +157,7 @@ def _errors(pred: np.ndarray, gt: np.ndarray, align: str, fit_joints: Sequence[i
         suspect = cols is None and not np.isfinite(np.add.reduce(out, axis=None))
     if suspect:
         check_poses(p, g)  # raises on NaN/inf inputs; finite inputs whose errors overflow are returned as they are
-    return per_sample(out, "mean") if mean else out
+    return per_sample(out, "mean") if mean and out.ndim == 2 else out  # Procrustes returns its means itself
 
 
 def per_sample(errors: np.ndarray, kind: str, threshold: float = PCK_THRESHOLD,
