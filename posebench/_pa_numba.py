@@ -47,15 +47,18 @@ def _horn(c0, c1, c2, c3, c4, c5, c6, c7, c8):
 
 
 @njit(cache=True, fastmath=_FM, inline="always")
+def _lower_minors(a02, a03, a12, a13, a22, a23, a33):
+    """The 2x2 minors (c0..c5) of the last two columns of a symmetric 4x4 matrix, shared by its determinant and
+    its adjugate's rows."""
+    return (a02 * a13 - a03 * a12, a02 * a23 - a03 * a22, a02 * a33 - a03 * a23, a12 * a23 - a13 * a22,
+            a12 * a33 - a13 * a23, a22 * a33 - a23 * a23)
+
+
+@njit(cache=True, fastmath=_FM, inline="always")
 def _det4(h):
     """Determinant of the symmetric 4x4 matrix with upper triangle h (expansion along the first column)."""
     a00, a01, a02, a03, a11, a12, a13, a22, a23, a33 = h
-    c5 = a22 * a33 - a23 * a23
-    c4 = a12 * a33 - a13 * a23
-    c3 = a12 * a23 - a13 * a22
-    c2 = a02 * a33 - a03 * a23
-    c1 = a02 * a23 - a03 * a22
-    c0 = a02 * a13 - a03 * a12
+    c0, c1, c2, c3, c4, c5 = _lower_minors(a02, a03, a12, a13, a22, a23, a33)
     return (a00 * (a11 * c5 - a12 * c4 + a13 * c3) + a01 * (a12 * c2 - a01 * c5 - a13 * c1)
             + a02 * (a01 * c4 - a11 * c2 + a13 * c0) + a03 * (a11 * c1 - a01 * c3 - a12 * c0))
 
@@ -77,12 +80,7 @@ def _top_vector(h, lam):
     s3 = a01 * a12 - a11 * a02
     s4 = a01 * a13 - a11 * a03
     s5 = a02 * a13 - a12 * a03
-    c5 = a22 * a33 - a23 * a23
-    c4 = a12 * a33 - a13 * a23
-    c3 = a12 * a23 - a13 * a22
-    c2 = a02 * a33 - a03 * a23
-    c1 = a02 * a23 - a03 * a22
-    c0 = a02 * a13 - a03 * a12
+    c0, c1, c2, c3, c4, c5 = _lower_minors(a02, a03, a12, a13, a22, a23, a33)
     q0, q1, q2, q3 = (a11 * c5 - a12 * c4 + a13 * c3, -a01 * c5 + a02 * c4 - a03 * c3,
                       a13 * s5 - a23 * s4 + a33 * s3, -a12 * s5 + a22 * s4 - a23 * s3)
     best = q0
