@@ -94,19 +94,25 @@ def test_an_output_path_under_a_regular_file(world):
     assert tree(world.root) == before
 
 
-KILLED = textwrap.dedent("""
-    import os, sys
-    import h5py
-    real = h5py.Group.create_dataset
-    def die(self, name, *a, **k):
-        if name.startswith("errors/"):
-            os.kill(os.getpid(), 9)  # kill -9 in the middle of writing the run's errors file
-        return real(self, name, *a, **k)
-    h5py.Group.create_dataset = die
-    from posebench.cli import main
-    sys.argv = ["posebench", *sys.argv[1:]]
-    main()
-""")
+def killed_cli(condition: str) -> str:
+    """A script running the posebench CLI (its arguments) that kills itself with SIGKILL when HDF5 is asked to
+    create a dataset ``name`` in a file ``self`` for which ``condition`` holds."""
+    return textwrap.dedent(f"""
+        import os, sys
+        import h5py
+        real = h5py.Group.create_dataset
+        def die(self, name, *a, **k):
+            if {condition}:
+                os.kill(os.getpid(), 9)
+            return real(self, name, *a, **k)
+        h5py.Group.create_dataset = die
+        from posebench.cli import main
+        sys.argv = ["posebench", *sys.argv[1:]]
+        main()
+    """)
+
+
+KILLED = killed_cli('name.startswith("errors/")')  # in the middle of writing the run's errors file
 
 
 @pytest.mark.correct_result
@@ -143,19 +149,8 @@ def test_a_live_writers_temp_file_is_never_swept(world):
         sleeper.wait()
 
 
-KILLED_PREPARE = textwrap.dedent("""
-    import os, sys
-    import h5py
-    real = h5py.Group.create_dataset
-    def die(self, name, *a, **k):
-        if ".test-corrected.h5." in self.file.filename and name == "joints3d_univ":
-            os.kill(os.getpid(), 9)  # kill -9 while the final file is being written
-        return real(self, name, *a, **k)
-    h5py.Group.create_dataset = die
-    from posebench.cli import main
-    sys.argv = ["posebench", *sys.argv[1:]]
-    main()
-""")
+# while the final file is being written
+KILLED_PREPARE = killed_cli('".test-corrected.h5." in self.file.filename and name == "joints3d_univ"')
 
 
 @pytest.mark.correct_result
