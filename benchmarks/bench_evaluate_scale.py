@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,9 +39,20 @@ from posebench.skeleton import ROOT  # noqa: E402
 CLI = [sys.executable, "-c", "import sys; from posebench.cli import main; sys.argv[0] = 'posebench'; main()"]
 
 
-def timed(cmd: list[str]) -> tuple[str, str]:
-    """("wall s / CPU s / peak RSS MB", stdout) of a command run under /usr/bin/time (a fork of this big process
-    would inherit its peak RSS). CPU = user + system seconds: on a shared machine it moves less than wall time."""
+class Timing(NamedTuple):
+    """Wall s, CPU s (user + system) and peak RSS MB of one command; printed as a table cell."""
+
+    wall: float
+    cpu: float
+    peak_mb: float
+
+    def __str__(self) -> str:
+        return f"{self.wall:.2f} / {self.cpu:.2f} / {self.peak_mb:.0f}"
+
+
+def timed(cmd: list[str]) -> tuple[Timing, str]:
+    """(Timing, stdout) of a command run under /usr/bin/time (a fork of this big process would inherit its peak
+    RSS). CPU = user + system seconds: on a shared machine it moves less than wall time."""
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "time"
         t = time.perf_counter()
@@ -49,7 +61,7 @@ def timed(cmd: list[str]) -> tuple[str, str]:
         if p.returncode:
             raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
         user, system, peak = stats.read_text().split()[-3:]
-        return f"{wall:.2f} / {float(user) + float(system):.2f} / {int(peak) / 1024:.0f}", p.stdout
+        return Timing(wall, float(user) + float(system), int(peak) / 1024), p.stdout
 
 
 def stage(name: str, f, out: dict):
@@ -181,20 +193,22 @@ def main() -> None:
     results = {name: work / f"results-{name}" for name in ("h36m", "h36m-lifting")}
     table: dict[str, dict[str, str]] = {}
     sizes = {}
+    fastest: dict[str, Timing] = {}
     for name, res in results.items():
         shutil.rmtree(res, ignore_errors=True)
         col = table.setdefault("col", {})
         ids = []
-        cells = []  # evaluate timed --repeat times (into a scratch folder): the fastest is the least disturbed
+        runs_ev = []  # evaluate timed --repeat times (into a scratch folder): the fastest is the least disturbed
         for _ in range(args.repeat):
             scratch = work / "results-scratch"
             shutil.rmtree(scratch, ignore_errors=True)
-            cells.append(timed([*CLI, "evaluate", "-p", name, "-d", str(data), "--predictions", str(files[name]),
-                                "--results-dir", str(scratch), "--format", "json"])[0])
+            runs_ev.append(timed([*CLI, "evaluate", "-p", name, "-d", str(data), "--predictions", str(files[name]),
+                                  "--results-dir", str(scratch), "--format", "json"])[0])
         shutil.rmtree(work / "results-scratch", ignore_errors=True)
-        walls = sorted(float(c.split(" / ")[0]) for c in cells)
-        table.setdefault("evaluate --predictions (run stored)", {})[name] = min(cells, key=lambda c: float(
-            c.split(" / ")[0])) + (f" (median {walls[len(walls) // 2]:.2f} s)" if len(walls) > 1 else "")
+        fastest[name] = min(runs_ev, key=lambda t: t.wall)
+        median = sorted(t.wall for t in runs_ev)[len(runs_ev) // 2]
+        table.setdefault("evaluate --predictions (run stored)", {})[name] = str(fastest[name]) + (
+            f" (median {median:.2f} s)" if len(runs_ev) > 1 else "")
         for k, pred_file in enumerate((files[name], files[f"{name}-2"])):
             _, out = timed([*CLI, "evaluate", "-p", name, "-d", str(data), "--predictions", str(pred_file),
                             "--results-dir", str(res), "--format", "json"])
@@ -220,10 +234,10 @@ def main() -> None:
         print(f"| `{cmd}` | {cells.get('h36m', '')} | {cells.get('h36m-lifting', '')} |")
     print(f"| peer: VideoPose3D loop, compute only (in process) | | {t_peer[0]:.2f} / {t_peer[1]:.2f} / – |")
     print()
-    ev = table["evaluate --predictions (run stored)"]["h36m-lifting"].split(" (")[0].split(" / ")
-    print(f"- evaluate h36m-lifting vs peer (fastest of {args.repeat} each): {float(ev[0]) / t_peer[0]:.2f}x wall, "
-          f"{float(ev[1]) / t_peer[1]:.2f}x CPU (target <= 0.5x); peak RSS {ev[2]} MB for a {pred_mb:.0f} MB predictions "
-          f"array (target <= 3x = {3 * pred_mb:.0f} MB)")
+    ev = fastest["h36m-lifting"]
+    print(f"- evaluate h36m-lifting vs peer (fastest of {args.repeat} each): {ev.wall / t_peer[0]:.2f}x wall, "
+          f"{ev.cpu / t_peer[1]:.2f}x CPU (target <= 0.5x); peak RSS {ev.peak_mb:.0f} MB for a {pred_mb:.0f} MB "
+          f"predictions array (target <= 3x = {3 * pred_mb:.0f} MB)")
     print("- evaluate h36m-lifting in process, wall / CPU s: " + "; ".join(
         f"{k} {w:.2f} / {c:.2f}" for k, (w, c) in stages.items()))
     print("- h36m-lifting summary: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.items())
