@@ -331,18 +331,19 @@ def column_names(path: str | os.PathLike) -> list[str]:
 
 
 def prepared_rows(path: str | os.PathLike) -> int:
-    """The row count of a prepared file from its first column's shape (cheap: nothing is read)."""
+    """At most the row count of a prepared file: its shortest column's (metadata only, nothing is read), so a
+    crafted column claiming 2**36 rows cannot raise the bound a predictions file is held to."""
     try:
         with open_h5(path, "prepared file") as f:
-            names = sorted(f.keys())
-            if not names:
-                raise PreparedFileError(f"{path}: a prepared file with no columns")
-            shape = plain_dataset(f, names[0]).shape
-            if not shape:
-                raise PreparedFileError(f"{path}: column {names[0]!r} is a scalar, not a column")
-            return int(shape[0])
+            shapes = {name: plain_dataset(f, name).shape for name in sorted(f.keys())}
     except UnsafeFileError as e:
         raise PreparedFileError(str(e)) from None
+    if not shapes:
+        raise PreparedFileError(f"{path}: a prepared file with no columns")
+    scalar = next((name for name, shape in shapes.items() if not shape), None)
+    if scalar is not None:
+        raise PreparedFileError(f"{path}: column {scalar!r} is a scalar, not a column")
+    return min(int(shape[0]) for shape in shapes.values())
 
 
 def verify_prepared(path: str | os.PathLike) -> str:

@@ -183,3 +183,20 @@ def test_a_run_records_its_predictions_files_sha256(tmp_path):
         assert result.meta["predictions"]["sha256"] == file_sha256(preds)
     stored = json.loads(result.path.read_text())
     assert stored["predictions"] == {"path": str(preds), "sha256": file_sha256(preds)}
+
+
+def test_prepared_rows_is_the_shortest_columns_length(tmp_path):
+    """The bound an early-read predictions file is held to: a crafted huge column cannot raise it."""
+    import h5py
+
+    from posebench.data import PreparedFileError, prepared_rows
+
+    path = tmp_path / "p.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("aaa", shape=(2**36,), dtype="f8", chunks=(1024,))  # 512 GiB if read; nothing is
+        f.create_dataset("joints3d", data=np.zeros((48, 17, 3)))
+    assert prepared_rows(path) == 48
+    with h5py.File(path, "a") as f:
+        f["zzz"] = 1.0
+    with pytest.raises(PreparedFileError, match="'zzz' is a scalar"):
+        prepared_rows(path)
