@@ -53,7 +53,7 @@ def test_metres_and_centimetres_are_named_with_the_factor(poses):
         check_predictions(poses / 1000.0, np.arange(8))
     with pytest.raises(PredictionsError, match="looks like centimetres in every row.*multiply them by 10"):
         check_predictions(poses / 10.0, np.arange(8))
-    assert 60.0 < check_millimetres(poses) < 1500.0
+    check_millimetres(poses)  # millimetres pass
     joints, _ = check_predictions(poses / 1000.0, np.arange(8), check_units=False)  # the caller may opt out
     np.testing.assert_allclose(joints, poses / 1000.0)
 
@@ -86,3 +86,56 @@ def test_match_index_positions_and_its_three_refusals():
 
 def test_predictions_error_is_a_posebench_error():
     assert issubclass(PredictionsError, PosebenchError) and issubclass(PredictionsError, ValueError)
+
+
+def _pose_with_bones(lengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A (17, 3) pose whose bones (skeleton.BONES order) have the given lengths, in random directions."""
+    from posebench.skeleton import BONES, ROOT
+    pose = np.full((17, 3), np.nan)
+    pose[ROOT] = 0.0
+    while np.isnan(pose).any():
+        for (p, c), length in zip(BONES, lengths):
+            if not np.isnan(pose[p, 0]) and np.isnan(pose[c, 0]):
+                u = rng.normal(size=3)
+                pose[c] = pose[p] + length * u / np.linalg.norm(u)
+    return pose
+
+
+def _exact_bad_rows(j: np.ndarray) -> np.ndarray:
+    """Rows the units check must name: exact per-row median bone length > 0 and outside 60-1500 mm."""
+    from posebench.skeleton import BONES
+    p, c = np.array(BONES).T
+    med = np.median(np.linalg.norm(j[:, c] - j[:, p], axis=2), axis=1)
+    return np.flatnonzero((med > 0) & ((med < 60.0) | (med > 1500.0)))
+
+
+def test_units_check_settles_rows_by_count_yet_names_exactly_the_rows_exact_medians_name():
+    """Rows with 0..16 of their 16 bones in range, the others just below 60 mm or just above 1500 mm (or in
+    metres): the rows named, their count and the first positions are those of the exact per-row medians."""
+    rng = np.random.default_rng(7)
+    inside = [60.0001, 61.0, 300.0, 1499.0, 1499.9999]
+    below, above = [0.3, 0.5, 59.9999, 59.0], [1500.0001, 1600.0, 1e4]
+    rows = []
+    for _ in range(900):
+        c = rng.integers(0, 17)
+        lengths = np.concatenate([rng.choice(inside, c), rng.choice(below if rng.random() < 0.5 else above, 16 - c)])
+        rows.append(_pose_with_bones(rng.permutation(lengths), rng))
+    j = np.stack(rows) + rng.normal(size=3) * 1000
+    bad = _exact_bad_rows(j)
+    assert 100 < len(bad) < 800  # both kinds of rows are there
+    with pytest.raises(PredictionsError) as err:
+        check_millimetres(j)
+    assert f"{len(bad)} of 900 rows" in str(err.value)
+    assert f"first at positions {', '.join(map(str, bad[:5]))}" in str(err.value)
+    good = np.delete(j, bad, axis=0)
+    assert len(_exact_bad_rows(good)) == 0
+    check_millimetres(good)  # rows with 8 bones or fewer in range but an in-range median pass
+
+
+def test_units_check_zero_rule_is_the_median_over_all_rows():
+    rng = np.random.default_rng(8)
+    j = rng.normal(0.0, 150.0, size=(9, 17, 3))
+    j[:5] = 1.0  # five of nine rows are one point: the median row has zero-length bones
+    with pytest.raises(PredictionsError, match="every bone has zero length"):
+        check_millimetres(j)
+    check_millimetres(j[1:])  # four of eight: the median is half a human-sized row, the placeholders pass
