@@ -6,6 +6,7 @@ tables) is recomputed from the stored per-joint errors, never by re-evaluating.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from pathlib import Path
@@ -56,12 +57,14 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     with ThreadPoolExecutor(max_workers=1) as pool:  # the predictions file's SHA-256, on a thread of its own
         is_file = isinstance(predictions, (str, os.PathLike)) and Path(predictions).is_file()  # never a FIFO or device
         started = []
+        once = threading.Lock()
 
         def digest() -> Any:
-            """Start hashing the predictions file (once); its future."""
-            if not started:
-                started.append(pool.submit(file_sha256, predictions))
-            return started[0]
+            """Start hashing the predictions file (once; from any thread); its future."""
+            with once:
+                if not started:
+                    started.append(pool.submit(file_sha256, predictions))
+                return started[0]
 
         try:
             return _evaluate(predictions, protocol, data, index, digest if is_file else None, results_dir, save,
@@ -82,6 +85,8 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
         raise PosebenchError("a run name must not be blank")
     with ThreadPoolExecutor(max_workers=1) as pool:  # the predictions are read and checked on a second thread
         early = _start_early(pool, predictions, protocol, data, index, check_units, from_format, joint_order)
+        if early is not None and digest is not None:  # hashed once read, while the target is still being read
+            early.add_done_callback(lambda done: done.exception() is None and digest())
         prepared, rows = load_selection(protocol, data)  # a data error comes first, then a predictions error
         if len(rows) == 0:
             raise DataMismatchError(f"protocol {protocol.name!r} selects no rows of {prepared.path or 'the dataset'}")
@@ -102,16 +107,15 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
             del target  # a future keeps its result: the column is freed with gt, not at the end
     _heap.trim()  # the readers' freed buffers go back before the scoring arrays are made
     where = match_index(idx, rows, len(prepared))
-    pred = joints if np.array_equal(where, np.arange(len(joints))) else joints[where]
-    del joints
+    pred_at = None if np.array_equal(where, np.arange(len(joints))) else where  # blocks gather their own rows
     if save:  # the run as it will be stored: float32 errors, with the exact float64 per-row values
-        errors, per_row = score_rows(protocol, pred, gt)
+        errors, per_row = score_rows(protocol, joints, gt, pred_at=pred_at)
     else:
-        errors, per_row = compute_errors(protocol, pred, gt), None
-    hashing = digest() if digest is not None else None  # now, when a core is free: what follows is one thread
+        errors, per_row = compute_errors(protocol, joints, gt, pred_at=pred_at), None
+    hashing = digest() if digest is not None else None  # if not started yet: now, when a core is free
     gt_errors = None if protocol.rescale == "none" else compute_errors(protocol, gt, gt)
-    hint = _target_hint(protocol, prepared, rows, pred, gt)
-    del pred, gt
+    hint = _target_hint(protocol, prepared, rows, joints, pred_at, gt)
+    del joints, gt
     codes = group_codes(prepared, rows)
     result = build_result(protocol, prepared, rows, errors, codes, predictions=None if model else source,
                           model=dict(model) if model else None, per_row=per_row)
@@ -218,9 +222,9 @@ def hint_sample(n: int) -> np.ndarray:
 
 
 def _target_hint(protocol: Protocol, prepared: PreparedData, rows: np.ndarray, pred: np.ndarray,
-                 gt: np.ndarray) -> str | None:
+                 pred_at: np.ndarray | None, gt: np.ndarray) -> str | None:
     """target_hint on a sample of the selected rows: the scored target ``gt`` (verified, at ``rows``) and the
-    other target read only there.
+    other target read only there; the predictions of those rows are ``pred[pred_at]`` (``pred`` when None).
 
     The other target's sample is read without hash verification: it can only change a hint's wording, never a
     score.
@@ -236,7 +240,7 @@ def _target_hint(protocol: Protocol, prepared: PreparedData, rows: np.ndarray, p
     else:
         theirs = read_prepared(prepared.path, columns=[other], rows=rows[pick], verify=False)[other]
     targets = {protocol.target: np.asarray(gt)[pick], other: theirs}
-    return target_hint(protocol, targets, np.arange(len(pick)), pred[pick])
+    return target_hint(protocol, targets, np.arange(len(pick)), pred[pick if pred_at is None else pred_at[pick]])
 
 
 def convert_predictions(path: str | os.PathLike, out: str | os.PathLike, protocol: str | Protocol,

@@ -84,30 +84,45 @@ def _run_blocks(n: int, score: Callable[[slice], None], threads: int | None) -> 
             job.result()
 
 
-def _start(protocol: Protocol, pred: np.ndarray, gt: np.ndarray) -> dict[tuple, list[str]]:
-    if len(gt) != len(pred):
-        raise ValueError(f"{len(pred)} predictions for {len(gt)} ground-truth rows")
+def _start(protocol: Protocol, pred: np.ndarray, gt: np.ndarray, pred_at: np.ndarray | None
+           ) -> tuple[dict[tuple, list[str]], Callable[[slice], np.ndarray]]:
+    """The plan, and the function giving a block's predictions (gathered through ``pred_at`` when given)."""
+    if pred_at is None:
+        if len(gt) != len(pred):
+            raise ValueError(f"{len(pred)} predictions for {len(gt)} ground-truth rows")
+        rows_of: Callable[[slice], np.ndarray] = pred.__getitem__
+    else:
+        pred, pred_at = np.asarray(pred), np.asarray(pred_at)
+        if pred_at.ndim != 1 or len(pred_at) != len(gt):
+            raise ValueError(f"pred_at names {len(pred_at)} predictions for {len(gt)} ground-truth rows")
+        if len(pred_at) and (pred_at.min() < 0 or pred_at.max() >= len(pred)):
+            raise ValueError(f"pred_at holds positions outside the {len(pred)} predictions")
+
+        def rows_of(sl: slice) -> np.ndarray:
+            return np.take(pred, pred_at[sl], axis=0)
     plan = _plan(protocol)
     fits = {(a, f) for a, f, _ in plan if a.startswith("procrustes")}
     if fits:  # scored in blocks: the compiled kernel (if any) is loaded on the total, not on one block
-        _pa_kernel.expect(len(pred) * len(fits))
-    return plan
+        _pa_kernel.expect(len(gt) * len(fits))
+    return plan, rows_of
 
 
-def compute_errors(protocol: Protocol, pred: np.ndarray, gt: np.ndarray, *,
-                   threads: int | None = None) -> dict[str, np.ndarray]:
+def compute_errors(protocol: Protocol, pred: np.ndarray, gt: np.ndarray, *, threads: int | None = None,
+                   pred_at: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per-joint errors (N, J_scored) float64 for every metric of the protocol, after its rescaling and alignments.
 
     Rows are scored in blocks (every step is per row, so the result is the same whatever the blocks, their
     order or the threads), which bounds the float64 working copies to one block per thread. Metrics that share
-    an alignment and joints share one array.
+    an alignment and joints share one array. ``pred_at`` (N,): the positions in ``pred`` of the rows of ``gt``
+    (a predictions file covering more rows, or in another order); each block gathers its own rows, so no
+    reordered copy of ``pred`` is made.
     """
-    n = len(pred)
-    plan = _start(protocol, pred, gt)
+    n = len(gt)
+    plan, rows_of = _start(protocol, pred, gt, pred_at)
     out = {key: np.empty((n, len(key[2]))) for key in plan}
 
     def score(sl: slice) -> None:
-        for key, e in _block_errors(protocol, plan, pred[sl], gt[sl]).items():
+        for key, e in _block_errors(protocol, plan, rows_of(sl), gt[sl]).items():
             out[key][sl] = e
 
     _run_blocks(n, score, threads)
@@ -115,23 +130,24 @@ def compute_errors(protocol: Protocol, pred: np.ndarray, gt: np.ndarray, *,
     return {m.name: out[key_of[m.name]] for m in protocol.metrics}
 
 
-def score_rows(protocol: Protocol, pred: np.ndarray, gt: np.ndarray, *, threads: int | None = None
-               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def score_rows(protocol: Protocol, pred: np.ndarray, gt: np.ndarray, *, threads: int | None = None,
+               pred_at: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(errors {metric: (N, J) float32 as a run stores them}, per-row values {metric: (N,) float64, summary units}).
 
     What ``evaluate`` runs when it saves the run: each block is scored in float64 exactly as by
     :func:`compute_errors`; its per-row values (from which the summary and breakdowns are taken) come from the
     float64 errors, which are then kept only as stored (float32 rounded away from the metric's thresholds,
     ``runstore.stored_errors``). The (N, J) float64 arrays never exist: half the memory, no conversion at save.
+    ``pred_at``: as for :func:`compute_errors`.
     """
-    n = len(pred)
-    plan = _start(protocol, pred, gt)
+    n = len(gt)
+    plan, rows_of = _start(protocol, pred, gt, pred_at)
     key_of = {name: key for key, names in plan.items() for name in names}
     errors = {m.name: np.empty((n, len(m.joints)), np.float32) for m in protocol.metrics}
     values = {m.name: np.empty(n) for m in protocol.metrics}
 
     def score(sl: slice) -> None:
-        block = _block_errors(protocol, plan, pred[sl], gt[sl])
+        block = _block_errors(protocol, plan, rows_of(sl), gt[sl])
         full = {name: block[key] for name, key in key_of.items()}
         for name, e32 in stored_errors(protocol, full).items():
             errors[name][sl] = e32

@@ -59,3 +59,32 @@ def test_a_saved_run_has_the_unsaved_runs_summary_and_breakdowns_exactly(tmp_pat
     assert fresh.errors[m].dtype == np.float64 and saved.errors[m].dtype == np.float32
     again = load_result(saved.path)
     assert np.array_equal(again.errors[m], saved.errors[m])
+
+
+@pytest.mark.parametrize("name", ["h36m-lifting", "mpi3dhp-corrected"])
+def test_blocks_gathering_through_pred_at_equal_scoring_the_gathered_array(monkeypatch, name):
+    protocol = load_protocol(name)
+    pred, gt = _poses(1500, seed=3)
+    extra = np.concatenate([pred, pred[:400] + 7.0])  # a file covering more rows, in another order
+    at = np.random.default_rng(4).permutation(len(extra))[:1500]
+    extra[at] = pred
+    monkeypatch.setattr(scoring, "SCORE_BLOCK_ROWS", 256)
+    for threads in (1, 2):
+        want = scoring.compute_errors(protocol, pred, gt, threads=threads)
+        got = scoring.compute_errors(protocol, extra, gt, threads=threads, pred_at=at)
+        errors, values = scoring.score_rows(protocol, pred, gt, threads=threads)
+        errors_at, values_at = scoring.score_rows(protocol, extra, gt, threads=threads, pred_at=at)
+        for m in protocol.metric_names:
+            assert np.array_equal(got[m], want[m])
+            assert np.array_equal(errors_at[m], errors[m]) and np.array_equal(values_at[m], values[m])
+
+
+def test_pred_at_must_name_one_prediction_per_row_inside_the_array():
+    protocol = load_protocol("h36m-lifting")
+    pred, gt = _poses(50)
+    with pytest.raises(ValueError, match="names 49 predictions for 50"):
+        scoring.compute_errors(protocol, pred, gt, pred_at=np.arange(49))
+    with pytest.raises(ValueError, match="outside the 50 predictions"):
+        scoring.score_rows(protocol, pred, gt, pred_at=np.arange(1, 51))
+    with pytest.raises(ValueError, match="outside the 50 predictions"):
+        scoring.score_rows(protocol, pred, gt, pred_at=np.arange(-1, 49))
