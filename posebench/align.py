@@ -76,6 +76,29 @@ def _as_batch(pred: np.ndarray, gt: np.ndarray | None = None) -> tuple[np.ndarra
 
 # --- similarity fit, block by block in a components-major layout ---------------------------------
 
+def components(pred: np.ndarray, gt: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(6, J, n) float64: coordinates 0-2 of ``pred`` (n, J, 3), 3-5 of ``gt``, poses along the last axis.
+
+    The layout the similarity fit works in (every operation runs over long contiguous rows); transposed in
+    tiles whose source stays in cache.
+    """
+    n, nj = pred.shape[:2]
+    x = np.empty((6, nj, n)) if out is None else out
+    for u in range(0, n, _TILE):
+        np.copyto(x[0:3, :, u:u + _TILE], pred[u:u + _TILE].transpose(2, 1, 0), casting="unsafe")
+        np.copyto(x[3:6, :, u:u + _TILE], gt[u:u + _TILE].transpose(2, 1, 0), casting="unsafe")
+    return x
+
+
+def procrustes_errors_of_components(x: np.ndarray, fit: np.ndarray, reflection: bool,
+                                    cols: np.ndarray | None) -> np.ndarray:
+    """Per-joint distances (J', n) after the similarity fit, from poses already in the fit's layout
+    (:func:`components`; the prediction's rows are centred in place). The NumPy path of
+    :func:`procrustes_errors`, for callers that hold that layout (``posebench.scoring``)."""
+    ws = _Workspace(x.shape[1], fit, x.shape[2], size=x.shape[2], x=False)
+    return _Fit(None, None, ws, reflection, x=x).errors(cols)
+
+
 class _Workspace:
     """Reusable float64 buffers for one call, so blocks allocate no large temporaries.
 
@@ -84,9 +107,9 @@ class _Workspace:
     operation runs over long contiguous rows, and the cross-covariance is one einsum.
     """
 
-    def __init__(self, n_joints: int, fit: np.ndarray, n: int) -> None:
-        size = min(CHUNK, max(n, 1))
-        self.x = np.empty((6, n_joints, size))
+    def __init__(self, n_joints: int, fit: np.ndarray, n: int, size: int | None = None, x: bool = True) -> None:
+        size = min(CHUNK, max(n, 1)) if size is None else size
+        self.x = np.empty((6, n_joints, size if x else 0))
         self.e = np.empty((3, n_joints, size))
         self.d = np.empty((n_joints, size))
         self.c = np.empty((9, size))
@@ -101,12 +124,11 @@ class _Workspace:
 class _Fit:
     """Similarity fit of one block: rotation and scale (components (9, n), (n,)) and fit-joint centroids."""
 
-    def __init__(self, pred: np.ndarray, gt: np.ndarray, ws: _Workspace, reflection: bool) -> None:
-        n = len(pred)
-        x = ws.x[:, :, :n]
-        for u in range(0, n, _TILE):  # transpose in tiles whose source stays in cache
-            np.copyto(x[0:3, :, u:u + _TILE], pred[u:u + _TILE].transpose(2, 1, 0), casting="unsafe")
-            np.copyto(x[3:6, :, u:u + _TILE], gt[u:u + _TILE].transpose(2, 1, 0), casting="unsafe")
+    def __init__(self, pred: np.ndarray | None, gt: np.ndarray | None, ws: _Workspace, reflection: bool,
+                 x: np.ndarray | None = None) -> None:
+        if x is None:  # else the caller's components-major (6, J, n) poses, used (and centred) in place
+            x = components(pred, gt, ws.x[:, :, :len(pred)])
+        n = x.shape[2]
         mu = np.einsum("ajn,j->an", x, ws.w, out=ws.mu[:, :n])
         mu_p, mu_g = mu[0:3], mu[3:6]
         x[0:3] -= mu_p[:, None, :]

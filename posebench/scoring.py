@@ -57,7 +57,84 @@ def _plan(protocol: Protocol) -> dict[tuple, list[str]]:
 
 def _block_errors(protocol: Protocol, plan: dict[tuple, list[str]], pred: np.ndarray, gt: np.ndarray
                   ) -> dict[tuple, np.ndarray]:
-    """Float64 per-joint errors of one block of rows, per plan key."""
+    """Float64 per-joint errors (n, J') of one block of rows, per plan key.
+
+    The block is transposed once into the components-major layout the similarity fit works in, root-centred
+    there, and every alignment is computed from it: one transposition instead of a root-centred copy of each
+    side plus the fit's own transposition. Where the compiled Procrustes kernel is loaded, its (n, J, 3) path
+    runs instead (``_block_errors_by_pose``).
+    """
+    if any(a in _PROCRUSTES for a, _, _ in plan) and _pa_kernel.wanted(len(pred)):
+        return _block_errors_by_pose(protocol, plan, pred, gt)
+    _metrics.check_poses(pred, gt, finite=any(joints != tuple(range(np.shape(pred)[1])) for _, _, joints in plan))
+    if protocol.rescale == "none":
+        x = _align.components(np.asarray(pred), np.asarray(gt))
+        x -= x[:, ROOT].copy()[:, None, :]  # root-centred: the same subtraction as align.root_centre
+    else:
+        x = _align.components(*prepare_poses(protocol, pred, gt))
+    nj = x.shape[1]
+    keys = sorted(plan, key=lambda k: k[0] in _PROCRUSTES)  # the fits centre x in place: they come last
+    fits = [k for k in keys if k[0] in _PROCRUSTES]
+    done: dict[tuple, np.ndarray] = {}
+    out = {}
+    try:
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # non-finite input: checked below
+            for key in keys:
+                align, fit, joints = key
+                cols = None if joints == tuple(range(nj)) else np.asarray(joints, dtype=np.int64)
+                if align == "none":
+                    e = _distances(x, cols, None)
+                elif align == "scale":
+                    e = _distances(x, cols, _scale_factors(x, np.unique(np.asarray(fit, dtype=np.int64)), nj))
+                elif (align, fit) in done:  # another joint subset of a fit already made: its full errors
+                    e = done[(align, fit)] if cols is None else done[(align, fit)][cols]
+                else:
+                    xk = x if key == fits[-1] else x.copy()
+                    full = _align.procrustes_errors_of_components(xk, np.unique(np.asarray(fit, dtype=np.int64)),
+                                                                  align == "procrustes_reflect", None)
+                    done[(align, fit)] = full = full.copy()
+                    e = full if cols is None else full[cols]
+                out[key] = np.ascontiguousarray(e.T)
+    except np.linalg.LinAlgError:  # LAPACK refuses NaN/inf: say which input holds them
+        _metrics.check_poses(pred, gt)
+        raise
+    if not all(np.isfinite(np.add.reduce(e, axis=None)) for e in out.values()):
+        _metrics.check_poses(pred, gt)  # raises on NaN/inf inputs; finite inputs whose errors overflow stay as they are
+    return out
+
+
+_PROCRUSTES = ("procrustes", "procrustes_reflect")
+
+
+def _distances(x: np.ndarray, cols: np.ndarray | None, scale: np.ndarray | None) -> np.ndarray:
+    """(J', n) distances of the (scaled) prediction to the ground truth in the (6, J, n) layout: the operations
+    of ``metrics.joint_errors`` in the same order, so the same bits."""
+    p, g = x[0:3], x[3:6]
+    if cols is not None:
+        p, g = p[:, cols], g[:, cols]
+    d = p - g if scale is None else p * scale
+    if scale is not None:
+        d -= g
+    d *= d
+    o = d[0] + d[1]
+    o += d[2]
+    return np.sqrt(o, out=o)
+
+
+def _scale_factors(x: np.ndarray, fit: np.ndarray, nj: int) -> np.ndarray:
+    """Per-pose s = <pred, gt> / <pred, pred> over the fit joints (0 for an all-zero prediction), as
+    ``align.scale_factors`` (sums in another order: equal to rounding)."""
+    p, g = x[0:3], x[3:6]
+    if len(fit) != nj:
+        p, g = p[:, fit], g[:, fit]
+    pp = np.einsum("ajn,ajn->n", p, p)
+    pg = np.einsum("ajn,ajn->n", p, g)
+    return np.where(pp > 0, pg / np.where(pp > 0, pp, 1.0), np.where(np.isnan(pp), np.nan, 0.0))
+
+
+def _block_errors_by_pose(protocol: Protocol, plan: dict[tuple, list[str]], pred: np.ndarray, gt: np.ndarray
+                          ) -> dict[tuple, np.ndarray]:
+    """Float64 per-joint errors of one block of rows, per plan key, through ``metrics.joint_errors``."""
     p, g = prepare_poses(protocol, pred, gt)
     done: dict[tuple, np.ndarray] = {}
     out = {}

@@ -88,3 +88,39 @@ def test_pred_at_must_name_one_prediction_per_row_inside_the_array():
         scoring.score_rows(protocol, pred, gt, pred_at=np.arange(1, 51))
     with pytest.raises(ValueError, match="outside the 50 predictions"):
         scoring.score_rows(protocol, pred, gt, pred_at=np.arange(-1, 49))
+
+
+@pytest.mark.parametrize("name", [p.name for p in posebench.protocols.list_protocols()])
+def test_components_major_blocks_equal_the_per_pose_metrics(name):
+    """One transposition per block, every alignment from it: MPJPE and the Procrustes errors are the same bits as
+    metrics.joint_errors on the root-centred poses; the scale fit's sums run in another order (equal to 1e-13)."""
+    protocol = posebench.protocols.load_protocol(name)
+    pred, gt = _poses(700, seed=5)
+    pred[:3] = pred[:3, :1]  # collapsed predictions: the fits' limits
+    pred[3] = 0.0
+    gt[4:6] = gt[4:6] @ np.diag([1.0, 1.0, -1.0]).astype(np.float32)  # mirrored targets
+    plan = scoring._plan(protocol)
+    fast = scoring._block_errors(protocol, plan, pred, gt)
+    slow = scoring._block_errors_by_pose(protocol, plan, pred, gt)
+    assert fast.keys() == slow.keys()
+    for key in plan:
+        assert fast[key].shape == slow[key].shape and fast[key].flags.c_contiguous
+        if key[0] == "scale":
+            np.testing.assert_allclose(fast[key], slow[key], rtol=1e-13, atol=1e-12)
+        else:
+            assert np.array_equal(fast[key], slow[key]), key
+
+
+def test_components_major_blocks_refuse_non_finite_poses_as_joint_errors_does():
+    protocol = load_protocol("h36m-lifting")
+    pred, gt = _poses(64, seed=6)
+    plan = scoring._plan(protocol)
+    for bad in (np.nan, np.inf):
+        p = pred.copy()
+        p[10, 3, 1] = bad
+        with pytest.raises(posebench.metrics.PoseArrayError, match="pred"):
+            scoring._block_errors(protocol, plan, p, gt)
+        g = gt.copy()
+        g[20, 0, 2] = bad
+        with pytest.raises(posebench.metrics.PoseArrayError, match="ground truth array holds 1 NaN"):
+            scoring._block_errors(protocol, plan, pred, g)
