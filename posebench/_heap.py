@@ -43,11 +43,11 @@ def trim() -> bool:
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 REUSE_BELOW = 32 << 20  # blocks under this size come from the heap (glibc's own ceiling for its mmap threshold)
-KEEP_FREE = 128 << 20  # free memory kept at the top of a heap before it is given back
+KEEP_FREE = 64 << 20  # free memory kept at the top of a heap before it is given back
 
 
 def reuse_freed() -> bool:
-    """From now on, serve blocks under 32 MB from the heap and keep up to 128 MB of freed heap memory, so
+    """From now on, serve blocks under 32 MB from the heap and keep up to 64 MB of freed heap memory, so
     repeated block temporaries reuse their pages instead of faulting in fresh ones (process-wide; larger
     arrays are still mapped and unmapped alone). False where the C library has no ``mallopt``."""
     libc = _glibc()

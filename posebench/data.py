@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,13 +255,15 @@ def _attr_value(v: Any) -> Any:
 
 
 def read_prepared(path: str | os.PathLike, columns: Iterable[str] | None = None, rows: np.ndarray | None = None,
-                  verify: bool = True, _hash_all: bool = False) -> PreparedData:
+                  verify: bool = True, _hash_all: bool = False,
+                  stream: Callable[[np.ndarray, int], None] | None = None) -> PreparedData:
     """Read a prepared file (all columns, or just ``columns``; all rows, or just ``rows``) and check it.
 
     With ``verify`` every column read is checked against its recorded digest while it streams in, block by
     block (format 1 files, which record only the whole-file hash, are hashed whole); a mismatch raises
     ContentHashError naming the file and column. Columns read are checked against the contract (every row of
-    a path column included).
+    a path column included). ``stream``: with one column asked, called as its rows come in (see
+    ``prepared_read.read_column``); they are trustworthy only once this function returns.
     """
     path = Path(path)
     attrs = read_attrs(path)
@@ -290,7 +292,8 @@ def read_prepared(path: str | os.PathLike, columns: Iterable[str] | None = None,
             hashers = column_hashers(path, attrs, dsets, hashed) if hashed else {}
             for name in (hashed if set(hashed) > set(wanted) else wanted):
                 keep = name in wanted
-                out = read_column(dsets[name], rows if keep else None, hashers.get(name), keep)
+                out = read_column(dsets[name], rows if keep else None, hashers.get(name), keep,
+                                  stream if keep and len(wanted) == 1 else None)
                 if keep:
                     cols[name] = out
             digests = {k: {"dtype": h.dtype, "shape": list(h.shape), "sha256": h.hexdigest()} for k, h in hashers.items()}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from posebench.importers import detect_format, finish, import_predictions
 from posebench.predictions import PredictionsError, check_millimetres, check_predictions, match_index, write_predictions
 from posebench.protocols import Protocol, load_protocol
 from posebench.results import Result, build_result, new_run_id
-from posebench.scoring import (SCORE_BLOCK_ROWS, compute_errors, prepare_poses, score_rows,  # noqa: F401
+from posebench.scoring import (SCORE_BLOCK_ROWS, ArrivingRows, compute_errors, prepare_poses, score_rows,  # noqa: F401
                                scoring_threads)
 from posebench.selection import (GROUP_KEYS, DataMismatchError, check_data, data_path, group_codes,  # noqa: F401
                                  load_column, load_scored, load_selection, load_target, prepare_command,
@@ -90,30 +90,28 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
         prepared, rows = load_selection(protocol, data)  # a data error comes first, then a predictions error
         if len(rows) == 0:
             raise DataMismatchError(f"protocol {protocol.name!r} selects no rows of {prepared.path or 'the dataset'}")
-        if early is not None:  # a plain posebench file: read from the start, beside the selection and the target
+        _heap.trim()  # the selection reader's freed buffers go back before the large arrays are made
+        if early is not None:  # a plain posebench file: read from the start, beside the selection; each block
+            arriving = ArrivingRows(len(rows))  # is scored as soon as its rows of the target are read
+            scored = pool.submit(_score, protocol, lambda f=early: f.result()[:2], arriving, rows, len(prepared), save)
             try:
-                gt, failed = load_target(protocol, prepared, rows), None
+                gt, failed = load_target(protocol, prepared, rows, stream=arriving.put), None
             except Exception as e:  # noqa: BLE001 - re-raised below, after any predictions error
+                arriving.fail()
                 gt, failed = None, e
             joints, idx, source = early.result()
             del early  # a future keeps its result
             if failed is not None:
                 raise failed
+            joints, pred_at, errors, per_row = scored.result()  # scores stand: the target is read and verified
+            del scored, arriving
         else:  # other layouts match rows on the selection: the scored column is read beside them
             target = pool.submit(load_target, protocol, prepared, rows)
             joints, idx, source = _read_predictions(predictions, prepared, rows, index, check_units, from_format,
                                                     joint_order)
             gt = target.result()
             del target  # a future keeps its result: the column is freed with gt, not at the end
-    _heap.trim()  # the readers' freed buffers go back before the scoring arrays are made
-    if len(rows) > SCORE_BLOCK_ROWS:
-        _heap.reuse_freed()  # the scoring blocks' temporaries then reuse their pages (2.5x faster a block)
-    where = match_index(idx, rows, len(prepared))
-    pred_at = None if np.array_equal(where, np.arange(len(joints))) else where  # blocks gather their own rows
-    if save:  # the run as it will be stored: float32 errors, with the exact float64 per-row values
-        errors, per_row = score_rows(protocol, joints, gt, pred_at=pred_at)
-    else:
-        errors, per_row = compute_errors(protocol, joints, gt, pred_at=pred_at), None
+            joints, pred_at, errors, per_row = _score(protocol, lambda: (joints, idx), gt, rows, len(prepared), save)
     hashing = digest() if digest is not None else None  # if not started yet: now, when a core is free
     gt_errors = None if protocol.rescale == "none" else compute_errors(protocol, gt, gt)
     hint = _target_hint(protocol, prepared, rows, joints, pred_at, gt)
@@ -136,6 +134,23 @@ def _evaluate(predictions: Any, protocol: Protocol, data: Any, index: np.ndarray
     if save:
         result.save(results_dir)
     return result
+
+
+def _score(protocol: Protocol, predictions: Callable[[], tuple[np.ndarray, np.ndarray]], gt: np.ndarray | ArrivingRows,
+           rows: np.ndarray, n_rows: int, save: bool
+           ) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """(joints, their positions for the selected rows or None, errors, per-row values or None): the predictions
+    matched to the selected rows and scored against ``gt`` (which may still be arriving)."""
+    joints, idx = predictions()
+    where = match_index(idx, rows, n_rows)
+    pred_at = None if np.array_equal(where, np.arange(len(joints))) else where  # blocks gather their own rows
+    if len(rows) > SCORE_BLOCK_ROWS:
+        _heap.reuse_freed()  # the scoring blocks' temporaries then reuse their pages (2.5x faster a block)
+    if save:  # the run as it will be stored: float32 errors, with the exact float64 per-row values
+        errors, per_row = score_rows(protocol, joints, gt, pred_at=pred_at)
+    else:
+        errors, per_row = compute_errors(protocol, joints, gt, pred_at=pred_at), None
+    return joints, pred_at, errors, per_row
 
 
 class _RowCount:

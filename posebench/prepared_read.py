@@ -6,7 +6,7 @@ Used by `posebench.data.read_prepared`; its errors are re-exported by `posebench
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from posebench.content_hash import ColumnHasher, combine, parse_column_hashes
 from posebench.errors import PosebenchError
 from posebench.h5safe import UnsafeFileError, check_shape, read_dataset
 
-READ_BLOCK_ROWS = 65536
+READ_BLOCK_ROWS = 16384  # rows a read block: 6.7 MB of poses, so scoring follows the reader closely (evaluate)
 
 
 class PreparedFileError(PosebenchError):
@@ -92,8 +92,14 @@ def check_digests(path: Path, attrs: Mapping[str, Any], digests: Mapping[str, Ma
                                "a format-1 file cannot say which column); re-prepare it")
 
 
-def read_column(ds: h5py.Dataset, rows: np.ndarray | None, hasher: ColumnHasher | None, keep: bool = True) -> np.ndarray | None:
-    """A column (or its ``rows``), streamed in row blocks through ``hasher``; strings come back as str objects."""
+def read_column(ds: h5py.Dataset, rows: np.ndarray | None, hasher: ColumnHasher | None, keep: bool = True,
+                stream: Callable[[np.ndarray, int], None] | None = None) -> np.ndarray | None:
+    """A column (or its ``rows``), streamed in row blocks through ``hasher``; strings come back as str objects.
+
+    ``stream(array, k)`` is called each time the first k rows of the array being filled are final (when the
+    rows asked are increasing; else once, at the end): a consumer can start on them before the column is read
+    and verified, and must not trust them until this call (and the caller's checks) return.
+    """
     info = h5py.check_string_dtype(ds.dtype)
     vlen = info is not None and info.length is None
     if hasher is None:
@@ -101,18 +107,24 @@ def read_column(ds: h5py.Dataset, rows: np.ndarray | None, hasher: ColumnHasher 
             return None
         if rows is not None:
             out = read_dataset(ds, rows)
-            return out if info is None or vlen else decode(out)
-        out = read_dataset(ds) if vlen else np.asarray(ds[()])
-        return decode(out) if info is not None and not vlen else out
+            out = out if info is None or vlen else decode(out)
+        else:
+            out = read_dataset(ds) if vlen else np.asarray(ds[()])
+            out = decode(out) if info is not None and not vlen else out
+        if stream is not None:
+            stream(out, len(out))
+        return out
     src = ds.asstr() if vlen else ds
     n = ds.shape[0]
     uniq = inverse = None
     if rows is not None:
         uniq, inverse = np.unique(rows, return_inverse=True)
+    in_order = uniq is None or (len(uniq) == len(rows) and np.array_equal(uniq, rows))  # out is then the answer
     dtype = object if vlen else ds.dtype
     out = None
     if keep:
         out = np.empty(((n if uniq is None else len(uniq)), *ds.shape[1:]), dtype=dtype)
+    early = stream if (stream is not None and keep and in_order and not (info is not None and not vlen)) else None
     try:
         for lo in range(0, n, READ_BLOCK_ROWS):
             hi = min(n, lo + READ_BLOCK_ROWS)
@@ -122,13 +134,19 @@ def read_column(ds: h5py.Dataset, rows: np.ndarray | None, hasher: ColumnHasher 
                 continue
             if uniq is None:
                 out[lo:hi] = block
+                i1 = hi
             else:
                 i0, i1 = np.searchsorted(uniq, (lo, hi))
                 out[i0:i1] = block[uniq[i0:i1] - lo]
+            if early is not None:
+                early(out, int(i1))
     except (OSError, ValueError, TypeError) as e:
         raise UnsafeFileError(f"{ds.file.filename}: dataset {ds.name.lstrip('/')!r} cannot be read ({e})") from None
     if out is None:
         return None
-    if inverse is not None and not (len(uniq) == len(rows) and np.array_equal(uniq, rows)):  # sorted: no copy
+    if not in_order:  # sorted: no copy
         out = out[inverse]
-    return decode(out) if info is not None and not vlen else out
+    out = decode(out) if info is not None and not vlen else out
+    if stream is not None and early is None:
+        stream(out, len(out))
+    return out

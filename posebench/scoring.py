@@ -8,6 +8,7 @@ it is stored, with the exact per-row values its summary is taken from.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,11 +18,53 @@ from posebench import _pa_kernel
 from posebench import align as _align
 from posebench import metrics as _metrics
 from posebench.aggregates import per_row
+from posebench.errors import PosebenchError
 from posebench.protocols import Protocol
 from posebench.runstore import stored_errors
 from posebench.skeleton import ROOT
 
 SCORE_BLOCK_ROWS = 8192  # rows per scoring block (align.CHUNK): ~3.3 MB float64 working copies each, per thread
+
+
+class RowsAbandoned(PosebenchError):
+    """The column being read will not arrive (its reader failed): the reader's error says why."""
+
+
+class ArrivingRows:
+    """A (n, J, 3) column whose leading rows arrive over time, for scoring while it is read: ``gt[a:b]`` waits
+    until rows up to b are in. The reader calls :meth:`put` (``read_prepared``'s ``stream``) as rows come and
+    :meth:`fail` if it stops; scoring then raises :class:`RowsAbandoned`. Scores made from it stand only once
+    the reader has returned (verified)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._array: np.ndarray | None = None
+        self._ready = 0
+        self._failed = False
+        self._cond = threading.Condition()
+
+    def __len__(self) -> int:
+        return self.n
+
+    def put(self, array: np.ndarray, ready: int) -> None:
+        """The first ``ready`` rows of ``array`` (the column being filled) are final."""
+        with self._cond:
+            self._array, self._ready = array, ready
+            self._cond.notify_all()
+
+    def fail(self) -> None:
+        """No more rows will come."""
+        with self._cond:
+            self._failed = True
+            self._cond.notify_all()
+
+    def __getitem__(self, sl: slice) -> np.ndarray:
+        stop = self.n if sl.stop is None else min(sl.stop, self.n)
+        with self._cond:
+            self._cond.wait_for(lambda: self._failed or (self._array is not None and self._ready >= stop))
+            if self._failed:
+                raise RowsAbandoned("the scored column was not read")
+            return self._array[sl]
 
 
 def scoring_threads() -> int:

@@ -7,6 +7,7 @@ target at the selected rows. `posebench.evaluation` scores what this returns.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -76,18 +77,25 @@ def load_selection(protocol: Protocol, data: str | os.PathLike | PreparedData | 
     return prepared, select_rows(protocol, prepared)
 
 
-def load_target(protocol: Protocol, prepared: PreparedData, rows: np.ndarray) -> np.ndarray:
-    """The scored column at ``rows``: from memory, or read (verified) from the prepared file."""
-    return load_column(prepared, protocol.target, rows)
+def load_target(protocol: Protocol, prepared: PreparedData, rows: np.ndarray,
+                stream: Callable[[np.ndarray, int], None] | None = None) -> np.ndarray:
+    """The scored column at ``rows``: from memory, or read (verified) from the prepared file (``stream``: as
+    ``read_prepared``'s, called as its rows come in)."""
+    return load_column(prepared, protocol.target, rows, stream)
 
 
-def load_column(prepared: PreparedData, name: str, rows: np.ndarray) -> np.ndarray:
+def load_column(prepared: PreparedData, name: str, rows: np.ndarray,
+                stream: Callable[[np.ndarray, int], None] | None = None) -> np.ndarray:
     """A pose column at ``rows``: from memory, or read (verified) from the prepared file."""
     if name in prepared:
-        return np.asarray(prepared[name])[rows]
-    if not len(rows):
-        return np.zeros((0, 17, 3), np.float32)
-    return read_prepared(prepared.path, columns=[name], rows=rows)[name]
+        out = np.asarray(prepared[name])[rows]
+    elif not len(rows):
+        out = np.zeros((0, 17, 3), np.float32)
+    else:
+        return read_prepared(prepared.path, columns=[name], rows=rows, stream=stream)[name]
+    if stream is not None:
+        stream(out, len(out))
+    return out
 
 
 def selection_columns(protocol: Protocol) -> list[str]:

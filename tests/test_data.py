@@ -58,3 +58,32 @@ def test_not_hdf5_is_a_clear_error(tmp_path):
     p.write_bytes(b"not hdf5")
     with pytest.raises(PreparedFileError, match="not a readable HDF5"):
         read_prepared(p)
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_a_streamed_column_hands_out_its_leading_rows_as_they_are_read(tmp_path, monkeypatch, verify):
+    monkeypatch.setattr("posebench.prepared_read.READ_BLOCK_ROWS", 4)
+    cols = _cols(30)
+    write_prepared(tmp_path / "a.h5", cols, {"dataset": "h36m", "split": "test"})
+    rows = np.array([1, 2, 3, 7, 8, 20, 21, 29])
+    calls = []
+    got = read_prepared(tmp_path / "a.h5", columns=["joints3d"], rows=rows, verify=verify,
+                        stream=lambda a, k: calls.append((a, k, a[:k].copy())))["joints3d"]
+    ks = [k for _, k, _ in calls]
+    assert ks == sorted(ks) and ks[-1] == len(rows) and (len(ks) > 1) == verify  # block by block when hashed
+    assert all(a is calls[-1][0] for a, _, _ in calls) and calls[-1][0] is got  # one array, the one returned
+    for _, k, head in calls:
+        assert np.array_equal(head, got[:k])  # rows handed out are never changed afterwards
+    np.testing.assert_array_equal(got, cols["joints3d"].astype(np.float32)[rows])
+
+
+def test_rows_out_of_order_are_streamed_once_when_complete(tmp_path, monkeypatch):
+    monkeypatch.setattr("posebench.prepared_read.READ_BLOCK_ROWS", 4)
+    cols = _cols(30)
+    write_prepared(tmp_path / "a.h5", cols, {"dataset": "h36m", "split": "test"})
+    rows = np.array([9, 2, 25, 2])
+    calls = []
+    got = read_prepared(tmp_path / "a.h5", columns=["joints3d"], rows=rows,
+                        stream=lambda a, k: calls.append((a, k)))["joints3d"]
+    assert len(calls) == 1 and calls[0][0] is got and calls[0][1] == 4
+    np.testing.assert_array_equal(got, cols["joints3d"].astype(np.float32)[rows])

@@ -159,12 +159,15 @@ def test_errors_come_in_order_data_predictions_scored_column(tmp_path):
         posebench.evaluate(metres, "h36m", tmp_path / "data")
     with pytest.raises(ContentHashError, match="'joints3d'"):
         posebench.evaluate(good, "h36m", tmp_path / "data")
+    with pytest.raises(ContentHashError, match="'joints3d'"):  # scored while read, but never kept or stored
+        posebench.evaluate(good, "h36m", tmp_path / "data", save=True, results_dir=tmp_path / "res")
+    assert not list(tmp_path.glob("res/runs/*"))
     with pytest.raises(PreparedFileError, match="no prepared file"):
         posebench.evaluate(metres, "h36m", tmp_path / "elsewhere")
 
 
 def test_a_run_records_its_predictions_files_sha256(tmp_path):
-    """The file's hash is computed on its own thread after scoring; the result and the stored JSON carry it."""
+    """The file's hash is computed on its own thread once the file is read; the result and the stored JSON carry it."""
     import json
 
     from posebench.data import write_prepared

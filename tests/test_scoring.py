@@ -124,3 +124,32 @@ def test_components_major_blocks_refuse_non_finite_poses_as_joint_errors_does():
         g[20, 0, 2] = bad
         with pytest.raises(posebench.metrics.PoseArrayError, match="ground truth array holds 1 NaN"):
             scoring._block_errors(protocol, plan, pred, g)
+
+
+def test_arriving_rows_make_blocks_wait_for_their_rows_and_a_failed_read_stops_them(monkeypatch):
+    import threading
+
+    protocol = load_protocol("h36m-lifting")
+    pred, gt = _poses(1000, seed=9)
+    monkeypatch.setattr(scoring, "SCORE_BLOCK_ROWS", 128)
+    want = scoring.score_rows(protocol, pred, gt, threads=2)
+    arriving = scoring.ArrivingRows(len(gt))
+    filling = np.zeros_like(gt)
+
+    def reader() -> None:  # the reader's array, filled and handed out 100 rows at a time
+        for k in range(100, 1001, 100):
+            filling[k - 100:k] = gt[k - 100:k]
+            arriving.put(filling, k)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    got = scoring.score_rows(protocol, pred, arriving, threads=2)
+    t.join()
+    for m in protocol.metric_names:
+        assert np.array_equal(got[0][m], want[0][m]) and np.array_equal(got[1][m], want[1][m])
+
+    stopped = scoring.ArrivingRows(len(gt))
+    stopped.put(gt, 300)  # rows 0-299 came, then the reader failed
+    threading.Timer(0.05, stopped.fail).start()
+    with pytest.raises(scoring.RowsAbandoned):
+        scoring.score_rows(protocol, pred, stopped, threads=2)
