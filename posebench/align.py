@@ -257,8 +257,13 @@ def scale_factors(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[int] | 
         gb = gb.reshape(len(gb), -1)
         pp = np.einsum("ij,ij->i", pb, pb, dtype=np.float64)
         pg = np.einsum("ij,ij->i", pb, gb, dtype=np.float64)
-        s[sl] = np.where(pp > 0, pg / np.where(pp > 0, pp, 1.0), np.where(np.isnan(pp), np.nan, 0.0))
+        s[sl] = scale_ratio(pg, pp)
     return s
+
+
+def scale_ratio(pg: np.ndarray, pp: np.ndarray) -> np.ndarray:
+    """s = <pred, gt> / <pred, pred> from the two sums: 0 for an all-zero prediction, NaN stays NaN."""
+    return np.where(pp > 0, pg / np.where(pp > 0, pp, 1.0), np.where(np.isnan(pp), np.nan, 0.0))
 
 
 def scale_fit(pred: np.ndarray, gt: np.ndarray, fit_joints: Sequence[int] | None = None) -> np.ndarray:

@@ -110,15 +110,16 @@ def check_millimetres(joints3d: np.ndarray) -> None:
         return
     lo, hi = BONE_MM_RANGE
     need = len(BONES) // 2 + 1
-    suspect = np.zeros(n, dtype=bool)
+    at, medians = [], []
     for b in range(0, n, UNITS_BLOCK_ROWS):  # every row, block by block
         sq = bone_lengths_squared(joints3d[b:b + UNITS_BLOCK_ROWS])
-        inside = np.count_nonzero((sq >= lo * lo) & (sq <= hi * hi), axis=1)
-        suspect[b:b + len(sq)] = inside < need
-    at = np.flatnonzero(suspect)
-    if not at.size:
+        suspect = np.count_nonzero((sq >= lo * lo) & (sq <= hi * hi), axis=1) < need
+        if suspect.any():  # only the rows the count could not settle have their median taken
+            at.append(b + np.flatnonzero(suspect))
+            medians.append(np.median(np.sqrt(sq[suspect]), axis=1))
+    if not at:
         return
-    row_median = row_bone_medians(np.asarray(joints3d)[at])  # only the rows the count could not settle
+    at, row_median = np.concatenate(at), np.concatenate(medians)
     if np.count_nonzero(row_median == 0.0) > n // 2:  # exactly when the median over all rows would be 0
         raise PredictionsError("joints3d: every bone has zero length (all joints coincide): not a pose")
     bad = (row_median > 0) & ((row_median < lo) | (row_median > hi))
@@ -150,10 +151,6 @@ def bone_lengths_squared(joints3d: np.ndarray) -> np.ndarray:
     d -= np.take(j, _PARENT, axis=1)
     return np.einsum("nbk,nbk->nb", d, d)
 
-
-def row_bone_medians(joints3d: np.ndarray) -> np.ndarray:
-    """Each row's median bone length (N,), computed in float64."""
-    return np.median(np.sqrt(bone_lengths_squared(joints3d)), axis=1)
 
 
 def match_index(index: np.ndarray, selected: np.ndarray, n_rows: int) -> np.ndarray:

@@ -102,15 +102,12 @@ def read_column(ds: h5py.Dataset, rows: np.ndarray | None, hasher: ColumnHasher 
     """
     info = h5py.check_string_dtype(ds.dtype)
     vlen = info is not None and info.length is None
+    fixed_strings = info is not None and not vlen  # bytes, decoded to str once read
     if hasher is None:
         if not keep:
             return None
-        if rows is not None:
-            out = read_dataset(ds, rows)
-            out = out if info is None or vlen else decode(out)
-        else:
-            out = read_dataset(ds) if vlen else np.asarray(ds[()])
-            out = decode(out) if info is not None and not vlen else out
+        out = read_dataset(ds, rows) if rows is not None or vlen else np.asarray(ds[()])
+        out = decode(out) if fixed_strings else out
         if stream is not None:
             stream(out, len(out))
         return out
@@ -124,7 +121,7 @@ def read_column(ds: h5py.Dataset, rows: np.ndarray | None, hasher: ColumnHasher 
     out = None
     if keep:
         out = np.empty(((n if uniq is None else len(uniq)), *ds.shape[1:]), dtype=dtype)
-    early = stream if (stream is not None and keep and in_order and not (info is not None and not vlen)) else None
+    early = stream if (stream is not None and keep and in_order and not fixed_strings) else None
     try:
         for lo in range(0, n, READ_BLOCK_ROWS):
             hi = min(n, lo + READ_BLOCK_ROWS)
@@ -146,7 +143,7 @@ def read_column(ds: h5py.Dataset, rows: np.ndarray | None, hasher: ColumnHasher 
         return None
     if not in_order:  # sorted: no copy
         out = out[inverse]
-    out = decode(out) if info is not None and not vlen else out
+    out = decode(out) if fixed_strings else out
     if stream is not None and early is None:
         stream(out, len(out))
     return out

@@ -135,7 +135,7 @@ def _block_errors(protocol: Protocol, plan: dict[tuple, list[str]], pred: np.nda
                     xk = x if key == fits[-1] else x.copy()
                     full = _align.procrustes_errors_of_components(xk, np.unique(np.asarray(fit, dtype=np.int64)),
                                                                   align == "procrustes_reflect", None)
-                    done[(align, fit)] = full = full.copy()
+                    done[(align, fit)] = full  # its own workspace's buffer: nothing writes it again
                     e = full if cols is None else full[cols]
                 out[key] = np.ascontiguousarray(e.T)
     except np.linalg.LinAlgError:  # LAPACK refuses NaN/inf: say which input holds them
@@ -171,8 +171,7 @@ def _scale_factors(x: np.ndarray, fit: np.ndarray, nj: int) -> np.ndarray:
     if len(fit) != nj:
         p, g = p[:, fit], g[:, fit]
     pp = np.einsum("ajn,ajn->n", p, p)
-    pg = np.einsum("ajn,ajn->n", p, g)
-    return np.where(pp > 0, pg / np.where(pp > 0, pp, 1.0), np.where(np.isnan(pp), np.nan, 0.0))
+    return _align.scale_ratio(np.einsum("ajn,ajn->n", p, g), pp)
 
 
 def _block_errors_by_pose(protocol: Protocol, plan: dict[tuple, list[str]], pred: np.ndarray, gt: np.ndarray
