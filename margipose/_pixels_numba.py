@@ -22,13 +22,17 @@ _F32 = np.float32
 
 
 @njit(cache=True, boundscheck=False)
-def warp(src: np.ndarray, a: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """(h, w) uint32 RGBX source, (6,) crop->source map, (3, n, m) uint8 planes out."""
+def warp(src: np.ndarray, a: np.ndarray, out: np.ndarray, ox: int, oy: int, fw_: int,
+         fh_: int) -> None:  # pragma: no cover - compiled
+    """(h, w) uint32 RGBX source holding the (fw_, fh_) frame's pixels from (ox, oy) on, (6,) crop->frame map,
+    (3, n, m) uint8 planes out. Coordinates, bounds and clamping are the frame's (so a part gives the frame's
+    crop wherever it holds the pixels read); reads are also clamped to the source, which keeps them in memory."""
     h, w = src.shape
     s = src.ravel()
     m = out.shape[2]
     a0, a1, a2, a3, a4, a5 = a[0], a[1], a[2], a[3], a[4], a[5]
-    fw, fh, wm, hm = float(w), float(h), w - 1, h - 1
+    fw, fh, wm, hm = float(fw_), float(fh_), fw_ - 1, fh_ - 1
+    sw, sh = w - 1, h - 1
     i00 = np.empty(m, np.uint32)
     i01 = np.empty(m, np.uint32)
     i10 = np.empty(m, np.uint32)
@@ -51,8 +55,10 @@ def warp(src: np.ndarray, a: np.ndarray, out: np.ndarray) -> None:  # pragma: no
             xf, yf = np.floor(xs), np.floor(ys)
             dxa[x], dya[x] = xs - xf, ys - yf
             xi, yi = np.int64(xf), np.int64(yf)
-            x0, x1 = min(max(xi, 0), wm), min(max(xi + 1, 0), wm)
-            y0, y1 = min(max(yi, 0), hm), min(max(yi + 1, 0), hm)
+            x0 = min(max(min(max(xi, 0), wm) - ox, 0), sw)
+            x1 = min(max(min(max(xi + 1, 0), wm) - ox, 0), sw)
+            y0 = min(max(min(max(yi, 0), hm) - oy, 0), sh)
+            y1 = min(max(min(max(yi + 1, 0), hm) - oy, 0), sh)
             i00[x], i01[x] = np.uint32(y0 * w + x0), np.uint32(y0 * w + x1)
             i10[x], i11[x] = np.uint32(y1 * w + x0), np.uint32(y1 * w + x1)
         for x in range(m):

@@ -16,9 +16,8 @@ Pillow functions bit for bit and run 5-8x faster.
 """
 from __future__ import annotations
 
-import contextlib
+import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageEnhance
 
+from margipose import jpeg_parts
 from posebench.errors import PosebenchError
 
 DCT_SCALES = (8, 4, 2)  # the reductions libjpeg's scaled inverse DCT offers (besides 1)
@@ -161,29 +161,79 @@ def _load(im: Image.Image, early: bool) -> None:
             raise
 
 
-def decode_for_crop(im: Image.Image, affine: np.ndarray, size: int) -> tuple[Image.Image, np.ndarray]:
-    """Decode an opened image for the crop: at the coarsest JPEG DCT scale it allows and, for a baseline
-    JPEG, only down to the last row it reads. Returns the image and the crop->decoded pixel map (3,3)."""
+def _load_from(im: Image.Image, affine: np.ndarray, size: int, origin: tuple[int, int] = (0, 0),
+               frame: tuple[int, int] | None = None) -> "Decoded":
+    """Decode an opened image (the frame, or a part of it whose top-left is ``origin`` frame px in a frame of
+    ``frame`` px) for the crop: at the coarsest JPEG DCT scale the crop allows and, for a baseline JPEG, only
+    down to the last row it reads."""
     affine = np.asarray(affine, np.float64)
     width, height = im.size
+    frame = frame or (width, height)
     scale = draft_scale(affine) if im.format == "JPEG" else 1
     if scale > 1:
         im.draft("RGB", (width // scale, height // scale))
         scale = next((s for s in (*DCT_SCALES, 1) if -(-width // s) == im.size[0]), 1)
     inverse = np.linalg.inv(affine @ np.diag([scale, scale, 1.0]))
-    _load(im, _stop_early(im, _rows_needed(inverse, size, im.size[1])))
-    return im, inverse
+    at = (origin[0] // scale, origin[1] // scale)
+    local = inverse.copy()
+    local[:2, 2] -= at
+    _load(im, _stop_early(im, _rows_needed(local, size, im.size[1])))
+    return Decoded(im, inverse, at, (-(-frame[0] // scale), -(-frame[1] // scale)))
 
 
-@contextlib.contextmanager
-def decoded_for_crop(path: str | os.PathLike, affine: np.ndarray, size: int) -> Iterator[tuple[Image.Image, np.ndarray]]:
-    """(RGB image, crop->decoded pixel map) of ``path`` decoded as ``decode_for_crop`` does, open for the block;
-    a missing or unreadable file is one ImageFileError naming it."""
+def decode_for_crop(im: Image.Image, affine: np.ndarray, size: int) -> tuple[Image.Image, np.ndarray]:
+    """Decode an opened image for the crop: at the coarsest JPEG DCT scale it allows and, for a baseline
+    JPEG, only down to the last row it reads. Returns the image and the crop->decoded pixel map (3,3)."""
+    decoded = _load_from(im, affine, size)
+    return decoded.image, decoded.inverse
+
+
+class Decoded(NamedTuple):
+    """What a crop reads: decoded pixels (the frame at a DCT scale, or the part of it the crop needs) and
+    the crop->frame map in that scale's pixels."""
+
+    image: Image.Image       # RGB
+    inverse: np.ndarray      # (3,3) crop -> decoded-frame pixel map
+    origin: tuple[int, int]  # the image's top-left in decoded-frame pixels ((0, 0): the whole frame)
+    frame: tuple[int, int]   # the decoded frame's width, height
+
+    def local(self) -> np.ndarray:
+        """The (3,3) crop -> image map (the frame map moved to the image's corner), for warping the image alone."""
+        local = self.inverse.copy()
+        local[:2, 2] -= self.origin
+        return local
+
+
+def _crop_box(affine: np.ndarray, size: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """Frame pixels (x0, y0, x1, y1, end exclusive) a bilinear ``size`` crop through the (3,3) frame->crop map
+    reads at any DCT scale up to 8 (its corners' bounding box, widened by a decoded pixel's bilinear neighbours
+    at the coarsest scale)."""
+    corners = np.linalg.inv(np.asarray(affine, np.float64))[:2] @ np.array(
+        [[0.0, 0.0, size, size], [0.0, size, 0.0, size], [1.0, 1.0, 1.0, 1.0]])
+    if not np.isfinite(corners).all():
+        return 0, 0, width, height
+    pad = 2 * DCT_SCALES[0]
+    lo, hi = np.floor(corners.min(axis=1)) - pad, np.ceil(corners.max(axis=1)) + pad
+    x0, y0 = (int(min(max(v, 0), n)) for v, n in zip(lo, (width, height)))
+    x1, y1 = (int(min(max(v, 0), n)) for v, n in zip(hi, (width, height)))
+    return x0, y0, x1, y1
+
+
+def decode_path_for_crop(path: str | os.PathLike, affine: np.ndarray, size: int) -> Decoded:
+    """``path`` decoded for the crop as ``decode_for_crop`` does; a JPEG whose restart markers tile the frame
+    (as ``posebench prepare`` writes them) is decoded only over the part the crop reads (margipose.jpeg_parts:
+    the same pixels there, bit for bit). A missing or unreadable file is one ImageFileError naming it."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            im, inverse = decode_for_crop(im, affine, size)
-            yield (im if im.mode == "RGB" else im.convert("RGB")), inverse
+        data = path.read_bytes()
+        tiles = jpeg_parts.tiling(data)
+        if tiles is not None:
+            piece = jpeg_parts.part(data, tiles, _crop_box(affine, size, tiles.width, tiles.height))
+            im = Image.open(io.BytesIO(piece.data))
+            decoded = _load_from(im, affine, size, (piece.x, piece.y), (tiles.width, tiles.height))
+        else:
+            decoded = _load_from(Image.open(io.BytesIO(data)), affine, size)
+        return decoded if decoded.image.mode == "RGB" else decoded._replace(image=decoded.image.convert("RGB"))
     except FileNotFoundError:
         raise ImageFileError(f"{path}: image file not found") from None
     except OSError as e:
@@ -191,7 +241,11 @@ def decoded_for_crop(path: str | os.PathLike, affine: np.ndarray, size: int) -> 
 
 
 def read_crop(path: str | os.PathLike, affine: np.ndarray, size: int) -> Image.Image:
-    """Decode ``path`` (as ``decode_for_crop``) and warp it once into the ``size`` x ``size`` crop given by
-    the (3,3) original->crop pixel map ``affine``."""
-    with decoded_for_crop(path, affine, size) as (im, inverse):
-        return _transform(im, inverse, size)
+    """Decode ``path`` (as ``decode_path_for_crop``) and warp it once into the ``size`` x ``size`` crop given
+    by the (3,3) original->crop pixel map ``affine``."""
+    return warp_decoded(decode_path_for_crop(path, affine, size), size)
+
+
+def warp_decoded(decoded: Decoded, size: int) -> Image.Image:
+    """The ``size`` x ``size`` crop of decoded pixels (Pillow's bilinear affine warp of the image alone)."""
+    return _transform(decoded.image, decoded.local(), size)

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from margipose.images import (NO_JITTER, Jitter, apply_jitter, decoded_for_crop, read_crop, to_tensor,
-                              warp_crop)
+from margipose.images import (NO_JITTER, Jitter, apply_jitter, decode_path_for_crop, to_tensor,
+                              warp_crop, warp_decoded)
 
 ENABLE_ENV = "POSEBENCH_NUMBA"  # "0" / "false" / "no": Pillow only (the switch posebench's kernels use)
 
@@ -97,10 +97,10 @@ def read_planes(path: str | os.PathLike, affine: np.ndarray, size: int) -> np.nd
     """The ``size`` x ``size`` crop of ``path`` through the (3,3) original->crop pixel map, as (3, size, size)
     uint8 planes (decoded at the coarsest DCT scale the crop allows and only down to its last row)."""
     kernel = _load()
+    decoded = decode_path_for_crop(path, affine, size)
     if kernel is None:
-        return image_planes(read_crop(path, affine, size))
-    with decoded_for_crop(path, affine, size) as (im, inverse):
-        return _warp(kernel, im, inverse, size)
+        return image_planes(warp_decoded(decoded, size))
+    return _warp(kernel, decoded.image, decoded.inverse, size, decoded.origin, decoded.frame)
 
 
 def warp_planes(image: Image.Image, affine: np.ndarray, size: int) -> np.ndarray:
@@ -114,11 +114,14 @@ def warp_planes(image: Image.Image, affine: np.ndarray, size: int) -> np.ndarray
     return _warp(kernel, image, np.linalg.inv(np.asarray(affine, np.float64)), size)
 
 
-def _warp(kernel: ModuleType, image: Image.Image, inverse: np.ndarray, size: int) -> np.ndarray:
-    """The compiled warp of a loaded RGB image through the (3,3) crop->image map, read in place."""
+def _warp(kernel: ModuleType, image: Image.Image, inverse: np.ndarray, size: int, origin: tuple[int, int] = (0, 0),
+          frame: tuple[int, int] | None = None) -> np.ndarray:
+    """The compiled warp of a loaded RGB image (the frame, or the part of it from ``origin`` on) through the
+    (3,3) crop->frame map, read in place."""
     source, owner = _rgbx(image)
     out = np.empty((3, size, size), np.uint8)
-    kernel.warp(source, np.ascontiguousarray(inverse[:2].ravel()), out)
+    fw, fh = frame or image.size
+    kernel.warp(source, np.ascontiguousarray(inverse[:2].ravel()), out, int(origin[0]), int(origin[1]), int(fw), int(fh))
     del source, owner  # Pillow's pixels are released with the export
     return out
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from posebench.io_utils import atomic_path, file_sha256, sweep_leftovers
 from posebench.prepare.calibration import CalibrationError, read_camera_calibration
+from posebench.prepare.jpeg_frames import save_frame
 from posebench.prepare.matfile import MatFileError, load_v5
 from posebench.prepare.mpi3dhp import Mpi3dhpError
 from posebench.prepare.mpi_common import compare_intrinsics, concat_columns, knee_neck_summary, remove_shards, run_sharded
@@ -176,7 +177,10 @@ def extract_frames(video: Path, frames: Iterable[int], out_dir: Path, height: in
                                 nearest = suffix == ".png"
                                 img = img.resize(size, Image.Resampling.NEAREST if nearest else Image.Resampling.LANCZOS)
                             with atomic_path(path_of(i)) as tmp:
-                                img.save(tmp, format="PNG" if suffix == ".png" else "JPEG", quality=95)
+                                if suffix == ".png":
+                                    img.save(tmp, format="PNG")
+                                else:
+                                    save_frame(img, tmp, 95)
                     if i >= last:
                         break
                 if seen <= last:

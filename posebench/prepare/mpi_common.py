@@ -11,6 +11,7 @@ import numpy as np
 
 from posebench.errors import PosebenchError
 from posebench.io_utils import atomic_path
+from posebench.prepare.jpeg_frames import save_frame
 from posebench.skeleton import knee_neck_length
 
 
@@ -39,7 +40,7 @@ def store_image(src: Path, dst: Path, height: int) -> tuple[int, int, int, int]:
                 im.draft("RGB", out)  # JPEG DCT scaling: decode near the target size, much faster
                 small = im.convert("RGB").resize(out, Image.Resampling.LANCZOS)
                 with atomic_path(dst) as tmp:
-                    small.save(tmp, format="JPEG", quality=95)
+                    save_frame(small, tmp, 95)
     except OSError as e:
         raise PrepareError(f"{src}: unreadable image ({e})") from None
     return w, h, out[0], out[1]

@@ -19,6 +19,7 @@ import numpy as np
 
 from posebench.errors import PosebenchError
 from posebench.io_utils import atomic_path
+from posebench.prepare.jpeg_frames import save_frame
 
 JPEG_QUALITY = 90
 
@@ -177,7 +178,7 @@ def save_jpeg(frame: av.VideoFrame | np.ndarray, path: str | os.PathLike, qualit
 
     image = frame.to_image() if isinstance(frame, av.VideoFrame) else Image.fromarray(frame)
     with atomic_path(path) as tmp:
-        image.save(tmp, format="JPEG", quality=quality)
+        save_frame(image, tmp, quality)
 
 
 def extract_jpegs(path: str | os.PathLike, targets: Mapping[int, str | os.PathLike],

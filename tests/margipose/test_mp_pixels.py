@@ -4,9 +4,9 @@ import pytest
 import torch
 from PIL import Image
 
-from margipose import pixels
+from margipose import coords, pixels
 from margipose.data import Pose2DDataset, Pose3DDataset
-from margipose.images import ImageFileError, Jitter, apply_jitter, read_crop, to_tensor, warp_crop
+from margipose.images import ImageFileError, Jitter, apply_jitter, draft_scale, read_crop, to_tensor, warp_crop
 
 kernel = pytest.importorskip("margipose._pixels_numba", reason="numba (the fast extra) is not installed")
 
@@ -31,7 +31,7 @@ def test_warp_equals_pillow_bilinear_affine_bit_for_bit(seed):
         inverse = np.array([*rng.normal(0, 1.5, 2), rng.uniform(-w, 2 * w), *rng.normal(0, 1.5, 2),
                             rng.uniform(-h, 2 * h)])
         out = np.empty((3, 48, 72), np.uint8)
-        kernel.warp(source, inverse, out)
+        kernel.warp(source, inverse, out, 0, 0, w, h)
         assert np.array_equal(out, _pillow_warp(image, inverse, 72, 48))
 
 
@@ -39,11 +39,40 @@ def test_warp_edges_and_outside():
     image = Image.fromarray(np.random.default_rng(9).integers(1, 256, (20, 30, 3), dtype=np.uint8))
     inverse = np.array([0.25, 0.0, -3.0, 0.0, 0.25, -2.0])  # 4x magnification of the frame and a margin
     out = np.empty((3, 96, 144), np.uint8)
-    kernel.warp(_rgbx(image), inverse, out)
+    kernel.warp(_rgbx(image), inverse, out, 0, 0, 30, 20)
     assert np.array_equal(out, _pillow_warp(image, inverse, 144, 96))
     assert not out[:, :8].any() and not out[:, :, :12].any()  # above / left of the image: black
     assert out[:, 8:88, 12:132].all()  # inside (values >= 1), edge pixels replicated
     assert not out[:, 88:].any() and not out[:, :, 132:].any()
+
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_warp_of_a_part_with_its_origin_is_the_warp_of_the_frame(seed):
+    """A part holding every pixel the crop reads gives the frame's crop bit for bit (the frame's coordinates,
+    edges and clamping), including crops past the frame's edges; a part too small stays within its memory."""
+    rng = np.random.default_rng(seed)
+    h, w = (int(v) for v in rng.integers(60, 200, 2))
+    frame = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    whole = _rgbx(frame)
+    for _ in range(20):
+        inverse = np.array([*rng.normal(0, 0.6, 2), rng.uniform(-w / 2, w), *rng.normal(0, 0.6, 2),
+                            rng.uniform(-h / 2, h)])
+        want = np.empty((3, 40, 40), np.uint8)
+        kernel.warp(whole, inverse, want, 0, 0, w, h)
+        xs = inverse[0] * np.array([0, 0, 40, 40]) + inverse[1] * np.array([0, 40, 0, 40]) + inverse[2]
+        ys = inverse[3] * np.array([0, 0, 40, 40]) + inverse[4] * np.array([0, 40, 0, 40]) + inverse[5]
+        x0, x1 = (int(np.clip(v, 0, w)) for v in (np.floor(xs.min()) - 2, np.ceil(xs.max()) + 2))
+        y0, y1 = (int(np.clip(v, 0, h)) for v in (np.floor(ys.min()) - 2, np.ceil(ys.max()) + 2))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        got = np.empty_like(want)
+        kernel.warp(np.ascontiguousarray(whole[y0:y1, x0:x1]), inverse, got, x0, y0, w, h)
+        assert np.array_equal(got, want)
+    tiny = np.zeros((2, 2), np.uint32)
+    out = np.empty((3, 40, 40), np.uint8)
+    kernel.warp(tiny, np.array([4.0, 0, 0, 0, 4.0, 0]), out, 50, 50, w, h)  # reads clamped to the 2x2 source
+    assert not out[:, :10, :10].any()
 
 
 JITTERS = [Jitter(1.13), Jitter(0.84), Jitter(contrast=1.19), Jitter(contrast=0.81), Jitter(saturation=1.07),
@@ -126,6 +155,44 @@ def test_read_planes_is_read_crop(tmp_path, pillow_only):
     (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(ImageFileError, match="unreadable"):
         pixels.read_planes(tmp_path / "bad.jpg", affine, 64)
+
+
+@pytest.mark.parametrize("subsampling, interval", [("4:2:0", {"restart_marker_blocks": 5}),
+                                                   ("4:4:4", {"restart_marker_blocks": 10}),
+                                                   ("4:2:0", {"restart_marker_rows": 1})])
+def test_a_tiled_jpeg_is_decoded_in_part_and_gives_the_frames_crop(tmp_path, pillow_only, subsampling, interval):
+    """Frames with restart markers (as prepare writes them) are decoded only over the segments the crop reads;
+    both paths give the crop of the whole decoded frame at the same DCT scale, bit for bit."""
+    from margipose.images import decode_path_for_crop
+
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:480, 0:640]
+    smooth = 128 + 90 * np.sin(xx / 19.0) * np.cos(yy / 27.0)
+    pixels_ = np.clip(smooth[..., None] + rng.normal(0, 25, (480, 640, 3)), 0, 255).astype(np.uint8)
+    path = tmp_path / "tiled.jpg"
+    Image.fromarray(pixels_).save(path, quality=90, subsampling=subsampling, **interval)
+    parts = 0
+    for side, scale in ((90, 1), (150, 2), (300, 4), (600, 8)):
+        for _ in range(4):
+            centre = rng.uniform(-40, 680), rng.uniform(-40, 520)  # some crops reach past the frame
+            rotation, flip = rng.uniform(-0.6, 0.6), bool(rng.integers(2))
+            geom = coords.make_crop(np.array([[500.0, 500.0, 320.0, 240.0]]), np.array([centre]),
+                                    np.array([side]), 64, np.array([rotation]), np.array([flip]))
+            affine = coords.image_affine(geom)[0]
+            assert draft_scale(affine) == scale
+            decoded = decode_path_for_crop(path, affine, 64)
+            parts += decoded.image.size[0] * decoded.image.size[1] < decoded.frame[0] * decoded.frame[1]
+            with Image.open(path) as im:
+                if scale > 1:
+                    im.draft("RGB", (640 // scale, 480 // scale))
+                frame = im.convert("RGB")
+            assert decoded.frame == frame.size
+            want = np.asarray(warp_crop(frame, affine @ np.diag([scale, scale, 1.0]), 64)).transpose(2, 0, 1)
+            pixels.set_compiled(False)
+            assert np.array_equal(pixels.read_planes(path, affine, 64), want)
+            pixels._unavailable = False
+            assert pixels.compiled() and np.array_equal(pixels.read_planes(path, affine, 64), want)
+    assert parts >= 8
 
 
 def test_warp_planes_of_a_decoded_image_is_warp_crop(pillow_only):
