@@ -17,6 +17,7 @@ Pillow functions bit for bit and run 5-8x faster.
 from __future__ import annotations
 
 import io
+import math
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -126,7 +127,8 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
 def draft_scale(affine: np.ndarray) -> int:
     """The largest JPEG DCT reduction (1, 2, 4 or 8) that keeps >= 1 decoded pixel per crop pixel for the
     (3,3) original->crop pixel map (its largest singular value is crop px per original px)."""
-    density = float(np.linalg.norm(np.asarray(affine, np.float64)[:2, :2], 2))
+    (a, b), (c, d) = np.asarray(affine, np.float64)[:2, :2].tolist()
+    density = 0.5 * (math.hypot(a + d, b - c) + math.hypot(a - d, b + c))  # the 2x2 largest singular value
     return next((s for s in DCT_SCALES if s * density <= 1.0), 1)
 
 
@@ -206,13 +208,13 @@ class Decoded(NamedTuple):
 
 def _crop_box(affine: np.ndarray, size: int, width: int, height: int) -> tuple[int, int, int, int]:
     """Frame pixels (x0, y0, x1, y1, end exclusive) a bilinear ``size`` crop through the (3,3) frame->crop map
-    reads at any DCT scale up to 8 (its corners' bounding box, widened by a decoded pixel's bilinear neighbours
-    at the coarsest scale)."""
+    reads when decoded at ``draft_scale(affine)`` or finer (Pillow's draft never picks a coarser one): its
+    corners' bounding box, widened by two decoded pixels (a sample's bilinear neighbours) of that scale."""
     corners = np.linalg.inv(np.asarray(affine, np.float64))[:2] @ np.array(
         [[0.0, 0.0, size, size], [0.0, size, 0.0, size], [1.0, 1.0, 1.0, 1.0]])
     if not np.isfinite(corners).all():
         return 0, 0, width, height
-    pad = 2 * DCT_SCALES[0]
+    pad = 2 * draft_scale(affine)
     lo, hi = np.floor(corners.min(axis=1)) - pad, np.ceil(corners.max(axis=1)) + pad
     x0, y0 = (int(min(max(v, 0), n)) for v, n in zip(lo, (width, height)))
     x1, y1 = (int(min(max(v, 0), n)) for v, n in zip(hi, (width, height)))
