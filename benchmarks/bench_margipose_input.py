@@ -5,7 +5,9 @@ same run.
     python benchmarks/bench_margipose_input.py                  # ~1 minute
     python benchmarks/bench_margipose_input.py --images 16 --repeat 3 --gpu-images-per-s 900
 
-Frames: look-alike studio frames (posebench.sample.render's backdrop, a drawn figure, sensor grain) at
+Frames: look-alike studio frames (posebench.sample.render's backdrop, a drawn figure, sensor grain), written as
+`posebench prepare` writes them (posebench.prepare.jpeg_frames: 4:2:0, restart markers tiling each MCU row) and
+again without restart markers for the baseline's second arm, at
 Human3.6M's 1000x1002 (JPEG quality 90, about ffmpeg -qscale:v 3 as h36m-fetch writes) and MPI-INF-3DHP's
 2048x2048 (quality 95, as `posebench prepare mpi3dhp --height 0` writes; and 768x768, the size it stores by
 default), with a person about 45 % (H36M)
@@ -16,8 +18,9 @@ Arms (one process, one torch thread, as a DataLoader worker; CPU seconds of this
 the machine counts only through shared caches and clocks; the arms take turns pass by pass and the fastest
 pass counts; augmented arms of both paths see the same draws): baseline =
 Image.open().convert("RGB") at full size, the reference's Pillow bilinear affine warp into the 256 crop, to a
-tensor; pillow = `margipose.data.Pose3DDataset` items on the Pillow path (target, mask, crop decoded at the reduced JPEG DCT
-scale the crop allows and only down to its last row, one Pillow warp, Pillow's colour jitter); ours = the same
+tensor (on the frames as prepare writes them and on the frames without markers; the faster counts); pillow =
+`margipose.data.Pose3DDataset` items on the Pillow path (target, mask, crop decoded at the reduced JPEG DCT
+scale the crop allows and only over the restart segments it reads, one Pillow warp, Pillow's colour jitter); ours = the same
 items on the compiled path (margipose.pixels: numba warp reading Pillow's decoded pixels in place, numba colour
 jitter; equal to the Pillow path bit for bit), without and with the reference augmentation (jitter, zoom,
 rotation, flip, colour). Cores for a GPU = its training images/s divided by ours (augmented) per core; the GPU
@@ -36,8 +39,11 @@ pixels read in place), decode + warp per crop on one core: 768 frames 1.92 again
 against 1.73, MPI-INF-3DHP 2048 8.5 against 7.0 (before Pillow's pixels were read in place, a 1-4 MiB copy
 per item, simplejpeg was 14 % faster on H36M). Its n/8 scales (5/8-7/8) are slower than 1/1 (no SIMD IDCT);
 Pillow's draft mode (fast integer IDCT, no fancy upsampling) gains nothing at 1/2 and 1/4. PyTurboJPEG needs
-the system libturbojpeg (partial decodes need TurboJPEG 3; Debian has 2.1): not tried. The decode bounds the
-gain (column x max): a faster pipeline needs a faster decoder (on the GPU: nvJPEG), not a faster warp.
+the system libturbojpeg (partial decodes need TurboJPEG 3; Debian has 2.1): not tried; libjpeg's own
+jpeg_skip_scanlines / jpeg_crop_scanline still entropy-decode what they skip. What made the difference is the
+file, not the decoder: with restart markers tiling the rows (as prepare now writes frames) the segments a crop
+needs are decoded alone (margipose.jpeg_parts), 1.4-1.9x faster than decoding down to the crop's last row
+(columns rows and part). The decode still bounds the gain (column x max).
 """
 from __future__ import annotations
 

@@ -8,11 +8,14 @@ the colour conversion, the decoder's output and the warp all touch s^2 fewer pix
 reference's (Pillow affine, bilinear) with the map composed for the decoded scale: decoded pixel j covers
 original pixels [s j, s j + s), so original = s * decoded in continuous pixel coordinates.
 
-A baseline JPEG is decoded top to bottom, so decoding stops after the last row the crop reads (its lowest
-corner plus the bilinear neighbour): the rows below the person (a quarter to a third of a studio frame) are
-never entropy-decoded. The warp sees exactly the rows it would read from the whole image, so the crop is the
-same bit for bit. The training crops go through margipose.pixels, whose compiled warp and jitter equal these
-Pillow functions bit for bit and run 5-8x faster.
+A frame with restart markers tiling its MCU rows (as ``posebench prepare`` writes them) is decoded only over
+the restart segments the crop reads, plus one MCU of margin (margipose.jpeg_parts): the decoder never
+entropy-decodes the rest of the frame, and the pixels the crop reads are the whole frame's, bit for bit. Any
+other baseline JPEG is decoded top to bottom and stopped after the last row the crop reads (its lowest corner
+plus the bilinear neighbour): the rows below the person (a quarter to a third of a studio frame) are never
+entropy-decoded. Either way the warp sees exactly the pixels it would read from the whole image, so the crop
+is the same bit for bit. The training crops go through margipose.pixels, whose compiled warp and jitter equal
+these Pillow functions bit for bit and run 5-8x faster.
 """
 from __future__ import annotations
 
