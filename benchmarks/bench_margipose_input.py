@@ -42,7 +42,7 @@ Pillow's draft mode (fast integer IDCT, no fancy upsampling) gains nothing at 1/
 the system libturbojpeg (partial decodes need TurboJPEG 3; Debian has 2.1): not tried; libjpeg's own
 jpeg_skip_scanlines / jpeg_crop_scanline still entropy-decode what they skip. What made the difference is the
 file, not the decoder: with restart markers tiling the rows (as prepare now writes frames) the segments a crop
-needs are decoded alone (margipose.jpeg_parts), 1.4-1.9x faster than decoding down to the crop's last row
+needs are decoded alone (margipose.jpeg_parts), 1.3-1.7x faster than decoding down to the crop's last row
 (columns rows and part). The decode still bounds the gain (column x max).
 """
 from __future__ import annotations
