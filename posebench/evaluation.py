@@ -54,6 +54,7 @@ def evaluate(predictions: Any, protocol: str | Protocol = "mpi3dhp-corrected",
     float64 figures; without, ``errors`` are float64.
     """
     protocol = load_protocol(protocol)
+    _heap.one_arena()  # before the threads allocate: what one frees, another reuses (see posebench._heap)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the predictions file's SHA-256, on a thread of its own
         is_file = isinstance(predictions, (str, os.PathLike)) and Path(predictions).is_file()  # never a FIFO or device
         started = []

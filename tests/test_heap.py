@@ -31,3 +31,30 @@ def test_reuse_freed_stops_block_temporaries_from_faulting_in_fresh_pages():
 
 def test_trim_and_reuse_report_whether_the_library_offers_them():
     assert _heap.trim() is (_heap._glibc() is not None)
+
+
+
+ARENAS = """
+import re, sys, threading, numpy as np
+from posebench import _heap
+if sys.argv[1] == "one":
+    assert _heap.one_arena()
+ready = threading.Barrier(4)
+def work():
+    ready.wait()  # all four alive at once: an exited thread's arena would be handed to the next
+    for _ in range(50):
+        np.ones(100_000).sum()  # 0.8 MB temporaries, from the heap of the thread's arena
+threads = [threading.Thread(target=work) for _ in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(sum(1 for line in open("/proc/self/maps") if re.match(r"[0-9a-f]+-[0-9a-f]+ ---p 00000000 00:00 0", line)))
+"""
+
+
+@pytest.mark.skipif(_heap._glibc() is None or not sys.platform.startswith("linux"), reason="glibc on Linux only")
+def test_one_arena_keeps_threads_in_the_main_arena():
+    """A thread arena is a 64 MB reservation whose unused part is mapped without access: with one arena, the
+    threads make none (the other such mappings, e.g. thread stacks' guard pages, are the same either way)."""
+    counts = {mode: int(subprocess.run([sys.executable, "-c", ARENAS, mode], capture_output=True, text=True,
+                                       check=True).stdout) for mode in ("default", "one")}
+    assert counts["one"] < counts["default"], counts
