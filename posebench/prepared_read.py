@@ -5,14 +5,16 @@ Used by `posebench.data.read_prepared`; its errors are re-exported by `posebench
 """
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
+from posebench import chunk_decode
 from posebench.columns import decode
 from posebench.content_hash import ColumnHasher, combine, parse_column_hashes
 from posebench.errors import PosebenchError
@@ -122,21 +124,26 @@ def read_column(ds: h5py.Dataset, rows: np.ndarray | None, hasher: ColumnHasher 
     if keep:
         out = np.empty(((n if uniq is None else len(uniq)), *ds.shape[1:]), dtype=dtype)
     early = stream if (stream is not None and keep and in_order and not fixed_strings) else None
+    chunk_rows = None if vlen else chunk_decode.decodable(ds)
     try:
-        for lo in range(0, n, READ_BLOCK_ROWS):
-            hi = min(n, lo + READ_BLOCK_ROWS)
-            block = np.asarray(src[lo:hi])
-            hasher.update(block)
-            if out is None:
-                continue
-            if uniq is None:
-                out[lo:hi] = block
-                i1 = hi
-            else:
-                i0, i1 = np.searchsorted(uniq, (lo, hi))
-                out[i0:i1] = block[uniq[i0:i1] - lo]
-            if early is not None:
-                early(out, int(i1))
+        if chunk_rows is not None:  # inflated on worker threads, chunk by chunk
+            parts: Iterator[tuple[int, int, np.ndarray]] = chunk_decode.blocks(ds, chunk_rows)
+        else:
+            parts = ((lo, min(n, lo + READ_BLOCK_ROWS), np.asarray(src[lo:min(n, lo + READ_BLOCK_ROWS)]))
+                     for lo in range(0, n, READ_BLOCK_ROWS))
+        with contextlib.closing(parts):  # a failure below stops the workers now, not when collected
+            for lo, hi, block in parts:
+                hasher.update(block)
+                if out is None:
+                    continue
+                if uniq is None:
+                    out[lo:hi] = block
+                    i1 = hi
+                else:
+                    i0, i1 = np.searchsorted(uniq, (lo, hi))
+                    out[i0:i1] = block[uniq[i0:i1] - lo]
+                if early is not None:
+                    early(out, int(i1))
     except (OSError, ValueError, TypeError) as e:
         raise UnsafeFileError(f"{ds.file.filename}: dataset {ds.name.lstrip('/')!r} cannot be read ({e})") from None
     if out is None:
