@@ -3,7 +3,7 @@ the frame, so a crop can be decoded from the segments it covers alone (margipose
 
 A restart marker (ITU T.81, DRI/RSTn) every k MCUs, with k dividing the MCUs of a row, cuts every MCU row into
 equal segments that decode independently. k is chosen near 8 MCUs (128 px segments): finer costs bytes (each
-segment ends byte-aligned with a 2-byte marker and restarts its DC prediction; ~1.5 % at 2048x2048, ~2.5 % at
+segment ends byte-aligned with a 2-byte marker and restarts its DC prediction; +1.6 % at 2048x2048, +2.8 % at
 1000x1002), coarser decodes more than the crop. A width with no divisor in 4..16 gets one marker per MCU row
 (rows can still be skipped). Decoders that ignore the markers' purpose decode the file as any other JPEG.
 """
