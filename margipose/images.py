@@ -179,11 +179,10 @@ def _load_from(im: Image.Image, affine: np.ndarray, size: int, origin: tuple[int
         im.draft("RGB", (width // scale, height // scale))
         scale = next((s for s in (*DCT_SCALES, 1) if -(-width // s) == im.size[0]), 1)
     inverse = np.linalg.inv(affine @ np.diag([scale, scale, 1.0]))
-    at = (origin[0] // scale, origin[1] // scale)
-    local = inverse.copy()
-    local[:2, 2] -= at
-    _load(im, _stop_early(im, _rows_needed(local, size, im.size[1])))
-    return Decoded(im, inverse, at, (-(-frame[0] // scale), -(-frame[1] // scale)))
+    decoded = Decoded(im, inverse, (origin[0] // scale, origin[1] // scale),
+                      (-(-frame[0] // scale), -(-frame[1] // scale)))
+    _load(im, _stop_early(im, _rows_needed(decoded.local(), size, im.size[1])))
+    return decoded
 
 
 def decode_for_crop(im: Image.Image, affine: np.ndarray, size: int) -> tuple[Image.Image, np.ndarray]:

@@ -6,7 +6,6 @@
 - :func:`reuse_freed`: scoring a large file allocates and frees the same few-MB block temporaries thousands of
   times; by default glibc maps each afresh and unmaps it on free, so every block pays ~3,000 page faults (on
   the 2-core VM: 20 ms a block of 8,192 poses, 9 ms of it in the kernel, against 8 ms with the memory reused).
-
 - :func:`one_arena`: by default glibc gives each thread that allocates under contention an arena of its own,
   and memory freed in one arena is not reused by another: evaluate's reader threads and its main thread each
   faulted in fresh pages for what the others had just freed. With one arena (``M_ARENA_MAX`` = 1) freed memory
@@ -57,16 +56,19 @@ def reuse_freed() -> bool:
     """From now on, serve blocks under 32 MB from the heap and keep up to 64 MB of freed heap memory, so
     repeated block temporaries reuse their pages instead of faulting in fresh ones (process-wide; larger
     arrays are still mapped and unmapped alone). False where the C library has no ``mallopt``."""
-    libc = _glibc()
-    if libc is None or not hasattr(libc, "mallopt"):
-        return False
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, REUSE_BELOW)) and bool(libc.mallopt(M_TRIM_THRESHOLD, KEEP_FREE))
+    return _mallopt((M_MMAP_THRESHOLD, REUSE_BELOW), (M_TRIM_THRESHOLD, KEEP_FREE))
 
 
 def one_arena() -> bool:
     """From now on, threads share the main malloc arena (process-wide; arenas already made stay). False where
     the C library has no ``mallopt``."""
+    return _mallopt((M_ARENA_MAX, 1))
+
+
+def _mallopt(*settings: tuple[int, int]) -> bool:
+    """Apply ``mallopt(param, value)`` for each setting in order, stopping at the first the C library refuses;
+    True if it took them all."""
     libc = _glibc()
     if libc is None or not hasattr(libc, "mallopt"):
         return False
-    return bool(libc.mallopt(M_ARENA_MAX, 1))
+    return all(bool(libc.mallopt(param, value)) for param, value in settings)

@@ -8,8 +8,8 @@ and worker threads undo the filters (zlib and numpy release the GIL): deflate, t
 
 Only the layouts ``posebench prepare`` writes are decoded here: chunked along rows only, the filters exactly
 [shuffle,] deflate, fixed-size elements. Anything else (other filters, checksums, compact or contiguous
-storage, missing chunks, big-endian elements) gives None and is read through h5py as before. A chunk that does not inflate to
-exactly its size is refused (ValueError), never padded or trusted.
+storage, missing chunks, big-endian elements) gives None and is read through h5py as before. A chunk that
+does not inflate to exactly its size is refused (ValueError), never padded or trusted.
 """
 from __future__ import annotations
 

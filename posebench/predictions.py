@@ -152,7 +152,6 @@ def bone_lengths_squared(joints3d: np.ndarray) -> np.ndarray:
     return np.einsum("nbk,nbk->nb", d, d)
 
 
-
 def match_index(index: np.ndarray, selected: np.ndarray, n_rows: int) -> np.ndarray:
     """Positions in ``index`` of each selected row; errors name missing, duplicate and out-of-range rows."""
     out_of_range = (index < 0) | (index >= n_rows)

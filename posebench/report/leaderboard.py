@@ -111,9 +111,7 @@ def _board_key(result: Result) -> tuple[str, str | None]:
 def build_leaderboard(runs: list[Result], published: pd.DataFrame | None = None, protocol: str | None = None,
                       data_hashes: dict[str, str] | None = None, n_boot: int = 2000) -> list[Board]:
     """Leaderboard tables for every protocol with runs or published rows (or just ``protocol``)."""
-    from posebench.protocols import ProtocolError, load_protocol
-
-    from posebench.protocols import list_protocols
+    from posebench.protocols import ProtocolError, list_protocols, load_protocol
 
     published = load_published() if published is None else published
     keys: dict[tuple[str, str | None], list[Result]] = {}
