@@ -24,7 +24,7 @@ from margipose.composite import Compositor
 from margipose.images import (NO_JITTER, ImageFileError, colour_jitter, draw_jitter, image_size, open_rgb, read_crop,
                               resolve_image, to_tensor, warp_crop)
 from margipose.pixels import image_planes, planes_image, planes_to_tensor, read_planes
-from margipose.rowcrop import crop_affine, crop_row
+from margipose.rowcrop import augmentation_row, crop_affine, crop_row
 
 __all__ = ["ImageFileError", "colour_jitter", "open_rgb", "read_crop", "resolve_image", "to_tensor", "warp_crop",
            "Pose3DDataset", "Pose2DDataset", "MixedSampler", "EpochSampler", "FLIP"]
@@ -107,12 +107,11 @@ class Pose3DDataset(_ImageRows):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = self._rng(index) if self.augment else None
-        jitter, zoom, rotation, flip = 0.0, 1.0, 0.0, False
+        jx, jy, zoom, rotation, flip = 0.0, 0.0, 1.0, 0.0, False
         if rng is not None:
-            aug = coords.sample_augmentation(rng, 1, "3d")
-            jitter, zoom, rotation, flip = aug.jitter[0], aug.zoom[0], aug.rotation[0], bool(aug.flip[0])
-        centre = self.centres[index] + jitter
-        affine, target = crop_row(self.intrinsics[index], (centre[0], centre[1]), self.sides[index] / zoom,
+            jx, jy, zoom, rotation, flip = augmentation_row(rng, "3d")
+        cx, cy = self.centres[index].tolist()
+        affine, target = crop_row(self.intrinsics[index], (cx + jx, cy + jy), self.sides[index] / zoom,
                                   self.size, rotation, flip, self.joints3d[index], ROOT)
         if flip:
             target = target[FLIP]
@@ -152,8 +151,7 @@ class Pose2DDataset(_ImageRows):
         rng = np.random.default_rng((self.seed, self.epoch, index, 2)) if self.augment else None
         zoom, rotation, flip = 1.0, 0.0, False
         if rng is not None:
-            aug = coords.sample_augmentation(rng, 1, "2d")
-            zoom, rotation, flip = aug.zoom[0], aug.rotation[0], bool(aug.flip[0])
+            _, _, zoom, rotation, flip = augmentation_row(rng, "2d")
         path = resolve_image(self.root, self.images[index])
         w, h = self._frame_size(index, path)
         s = self.scale[index]

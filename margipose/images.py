@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image, ImageEnhance
+from PIL import Image, ImageEnhance, ImageFile
 
 from margipose import jpeg_parts
 from posebench.errors import PosebenchError
@@ -40,14 +40,14 @@ class ImageFileError(PosebenchError):
 
 
 def resolve_image(root: str | os.PathLike, relative: str) -> Path:
-    """``root/relative``, refusing empty names and paths that would leave ``root``."""
-    root = Path(root)
+    """``root/relative``, refusing empty names and paths that would leave ``root`` (absolute, a drive, or a
+    ``..`` component; backslashes count as separators). String tests: this runs once per training item."""
     if not relative:
         raise ImageFileError(f"{root}: a row has no extracted image ('' in column 'image')")
-    rel = Path(str(relative).replace("\\", "/"))
-    if rel.is_absolute() or ".." in rel.parts:
+    rel = str(relative).replace("\\", "/")
+    if rel.startswith("/") or rel[1:2] == ":" or "/../" in f"/{rel}/":
         raise ImageFileError(f"{root}: image path {relative!r} leaves the data folder")
-    return root / rel
+    return Path(f"{os.fspath(root)}/{rel}")
 
 
 def open_rgb(path: Path) -> Image.Image:
@@ -167,10 +167,10 @@ def _load(im: Image.Image, early: bool) -> None:
 
 
 def _load_from(im: Image.Image, affine: np.ndarray, size: int, origin: tuple[int, int] = (0, 0),
-               frame: tuple[int, int] | None = None) -> "Decoded":
+               frame: tuple[int, int] | None = None, early: bool = True) -> "Decoded":
     """Decode an opened image (the frame, or a part of it whose top-left is ``origin`` frame px in a frame of
-    ``frame`` px) for the crop: at the coarsest JPEG DCT scale the crop allows and, for a baseline JPEG, only
-    down to the last row it reads."""
+    ``frame`` px) for the crop: at the coarsest JPEG DCT scale the crop allows and, for a baseline JPEG with
+    ``early``, only down to the last row it reads."""
     affine = np.asarray(affine, np.float64)
     width, height = im.size
     frame = frame or (width, height)
@@ -181,7 +181,7 @@ def _load_from(im: Image.Image, affine: np.ndarray, size: int, origin: tuple[int
     inverse = np.linalg.inv(affine @ np.diag([scale, scale, 1.0]))
     decoded = Decoded(im, inverse, (origin[0] // scale, origin[1] // scale),
                       (-(-frame[0] // scale), -(-frame[1] // scale)))
-    _load(im, _stop_early(im, _rows_needed(decoded.local(), size, im.size[1])))
+    _load(im, early and _stop_early(im, _rows_needed(decoded.local(), size, im.size[1])))
     return decoded
 
 
@@ -208,33 +208,67 @@ class Decoded(NamedTuple):
         return local
 
 
-def _crop_box(affine: np.ndarray, size: int, width: int, height: int) -> tuple[int, int, int, int]:
-    """Frame pixels (x0, y0, x1, y1, end exclusive) a bilinear ``size`` crop through the (3,3) frame->crop map
-    reads when decoded at ``draft_scale(affine)`` or finer (Pillow's draft never picks a coarser one): its
-    corners' bounding box, widened by two decoded pixels (a sample's bilinear neighbours) of that scale."""
-    corners = np.linalg.inv(np.asarray(affine, np.float64))[:2] @ np.array(
-        [[0.0, 0.0, size, size], [0.0, size, 0.0, size], [1.0, 1.0, 1.0, 1.0]])
-    if not np.isfinite(corners).all():
+def _crop_box(inverse: np.ndarray, size: int, scale: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """Frame pixels (x0, y0, x1, y1, end exclusive) a bilinear ``size`` crop reads through the (3,3) crop ->
+    decoded-frame map at DCT scale ``scale``: its corners' bounding box, widened by two decoded pixels (a sample's
+    bilinear neighbours), clipped to the ``width`` x ``height`` frame."""
+    (a, b, c), (d, e, f) = inverse[:2].tolist()
+    xs = (c, a * size + c, b * size + c, a * size + b * size + c)
+    ys = (f, d * size + f, e * size + f, d * size + e * size + f)
+    if not all(math.isfinite(v) for v in xs + ys):
         return 0, 0, width, height
-    pad = 2 * draft_scale(affine)
-    lo, hi = np.floor(corners.min(axis=1)) - pad, np.ceil(corners.max(axis=1)) + pad
-    x0, y0 = (int(min(max(v, 0), n)) for v, n in zip(lo, (width, height)))
-    x1, y1 = (int(min(max(v, 0), n)) for v, n in zip(hi, (width, height)))
-    return x0, y0, x1, y1
+    x0, x1 = math.floor(min(xs) * scale) - 2 * scale, math.ceil(max(xs) * scale) + 2 * scale
+    y0, y1 = math.floor(min(ys) * scale) - 2 * scale, math.ceil(max(ys) * scale) + 2 * scale
+    return min(max(x0, 0), width), min(max(y0, 0), height), min(max(x1, 0), width), min(max(y1, 0), height)
+
+
+_JPEG_DECODER = getattr(getattr(Image, "core", None), "jpeg_decoder", None)  # Pillow's libjpeg decoder
+
+
+def _decode_direct(data: bytes, size: tuple[int, int], scale: int) -> Image.Image:
+    """A 3-component baseline JPEG held in ``data`` whose frame is ``size`` px at 1/``scale``, decoded into a new
+    RGB image by Pillow's own libjpeg decoder fed the bytes at once: the decode ``Image.open``, ``draft`` and
+    ``load`` run, without parsing the header again in Python. ``size`` must be the file's (the caller wrote
+    its SOF): the decoder is told it, as Pillow tells it the size it parsed."""
+    image = Image.new("RGB", size, None)
+    decoder = _JPEG_DECODER("RGB", "RGBX", "", scale, 0)  # RGBX out: Pillow's RGB layout, copied as is
+    try:
+        decoder.setimage(image.im, (0, 0, *size))
+        consumed, error = decoder.decode(data)
+    finally:
+        decoder.cleanup()
+    if error < 0:
+        raise OSError(f"decoder error {error} ({ImageFile.ERRORS.get(error, 'unknown error')})")
+    if consumed >= 0:  # the decoder still wanted data
+        raise OSError("image file is truncated")
+    return image
+
+
+def _decode_tiled(data: bytes, tiles: jpeg_parts.Tiling, affine: np.ndarray, size: int) -> "Decoded":
+    """The restart segments of a tiled frame that the crop reads, decoded at its DCT scale (every row of the
+    part: it already ends one MCU below the crop's last row)."""
+    affine = np.asarray(affine, np.float64)
+    scale = draft_scale(affine)
+    inverse = np.linalg.inv(affine @ np.diag([scale, scale, 1.0]))
+    piece = jpeg_parts.part(data, tiles, _crop_box(inverse, size, scale, tiles.width, tiles.height))
+    if tiles.components != 3 or _JPEG_DECODER is None:
+        return _load_from(Image.open(io.BytesIO(piece.data)), affine, size, (piece.x, piece.y),
+                          (tiles.width, tiles.height), early=False)
+    image = _decode_direct(piece.data, (-(-piece.width // scale), -(-piece.height // scale)), scale)
+    return Decoded(image, inverse, (piece.x // scale, piece.y // scale),
+                   (-(-tiles.width // scale), -(-tiles.height // scale)))
 
 
 def decode_path_for_crop(path: str | os.PathLike, affine: np.ndarray, size: int) -> Decoded:
     """``path`` decoded for the crop as ``decode_for_crop`` does; a JPEG whose restart markers tile the frame
     (as ``posebench prepare`` writes them) is decoded only over the part the crop reads (margipose.jpeg_parts:
     the same pixels there, bit for bit). A missing or unreadable file is one ImageFileError naming it."""
-    path = Path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb", buffering=0) as file:
+            data = file.read()
         tiles = jpeg_parts.tiling(data)
         if tiles is not None:
-            piece = jpeg_parts.part(data, tiles, _crop_box(affine, size, tiles.width, tiles.height))
-            im = Image.open(io.BytesIO(piece.data))
-            decoded = _load_from(im, affine, size, (piece.x, piece.y), (tiles.width, tiles.height))
+            decoded = _decode_tiled(data, tiles, affine, size)
         else:
             decoded = _load_from(Image.open(io.BytesIO(data)), affine, size)
         return decoded if decoded.image.mode == "RGB" else decoded._replace(image=decoded.image.convert("RGB"))

@@ -37,6 +37,7 @@ class Tiling(NamedTuple):
     mcu: tuple[int, int]  # MCU width, height in px
     seg: tuple[int, int]  # a segment's width in MCUs and height in MCU rows
     per_row: int          # segments across the frame
+    components: int       # colour components (1 grey, 3 YCbCr, 4 CMYK / YCCK)
     starts: np.ndarray    # (n,) first byte of each segment
     ends: np.ndarray      # (n,) one past its last byte (where its RST or the EOI marker starts)
 
@@ -46,7 +47,7 @@ def tiling(data: bytes) -> Tiling | None:
     head = _header(data)
     if head is None:
         return None
-    width, height, sof, scan, (mw, mh), interval = head
+    width, height, sof, scan, (mw, mh), interval, components = head
     cols, rows = -(-width // mw), -(-height // mh)
     if cols % interval == 0:
         seg = (interval, 1)
@@ -70,12 +71,12 @@ def tiling(data: bytes) -> Tiling | None:
         return None
     starts = np.concatenate([[scan], restarts + 2])
     ends = np.concatenate([restarts, markers[first_other:first_other + 1]])
-    return Tiling(width, height, sof, scan, (mw, mh), seg, per_row, starts, ends)
+    return Tiling(width, height, sof, scan, (mw, mh), seg, per_row, components, starts, ends)
 
 
 def _header(data: bytes) -> tuple | None:
-    """(width, height, SOF offset, scan offset, MCU size, restart interval) of a single-scan sequential
-    Huffman JPEG with a restart interval; None otherwise."""
+    """(width, height, SOF offset, scan offset, MCU size, restart interval, components) of a single-scan
+    sequential Huffman JPEG with a restart interval; None otherwise."""
     n = len(data)
     if n < 4 or data[0] != 0xFF or data[1] != 0xD8:
         return None
@@ -115,8 +116,8 @@ def _header(data: bytes) -> tuple | None:
         elif marker == _SOS:
             if frame is None or not interval or not body or body[0] != frame[4]:
                 return None  # a scan before the frame, no restarts, or not every component in one scan
-            width, height, sof, mcu, _ = frame
-            return width, height, sof, end, mcu, interval
+            width, height, sof, mcu, comps = frame
+            return width, height, sof, end, mcu, interval, comps
         pos = end
     return None
 

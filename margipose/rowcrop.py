@@ -1,6 +1,7 @@
-"""One row's crop in Python floats: the original->crop pixel map and the NDC target of its joints, as
-margipose.coords computes them for N rows (make_crop, image_affine, camera_to_ndc), without the per-call cost
-of coords' small-array NumPy (the training Dataset's hot path: about 0.2 ms an item in the decode loop).
+"""One row's crop in Python floats: its augmentation draw, the original->crop pixel map and the NDC target of
+its joints, as margipose.coords computes them for N rows (sample_augmentation, make_crop, image_affine,
+camera_to_ndc), without the per-call cost of coords' small-array NumPy (the training Dataset's hot path:
+about 0.2 ms an item in the decode loop).
 
 Same formulas, same order of the map's product (K' F R Pan K^-1, left to right); results agree with coords to
 float64 rounding (tests/margipose/test_mp_rowcrop.py), and the same inputs are refused (GeometryError).
@@ -12,6 +13,23 @@ import math
 import numpy as np
 
 from margipose.coords import GeometryError
+
+
+def augmentation_row(rng: np.random.Generator, kind: str = "3d") -> tuple[float, float, float, float, bool]:
+    """(jitter x, jitter y, zoom, rotation, flip) of one row: ``coords.sample_augmentation(rng, 1, kind)``'s
+    draw, from the same generator calls in the same order, so the same numbers bit for bit."""
+    if kind == "3d":
+        flip, rot_on, jx, jy, u = rng.random(5).tolist()  # uniform(a, b) = a + (b - a) * random(), as NumPy's
+        zoom = 0.9 + (1.1 - 0.9) * u
+        jitter, limit = (-16.0 + 32.0 * jx, -16.0 + 32.0 * jy), 30.0
+    elif kind == "2d":
+        flip, rot_on = rng.random(2).tolist()
+        zoom = float((2.0 ** np.clip(rng.normal(0.0, 0.25, 1), -0.5, 0.5))[0])  # NumPy's power, not libm's
+        jitter, limit = (0.0, 0.0), 60.0
+    else:
+        raise ValueError(f"augmentation kind must be '3d' or '2d', got {kind!r}")
+    rot = min(max(float(rng.normal(0.0, 30.0)), -limit), limit)
+    return jitter[0], jitter[1], zoom, math.radians(rot if rot_on < 0.4 else 0.0), flip < 0.5
 
 
 def _map(intrinsics: np.ndarray, centre: tuple[float, float], side: float, size: int, rotation: float,

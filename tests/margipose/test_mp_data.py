@@ -42,8 +42,12 @@ def test_mpii_rows(blob_tree):
 def test_wrong_file_kind_and_bad_image_paths(blob_tree, tmp_path):
     with pytest.raises(ValueError, match="3D"):
         Pose3DDataset(blob_tree / "mpii" / "train.h5")
-    with pytest.raises(ImageFileError, match="leaves"):
-        resolve_image(tmp_path, "../secret.png")
+    for name in ("../secret.png", "/etc/passwd", "a/../../b.jpg", "a\\..\\..\\b.jpg", "..", "C:/x.jpg", "a//../b"):
+        with pytest.raises(ImageFileError, match="leaves"):
+            resolve_image(tmp_path, name)
+    for name in ("a/..b/c.jpg", "S1/./f.jpg", "x\\y.jpg"):
+        path = resolve_image(tmp_path, name)
+        assert path.resolve().is_relative_to(tmp_path.resolve()) and path.name in ("c.jpg", "f.jpg", "y.jpg")
     with pytest.raises(ImageFileError, match="no extracted image"):
         resolve_image(tmp_path, "")
     ds = Pose3DDataset(blob_tree / "mpi3dhp" / "train.h5", image_root=tmp_path, input_size=64)

@@ -96,3 +96,76 @@ def test_a_file_cut_above_the_needed_rows_fails_and_below_them_does_not(tmp_path
     above.write_bytes(data[:int(len(data) * 0.1)])
     with pytest.raises(ImageFileError, match="truncated"):
         read_crop(above, top, 64)
+
+
+def _tiled(tmp_path, mode="RGB", name="tiled.jpg"):
+    rng = np.random.default_rng(11)
+    yy, xx = np.mgrid[0:400, 0:560]
+    base = 128 + 80 * np.sin(xx / 17.0) * np.cos(yy / 23.0)
+    shape = (400, 560, 3) if mode == "RGB" else (400, 560)
+    noise = rng.normal(0, 20, shape)
+    pixels = np.clip((base[..., None] if mode == "RGB" else base) + noise, 0, 255).astype(np.uint8)
+    path = tmp_path / name
+    Image.fromarray(pixels, mode).save(path, quality=90, restart_marker_blocks=5)
+    return path
+
+
+def test_tiled_parts_are_decoded_by_pillows_decoder_directly(tmp_path, monkeypatch):
+    """A 3-component tiled frame is decoded by Pillow's libjpeg decoder fed the part's bytes (no second header
+    parse in Python); the crop equals the one through Image.open, which grey frames and a Pillow without the
+    decoder still take."""
+    from margipose import images
+
+    assert images._JPEG_DECODER is not None  # the installed Pillow has it: the fast route is the tested one
+    path, grey = _tiled(tmp_path), _tiled(tmp_path, "L", "grey.jpg")
+    direct_decode, calls = images._decode_direct, []
+    for side, rotation in ((90, 0.0), (150, 0.4), (300, -0.3), (600, 0.1)):
+        affine = _affine(side, centre=(260.0, 190.0), rotation=rotation)
+        scale = draft_scale(affine)
+        monkeypatch.setattr(images, "_decode_direct", lambda *a: calls.append(a[1:]) or direct_decode(*a))
+        direct = np.asarray(read_crop(path, affine, 64))
+        monkeypatch.setattr(images, "_JPEG_DECODER", None)
+        opened = np.asarray(read_crop(path, affine, 64))
+        monkeypatch.undo()
+        assert len(calls) == 1 and calls.pop()[1] == scale  # the direct route ran once, at the crop's scale
+        assert np.array_equal(direct, opened)
+        with Image.open(path) as im:
+            if scale > 1:
+                im.draft("RGB", (560 // scale, 400 // scale))
+            frame = im.convert("RGB")
+        assert np.array_equal(direct, np.asarray(warp_crop(frame, affine @ np.diag([scale, scale, 1.0]), 64)))
+        with Image.open(grey) as im:
+            if scale > 1:
+                im.draft("L", (560 // scale, 400 // scale))
+            frame = im.convert("RGB")
+        want = np.asarray(warp_crop(frame, affine @ np.diag([scale, scale, 1.0]), 64))
+        assert np.array_equal(np.asarray(read_crop(grey, affine, 64)), want)
+
+
+def test_a_damaged_tiled_frame_is_one_clear_error(tmp_path):
+    """Entropy-coded bytes cut or overwritten inside a tiled frame: the part still has its markers, so the
+    damage reaches the decoder, which either fills (libjpeg's warning: as Pillow would) or fails with one
+    ImageFileError naming the file; nothing else escapes."""
+    from margipose import jpeg_parts
+
+    path = _tiled(tmp_path)
+    data = bytearray(path.read_bytes())
+    tiles = jpeg_parts.tiling(bytes(data))
+    affine = _affine(150, centre=(260.0, 190.0))
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        bad = bytearray(data)
+        at = int(rng.integers(tiles.scan, len(data) - 2))
+        bad[at:at + 40] = rng.integers(0, 256, 40, dtype=np.uint8).tobytes()
+        target = tmp_path / f"bad{seed}.jpg"
+        target.write_bytes(bytes(bad))
+        try:
+            crop = read_crop(target, affine, 64)
+        except ImageFileError as e:
+            assert str(target) in str(e)
+        else:
+            assert crop.size == (64, 64)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(bytes(data[:len(data) // 2]))  # no EOI: not tiled, decoded whole, truncated above the crop
+    with pytest.raises(ImageFileError, match="truncated"):
+        read_crop(cut, _affine(150, centre=(260.0, 330.0)), 64)

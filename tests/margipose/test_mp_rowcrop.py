@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from margipose import coords
-from margipose.rowcrop import crop_row
+from margipose.rowcrop import augmentation_row, crop_row
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -32,3 +32,22 @@ def test_crop_row_refuses_what_coords_refuses():
     joints[14, 2] = -1.0
     with pytest.raises(coords.GeometryError, match="root depth"):
         crop_row(k, (400.0, 400.0), 300.0, 64, 0.0, False, joints, 14)
+
+
+@pytest.mark.parametrize("kind", ["3d", "2d"])
+def test_augmentation_row_is_sample_augmentation(kind):
+    """The Dataset's scalar draw gives coords.sample_augmentation's numbers bit for bit, and leaves the
+    generator where it does (the colour jitter is drawn next from the same generator)."""
+    rotated = flipped = 0
+    for seed in range(400):
+        a, b = np.random.default_rng((seed, 7)), np.random.default_rng((seed, 7))
+        want = coords.sample_augmentation(a, 1, kind)
+        jx, jy, zoom, rotation, flip = augmentation_row(b, kind)
+        assert (jx, jy) == tuple(want.jitter[0]) and zoom == want.zoom[0]
+        assert rotation == want.rotation[0] and flip == bool(want.flip[0])
+        assert a.random() == b.random()
+        rotated += rotation != 0
+        flipped += flip
+    assert 100 < rotated < 220 and 150 < flipped < 250  # p 0.4 and 0.5 over 400 draws
+    with pytest.raises(ValueError, match="kind"):
+        augmentation_row(np.random.default_rng(0), "4d")
