@@ -4,6 +4,7 @@ same run.
 
     python benchmarks/bench_margipose_input.py                  # ~1 minute
     python benchmarks/bench_margipose_input.py --images 16 --repeat 3 --gpu-images-per-s 900
+    python benchmarks/bench_margipose_input.py --datasets h36m --repeat 5
 
 Frames: look-alike studio frames (posebench.sample.render's backdrop, a drawn figure, sensor grain), written as
 `posebench prepare` writes them (posebench.prepare.jpeg_frames: 4:2:0, restart markers tiling each MCU row) and
@@ -231,6 +232,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="Passes per arm (the fastest counts).")
     ap.add_argument("--malloc", choices=("default", "tuned"), default="default",
                     help="glibc allocator: as it starts, or with the mmap threshold raised (see the docstring).")
+    ap.add_argument("--datasets", nargs="+", choices=tuple(SIZES), default=tuple(SIZES),
+                    help="Frame sizes to measure (default: all).")
     ap.add_argument("--gpu-images-per-s", type=float, default=None,
                     help="Measured bf16 training images/s of the GPU (gpu_margipose.py); default: estimated.")
     ap.add_argument("--gpu-tflops", type=float, default=250.0,
@@ -242,7 +245,7 @@ def main() -> None:
 
     table = []
     with tempfile.TemporaryDirectory() as tmp:
-        for dataset in SIZES:
+        for dataset in args.datasets:
             path, bpp = make_frames(Path(tmp), dataset, args.images)
             w, h = SIZES[dataset][:2]
             table.append((dataset, f"{w}x{h}", bpp, *measure(path, args.images, args.repeat)))
