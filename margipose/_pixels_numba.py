@@ -31,6 +31,9 @@ def warp(src: np.ndarray, a: np.ndarray, out: np.ndarray, ox: int, oy: int, fw_:
     s = src.ravel()
     m = out.shape[2]
     a0, a1, a2, a3, a4, a5 = a[0], a[1], a[2], a[3], a[4], a[5]
+    if a1 == 0.0 and a3 == 0.0:
+        _warp_axes(s, w, h, a0, a2, a4, a5, out, ox, oy, fw_, fh_)
+        return
     fw, fh, wm, hm = float(fw_), float(fh_), fw_ - 1, fh_ - 1
     sw, sh = w - 1, h - 1
     i00 = np.empty(m, np.uint32)
@@ -73,6 +76,59 @@ def warp(src: np.ndarray, a: np.ndarray, out: np.ndarray, ox: int, oy: int, fw_:
         for x in range(m):  # all three channels of a pixel together: each weight and neighbour read once
             a00, a01, a10, a11 = p00[x], p01[x], p10[x], p11[x]
             dx, dy, keep = dxa[x], dya[x], inside[x]
+            r[x] = _lerp(a00, a01, a10, a11, 0, dx, dy) if keep else np.uint8(0)
+            g[x] = _lerp(a00, a01, a10, a11, 8, dx, dy) if keep else np.uint8(0)
+            b[x] = _lerp(a00, a01, a10, a11, 16, dx, dy) if keep else np.uint8(0)
+
+
+@njit(cache=True, boundscheck=False)
+def _warp_axes(s: np.ndarray, w: int, h: int, a0: float, a2: float, a4: float, a5: float, out: np.ndarray, ox: int,
+               oy: int, fw_: int, fh_: int) -> None:  # pragma: no cover - compiled
+    """``warp`` for a map without rotation (a1 = a3 = 0, so a1 * y and a3 * x add a zero: the same sample positions
+    bit for bit): a crop column's source columns and weight, and a crop row's source rows, are computed once."""
+    m = out.shape[2]
+    fw, fh, wm, hm = float(fw_), float(fh_), fw_ - 1, fh_ - 1
+    sw, sh = w - 1, h - 1
+    c0 = np.empty(m, np.int64)
+    c1 = np.empty(m, np.int64)
+    dxa = np.empty(m, np.float64)
+    inside = np.empty(m, np.bool_)
+    p00 = np.empty(m, np.uint32)
+    p01 = np.empty(m, np.uint32)
+    p10 = np.empty(m, np.uint32)
+    p11 = np.empty(m, np.uint32)
+    for x in range(m):
+        xin = a0 * (x + 0.5) + a2
+        inside[x] = (xin >= 0.0) & (xin < fw)
+        xs = xin - 0.5
+        xf = np.floor(xs)
+        dxa[x] = xs - xf
+        xi = np.int64(xf)
+        c0[x] = min(max(min(max(xi, 0), wm) - ox, 0), sw)
+        c1[x] = min(max(min(max(xi + 1, 0), wm) - ox, 0), sw)
+    for y in range(out.shape[1]):
+        r, g, b = out[0, y], out[1, y], out[2, y]
+        yin = a4 * (y + 0.5) + a5
+        if not ((yin >= 0.0) & (yin < fh)):
+            r[:], g[:], b[:] = 0, 0, 0
+            continue
+        ys = yin - 0.5
+        yf = np.floor(ys)
+        dy = ys - yf
+        yi = np.int64(yf)
+        row0 = s[min(max(min(max(yi, 0), hm) - oy, 0), sh) * w:]
+        row1 = s[min(max(min(max(yi + 1, 0), hm) - oy, 0), sh) * w:]
+        for x in range(m):  # four gathers, then one vectorised interpolation, as in warp
+            p00[x] = row0[c0[x]]
+        for x in range(m):
+            p01[x] = row0[c1[x]]
+        for x in range(m):
+            p10[x] = row1[c0[x]]
+        for x in range(m):
+            p11[x] = row1[c1[x]]
+        for x in range(m):
+            a00, a01, a10, a11 = p00[x], p01[x], p10[x], p11[x]
+            dx, keep = dxa[x], inside[x]
             r[x] = _lerp(a00, a01, a10, a11, 0, dx, dy) if keep else np.uint8(0)
             g[x] = _lerp(a00, a01, a10, a11, 8, dx, dy) if keep else np.uint8(0)
             b[x] = _lerp(a00, a01, a10, a11, 16, dx, dy) if keep else np.uint8(0)

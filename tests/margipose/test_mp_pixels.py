@@ -35,6 +35,31 @@ def test_warp_equals_pillow_bilinear_affine_bit_for_bit(seed):
         assert np.array_equal(out, _pillow_warp(image, inverse, 72, 48))
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_warp_without_rotation_equals_pillow_bit_for_bit(seed):
+    """Maps with no rotation (the training crops unless turned: a1 = a3 = 0, as +0.0 or -0.0) take the
+    separable path; zooms both ways, mirror flips, maps past every edge and parts with an origin all give
+    Pillow's crop, or the frame's."""
+    rng = np.random.default_rng(seed)
+    h, w = (int(v) for v in rng.integers(40, 260, 2))
+    image = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    whole = _rgbx(image)
+    for _ in range(30):
+        sx, sy = rng.choice([-1.0, 1.0]) * rng.uniform(0.2, 3.0), rng.uniform(0.2, 3.0)
+        inverse = np.array([sx, rng.choice([0.0, -0.0]), rng.uniform(-w, 2 * w), rng.choice([0.0, -0.0]), sy,
+                            rng.uniform(-h, 2 * h)])
+        out = np.empty((3, 48, 72), np.uint8)
+        kernel.warp(whole, inverse, out, 0, 0, w, h)
+        assert np.array_equal(out, _pillow_warp(image, inverse, 72, 48))
+        x0, y0 = int(rng.integers(0, w // 2)), int(rng.integers(0, h // 2))
+        part = np.empty_like(out)
+        kernel.warp(np.ascontiguousarray(whole[y0:, x0:]), inverse, part, x0, y0, w, h)
+        xs = inverse[0] * np.array([0.5, 71.5]) + inverse[2]
+        ys = inverse[4] * np.array([0.5, 47.5]) + inverse[5]
+        if xs.min() - 2 >= x0 and ys.min() - 2 >= y0:  # the part holds every pixel read
+            assert np.array_equal(part, out)
+
+
 def test_warp_edges_and_outside():
     image = Image.fromarray(np.random.default_rng(9).integers(1, 256, (20, 30, 3), dtype=np.uint8))
     inverse = np.array([0.25, 0.0, -3.0, 0.0, 0.25, -2.0])  # 4x magnification of the frame and a margin
