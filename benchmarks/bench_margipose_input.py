@@ -21,8 +21,9 @@ pass counts; augmented arms of both paths see the same draws): baseline =
 Image.open().convert("RGB") at full size, the reference's Pillow bilinear affine warp into the 256 crop, to a
 tensor (on the frames as prepare writes them and on the frames without markers; the faster counts); pillow =
 `margipose.data.Pose3DDataset` items on the Pillow path (target, mask, crop decoded at the reduced JPEG DCT
-scale the crop allows and only over the restart segments it reads, one Pillow warp, Pillow's colour jitter); ours = the same
-items on the compiled path (margipose.pixels: numba warp reading Pillow's decoded pixels in place, numba colour
+scale the crop allows and only over the restart segments it reads, one Pillow warp, Pillow's colour jitter),
+fetched as torch's DataLoader fetches a batch (``__getitems__``: every item's file read and part cut out,
+then each decoded; ``--items one`` for one ``__getitem__`` call each); ours = the same items on the compiled path (margipose.pixels: numba warp reading Pillow's decoded pixels in place, numba colour
 jitter; equal to the Pillow path bit for bit), without and with the reference augmentation (jitter, zoom,
 rotation, flip, colour). Cores for a GPU = its training images/s divided by ours (augmented) per core; the GPU
 figure is --gpu-images-per-s when measured (benchmarks/gpu_margipose.py), otherwise estimated from the model's
@@ -144,16 +145,20 @@ def per_core(fn, n: int, repeat: int) -> float:
 
 
 def interleaved(arms: dict, n: int, repeat: int) -> dict[str, float]:
-    """Items per CPU second of each arm {name: (setup or None, fn(i))}, best of ``repeat`` passes over n
-    items; the arms take turns pass by pass, so a change in the machine's load reaches all of them alike."""
+    """Items per CPU second of each arm {name: (setup or None, fn(i)) or (setup, fn(list of i), "batch")},
+    best of ``repeat`` passes over n items (a batch arm gets them in one call); the arms take turns pass by
+    pass, so a change in the machine's load reaches all of them alike."""
     best = dict.fromkeys(arms, float("inf"))
     for r in range(repeat):
-        for name, (setup, fn) in arms.items():
+        for name, (setup, fn, *batch) in arms.items():
             if setup is not None:
                 setup(r)
             t0 = time.process_time()
-            for i in range(n):
-                fn(i)
+            if batch:
+                fn(list(range(n)))
+            else:
+                for i in range(n):
+                    fn(i)
             best[name] = min(best[name], time.process_time() - t0)
     return {name: n / t for name, t in best.items()}
 
@@ -181,7 +186,7 @@ def tune_malloc() -> bool:
         return False
 
 
-def measure(path: Path, images: int, repeat: int) -> tuple:
+def measure(path: Path, images: int, repeat: int, batch: bool = True) -> tuple:
     """One frame size: the table row (see main)."""
     from margipose import coords, pixels
     from margipose.data import BOX_FACTOR, Pose3DDataset
@@ -197,6 +202,9 @@ def measure(path: Path, images: int, repeat: int) -> tuple:
         aug.epoch += 1  # fresh draws each item
         aug[i]
 
+    def augmented_batch(indices: list[int]) -> None:
+        aug.__getitems__(indices)  # fresh draws each item (its index) and pass (the epoch, set by setup)
+
     def path(compiled: bool, epoch0: int | None = None):
         def setup(r: int) -> None:
             pixels.set_compiled(compiled)
@@ -211,8 +219,12 @@ def measure(path: Path, images: int, repeat: int) -> tuple:
         if pixels.set_compiled(on) != on:
             continue  # numba not installed (or POSEBENCH_NUMBA=0)
         plain[0]  # load the kernels before timing
-        arms[name] = (path(on), lambda i: plain[i])
-        arms[name + "+aug"] = (path(on, 0), augmented)
+        if batch:  # as torch's DataLoader fetches a batch (Dataset.__getitems__)
+            arms[name] = (path(on), plain.__getitems__, "batch")
+            arms[name + "+aug"] = (path(on, 0), augmented_batch, "batch")
+        else:
+            arms[name] = (path(on), lambda i: plain[i])
+            arms[name + "+aug"] = (path(on, 0), augmented)
     arms = interleaved(arms, images, repeat)
     for name in ("pillow", "pillow+aug", "ours", "ours+aug"):
         arms.setdefault(name, float("nan"))
@@ -232,6 +244,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="Passes per arm (the fastest counts).")
     ap.add_argument("--malloc", choices=("default", "tuned"), default="default",
                     help="glibc allocator: as it starts, or with the mmap threshold raised (see the docstring).")
+    ap.add_argument("--items", choices=("batch", "one"), default="batch",
+                    help="Dataset items as torch's DataLoader fetches them (a pass's frames in one __getitems__ "
+                         "call: every item read, then each decoded), or one __getitem__ call each.")
     ap.add_argument("--datasets", nargs="+", choices=tuple(SIZES), default=tuple(SIZES),
                     help="Frame sizes to measure (default: all).")
     ap.add_argument("--gpu-images-per-s", type=float, default=None,
@@ -248,9 +263,10 @@ def main() -> None:
         for dataset in args.datasets:
             path, bpp = make_frames(Path(tmp), dataset, args.images)
             w, h = SIZES[dataset][:2]
-            table.append((dataset, f"{w}x{h}", bpp, *measure(path, args.images, args.repeat)))
+            table.append((dataset, f"{w}x{h}", bpp, *measure(path, args.images, args.repeat, args.items == "batch")))
     print(f"\n# images/s per CPU core (one process, one thread), best of {args.repeat} x {args.images} frames; "
-          f"allocator {malloc}; compiled kernels {'on' if pixels.compiled() else 'not available'}")
+          f"allocator {malloc}; compiled kernels {'on' if pixels.compiled() else 'not available'}; Dataset items "
+          f"{'by batch (__getitems__)' if args.items == 'batch' else 'one by one'}")
     print(f"{'dataset':<12}{'frame':>10}{'bpp':>5}{'crop':>5}{'DCT':>6}{'dec 1/1':>8}{'dec 1/s':>8}{'rows':>7}"
           f"{'part':>7}{'base':>7}{'plain':>7}{'pillow':>7}{'+aug':>7}{'ours':>7}{'+aug':>7}{'x':>6}{'x aug':>6}"
           f"{'x max':>6}")

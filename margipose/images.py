@@ -244,38 +244,68 @@ def _decode_direct(data: bytes, size: tuple[int, int], scale: int) -> Image.Imag
     return image
 
 
-def _decode_tiled(data: bytes, tiles: jpeg_parts.Tiling, affine: np.ndarray, size: int) -> "Decoded":
-    """The restart segments of a tiled frame that the crop reads, decoded at its DCT scale (every row of the
-    part: it already ends one MCU below the crop's last row)."""
+class PendingCrop(NamedTuple):
+    """A crop's decode made ready: the file read and, for a tiled frame, the part the crop reads cut out;
+    nothing decoded yet. A batch readies all its items before it decodes any (Pose3DDataset.__getitems__),
+    so the bookkeeping runs together instead of between the decoder's and the warp's working sets."""
+
+    path: str | os.PathLike
+    affine: np.ndarray                 # (3,3) frame -> crop pixel map
+    size: int                          # crop side, px
+    data: bytes                        # the whole file (piece None), else the part's JPEG
+    piece: jpeg_parts.Part | None      # the part (frame px), or None: the file is decoded as decode_for_crop does
+    frame: tuple[int, int]             # the frame's width, height, px
+    components: int                    # the frame's colour components (tiled frames)
+    scale: int                         # the part's DCT scale
+    inverse: np.ndarray | None         # (3,3) crop -> decoded-frame map at that scale
+
+
+def prepare_crop(path: str | os.PathLike, affine: np.ndarray, size: int) -> PendingCrop:
+    """Read ``path`` and, when its restart markers tile the frame (as ``posebench prepare`` writes them), cut
+    out the part a ``size`` crop through ``affine`` reads at its DCT scale (margipose.jpeg_parts). A missing or
+    unreadable file is one ImageFileError naming it."""
+    try:
+        with open(path, "rb", buffering=0) as file:
+            data = file.read()
+    except FileNotFoundError:
+        raise ImageFileError(f"{path}: image file not found") from None
+    except OSError as e:
+        raise ImageFileError(f"{path}: unreadable image ({e})") from None
     affine = np.asarray(affine, np.float64)
+    tiles = jpeg_parts.tiling(data)
+    if tiles is None:
+        return PendingCrop(path, affine, size, data, None, (0, 0), 0, 1, None)
     scale = draft_scale(affine)
     inverse = np.linalg.inv(affine @ np.diag([scale, scale, 1.0]))
     piece = jpeg_parts.part(data, tiles, _crop_box(inverse, size, scale, tiles.width, tiles.height))
-    if tiles.components != 3 or _JPEG_DECODER is None:
-        return _load_from(Image.open(io.BytesIO(piece.data)), affine, size, (piece.x, piece.y),
-                          (tiles.width, tiles.height), early=False)
-    image = _decode_direct(piece.data, (-(-piece.width // scale), -(-piece.height // scale)), scale)
-    return Decoded(image, inverse, (piece.x // scale, piece.y // scale),
-                   (-(-tiles.width // scale), -(-tiles.height // scale)))
+    return PendingCrop(path, affine, size, piece.data, piece, (tiles.width, tiles.height), tiles.components, scale,
+                       inverse)
+
+
+def decode_crop(pending: PendingCrop) -> Decoded:
+    """Decode what ``prepare_crop`` readied: a tiled frame's part at the crop's DCT scale (every row: it
+    already ends one MCU below the crop's last row), any other file as ``decode_for_crop`` does. The pixels
+    the crop reads are the whole frame's, bit for bit. A damaged file is one ImageFileError naming it."""
+    path, affine, size, data, piece, frame, components, scale, inverse = pending
+    try:
+        if piece is None:
+            decoded = _load_from(Image.open(io.BytesIO(data)), affine, size)
+        elif components == 3 and _JPEG_DECODER is not None:
+            image = _decode_direct(data, (-(-piece.width // scale), -(-piece.height // scale)), scale)
+            decoded = Decoded(image, inverse, (piece.x // scale, piece.y // scale),
+                              (-(-frame[0] // scale), -(-frame[1] // scale)))
+        else:
+            decoded = _load_from(Image.open(io.BytesIO(data)), affine, size, (piece.x, piece.y), frame, early=False)
+        return decoded if decoded.image.mode == "RGB" else decoded._replace(image=decoded.image.convert("RGB"))
+    except OSError as e:
+        raise ImageFileError(f"{path}: unreadable image ({e})") from None
 
 
 def decode_path_for_crop(path: str | os.PathLike, affine: np.ndarray, size: int) -> Decoded:
     """``path`` decoded for the crop as ``decode_for_crop`` does; a JPEG whose restart markers tile the frame
     (as ``posebench prepare`` writes them) is decoded only over the part the crop reads (margipose.jpeg_parts:
     the same pixels there, bit for bit). A missing or unreadable file is one ImageFileError naming it."""
-    try:
-        with open(path, "rb", buffering=0) as file:
-            data = file.read()
-        tiles = jpeg_parts.tiling(data)
-        if tiles is not None:
-            decoded = _decode_tiled(data, tiles, affine, size)
-        else:
-            decoded = _load_from(Image.open(io.BytesIO(data)), affine, size)
-        return decoded if decoded.image.mode == "RGB" else decoded._replace(image=decoded.image.convert("RGB"))
-    except FileNotFoundError:
-        raise ImageFileError(f"{path}: image file not found") from None
-    except OSError as e:
-        raise ImageFileError(f"{path}: unreadable image ({e})") from None
+    return decode_crop(prepare_crop(path, affine, size))
 
 
 def read_crop(path: str | os.PathLike, affine: np.ndarray, size: int) -> Image.Image:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from margipose.images import (NO_JITTER, Jitter, apply_jitter, decode_path_for_crop, to_tensor,
+from margipose.images import (NO_JITTER, Decoded, Jitter, apply_jitter, decode_path_for_crop, to_tensor,
                               warp_crop, warp_decoded)
 
 ENABLE_ENV = "POSEBENCH_NUMBA"  # "0" / "false" / "no": Pillow only (the switch posebench's kernels use)
@@ -95,9 +95,13 @@ def set_compiled(enabled: bool) -> bool:
 
 def read_planes(path: str | os.PathLike, affine: np.ndarray, size: int) -> np.ndarray:
     """The ``size`` x ``size`` crop of ``path`` through the (3,3) original->crop pixel map, as (3, size, size)
-    uint8 planes (decoded at the coarsest DCT scale the crop allows and only down to its last row)."""
+    uint8 planes (decoded at the coarsest DCT scale the crop allows and only where it reads)."""
+    return decoded_planes(decode_path_for_crop(path, affine, size), size)
+
+
+def decoded_planes(decoded: Decoded, size: int) -> np.ndarray:
+    """(3, size, size) uint8 planes of a crop's decoded pixels (images.decode_crop), warped once."""
     kernel = _load()
-    decoded = decode_path_for_crop(path, affine, size)
     if kernel is None:
         return image_planes(warp_decoded(decoded, size))
     return _warp(kernel, decoded.image, decoded.inverse, size, decoded.origin, decoded.frame)

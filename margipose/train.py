@@ -23,14 +23,14 @@ import click
 import numpy as np
 import torch
 from torch import distributed as dist
-from torch.utils.data import ConcatDataset, DataLoader
+from torch.utils.data import DataLoader
 
 from posebench.data import prepared_path
 from posebench.errors import PosebenchError
 from posebench.io_utils import file_sha256
 
 from margipose.checkpoint import load_checkpoint, save_checkpoint
-from margipose.data import EpochSampler, MixedSampler, Pose2DDataset, Pose3DDataset
+from margipose.data import EpochSampler, MixedSampler, PlannedConcatDataset, Pose2DDataset, Pose3DDataset
 from margipose.loss import margipose_loss
 from margipose.model import MargiPose
 
@@ -196,11 +196,11 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     if steps_per_epoch < 1:
         raise TrainingError(f"samples per epoch ({opts.samples_per_epoch}) give no full batch of {opts.batch_size} per process")
     total = steps_per_epoch * opts.epochs
-    data3d: Any = ConcatDataset(sets3d) if len(sets3d) > 1 else sets3d[0]
+    data3d: Any = PlannedConcatDataset(sets3d) if len(sets3d) > 1 else sets3d[0]
     if sets2d:
-        data2d = ConcatDataset(sets2d)
+        data2d = PlannedConcatDataset(sets2d)
         sampler: Any = MixedSampler(len(data3d), len(data2d), per_rank, opts.seed, rank, world)
-        dataset: Any = ConcatDataset([data3d, data2d])
+        dataset: Any = PlannedConcatDataset([data3d, data2d])
     else:
         sampler, dataset = EpochSampler(len(data3d), per_rank, opts.seed, rank, world), data3d
     start_epoch = int(ckpt["epoch"]) if ckpt else 0

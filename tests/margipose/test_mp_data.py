@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from margipose import coords
-from margipose.data import (FLIP, ImageFileError, MixedSampler, EpochSampler, Pose2DDataset, Pose3DDataset,
-                            resolve_image)
+from margipose.data import (FLIP, ImageFileError, MixedSampler, EpochSampler, PlannedConcatDataset, Pose2DDataset,
+                            Pose3DDataset, resolve_image)
 
 
 def _peak(image: torch.Tensor) -> np.ndarray:
@@ -37,6 +37,33 @@ def test_mpii_rows(blob_tree):
     assert np.abs(_peak(s["image"]) - xy).max() <= 0.75
     aug = Pose2DDataset(blob_tree / "mpii" / "train.h5", input_size=64, augment=True, seed=3)
     assert all(aug[i]["image"].shape == (3, 64, 64) for i in range(4))
+
+
+def test_a_batch_is_its_items_one_by_one_readied_first(blob_tree, monkeypatch):
+    """__getitems__ (what torch's DataLoader calls for a batch) gives the items __getitem__ gives, 3D and 2D,
+    through nested concatenations and negative indices; every item is read before any is decoded."""
+    from torch.utils.data import DataLoader
+
+    from margipose import data
+
+    d3 = Pose3DDataset(blob_tree / "mpi3dhp" / "train.h5", input_size=64, augment=True, seed=4)
+    d2 = Pose2DDataset(blob_tree / "mpii" / "train.h5", input_size=64, augment=True, seed=4)
+    mixed = PlannedConcatDataset([PlannedConcatDataset([d3, d3]), d2])
+    indices = [0, 7, 13, 2, -1, 5]
+    events = []
+    prepare, decode = data.prepare_crop, data.decode_crop
+    monkeypatch.setattr(data, "prepare_crop", lambda *a: events.append("read") or prepare(*a))
+    monkeypatch.setattr(data, "decode_crop", lambda p: events.append("decode") or decode(p))
+    batch = mixed.__getitems__(indices)
+    assert events == ["read"] * 6 + ["decode"] * 6
+    for i, item in zip(indices, batch):
+        want = mixed[i]
+        assert item.keys() == want.keys() and all(torch.equal(item[k], want[k]) for k in item)
+        assert bool(item["has_depth"]) == (i % len(mixed) < 2 * len(d3))
+    events.clear()
+    loaded = next(iter(DataLoader(mixed, batch_size=4, sampler=[3, 12, 1, 8])))
+    assert events[:4] == ["read"] * 4  # the loader used __getitems__
+    assert torch.equal(loaded["image"], torch.stack([mixed[i]["image"] for i in (3, 12, 1, 8)]))
 
 
 def test_wrong_file_kind_and_bad_image_paths(blob_tree, tmp_path):
