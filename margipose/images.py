@@ -10,12 +10,15 @@ original pixels [s j, s j + s), so original = s * decoded in continuous pixel co
 
 A frame with restart markers tiling its MCU rows (as ``posebench prepare`` writes them) is decoded only over
 the restart segments the crop reads, plus one MCU of margin (margipose.jpeg_parts): the decoder never
-entropy-decodes the rest of the frame, and the pixels the crop reads are the whole frame's, bit for bit. Any
-other baseline JPEG is decoded top to bottom and stopped after the last row the crop reads (its lowest corner
-plus the bilinear neighbour): the rows below the person (a quarter to a third of a studio frame) are never
-entropy-decoded. Either way the warp sees exactly the pixels it would read from the whole image, so the crop
-is the same bit for bit. The training crops go through margipose.pixels, whose compiled warp and jitter equal
-these Pillow functions bit for bit and run 5-8x faster.
+entropy-decodes the rest of the frame, and the pixels the crop reads are the whole frame's, bit for bit. The
+part goes straight to Pillow's libjpeg decoder (no second header parse in Python; Image.open's route when that
+decoder is missing or the frame is not 3-component). Any other baseline JPEG is decoded top to bottom and
+stopped after the last row the crop reads (its lowest corner plus the bilinear neighbour): the rows below the
+person (a quarter to a third of a studio frame) are never entropy-decoded. Either way the warp sees exactly
+the pixels it would read from the whole image, so the crop is the same bit for bit. ``prepare_crop`` (read,
+cut) and ``decode_crop`` are separate steps so that a batch can ready all its items before it decodes any.
+The training crops go through margipose.pixels, whose compiled warp and jitter equal these Pillow functions
+bit for bit and run 5-8x faster.
 """
 from __future__ import annotations
 
@@ -227,9 +230,9 @@ _JPEG_DECODER = getattr(getattr(Image, "core", None), "jpeg_decoder", None)  # P
 
 def _decode_direct(data: bytes, size: tuple[int, int], scale: int) -> Image.Image:
     """A 3-component baseline JPEG held in ``data`` whose frame is ``size`` px at 1/``scale``, decoded into a new
-    RGB image by Pillow's own libjpeg decoder fed the bytes at once: the decode ``Image.open``, ``draft`` and
-    ``load`` run, without parsing the header again in Python. ``size`` must be the file's (the caller wrote
-    its SOF): the decoder is told it, as Pillow tells it the size it parsed."""
+    RGB image by Pillow's own libjpeg decoder fed the bytes at once: the decode that ``Image.open``, ``draft``
+    and ``load`` would run, without parsing the header again in Python. ``size`` must be the file's at that
+    scale (the caller wrote its SOF): the decoder is told it, as Pillow tells it the size it parsed."""
     image = Image.new("RGB", size, None)
     decoder = _JPEG_DECODER("RGB", "RGBX", "", scale, 0)  # RGBX out: Pillow's RGB layout, copied as is
     try:

@@ -6,7 +6,8 @@ bit for bit (tests/margipose/test_mp_pixels.py); without numba, or with ``POSEBE
 the work (``images.read_crop``, ``images.apply_jitter``, ``images.to_tensor``). The kernel module is imported
 on the first crop; numba caches the compiled code on disk, so only the first process on a machine compiles
 (a few seconds), later ones load it. Measured per 256 crop on one core (benchmarks/bench_margipose_input.py):
-warp 0.26 ms against Pillow's 1.5 ms, colour jitter 0.05-0.07 ms a step (hue 0.5) against 0.4-0.6 (hue 3.8).
+warp 0.25 ms without rotation (source rows and columns computed once) and 0.32 rotated, against Pillow's
+1.5 ms; colour jitter 0.02-0.04 ms a step (hue 0.4-0.5) against 0.4-0.6 (hue 3.8).
 
 Normalisation (ImageNet mean and std) happens inside the model; the tensor here is RGB / 255 in [0, 1].
 """
