@@ -186,15 +186,15 @@ def _hue(r: np.ndarray, g: np.ndarray, b: np.ndarray, shift: int) -> None:  # pr
         bc = _F32(maxc - bi) / cr
         hf = bc - gc if ri == maxc else (_F32(2.0 + float(rc) - float(bc)) if gi == maxc
                                          else _F32(4.0 + float(gc) - float(rc)))
-        x = float(hf) / 6.0 + 1.0
+        x = float(hf) * (1.0 / 6.0) + 1.0  # = / 6.0 in every outcome (all 2^24 colours: test)
         hf = _F32(x - 1.0 if x >= 1.0 else x)  # fmod(x, 1.0) for x in [0, 2), exactly
         uh = min(max(np.int32(float(hf) * 255.0), 0), 255)
         us = min(max(np.int32(float(sat) * 255.0), 0), 255)
         h8 = (uh + shift) & 255  # mod 256, also for a negative shift
-        fh = float(_F32(h8)) * 6.0 / 255.0
+        fh = float(_F32(h8)) * (6.0 / 255.0)  # i, f as from * 6.0 / 255.0 for all 256 h8 (test)
         i = np.int32(np.floor(fh))
         f = _F32(fh - float(_F32(i)))
-        fs = _F32(float(_F32(us)) / 255.0)
+        fs = _F32(float(_F32(us)) * (1.0 / 255.0))  # = / 255.0 in float32 for all 256 us (test)
         fv = float(_F32(maxc))
         p = _clip8(_round(fv * (1.0 - float(fs))))
         q = _clip8(_round(fv * (1.0 - float(fs * f))))

@@ -129,6 +129,19 @@ def test_hue_shift_equals_pillow_on_every_colour():
         assert np.array_equal(work, want)
 
 
+def test_the_hue_kernels_multiplications_are_pillows_divisions():
+    """The compiled HSV -> RGB multiplies where Convert.c divides by 255 and by 6 / 255; over every byte it
+    may get, the values it uses (sector, fraction, float32 saturation) are the same (the / 6.0 on the way
+    there is covered by the every-colour test above)."""
+    byte = np.arange(256, dtype=np.float32).astype(np.float64)
+    divided, multiplied = byte * 6.0 / 255.0, byte * (6.0 / 255.0)
+    for fh in (divided, multiplied):
+        assert np.array_equal(np.floor(fh), np.floor(divided))
+    frac = [(fh - np.floor(fh).astype(np.float32).astype(np.float64)).astype(np.float32) for fh in (divided, multiplied)]
+    assert np.array_equal(*frac)
+    assert np.array_equal((byte / 255.0).astype(np.float32), (byte * (1.0 / 255.0)).astype(np.float32))
+
+
 @pytest.fixture
 def pillow_only(monkeypatch):
     """The Pillow path, as without numba."""
