@@ -159,21 +159,22 @@ def _grey(r: np.uint8, g: np.uint8, b: np.uint8) -> np.int32:  # pragma: no cove
 
 
 @njit(cache=True, inline="always")
-def _clip8(v: float) -> np.uint8:  # pragma: no cover - compiled
-    return np.uint8(min(max(v, 0.0), 255.0))
+def _clip8f(v: np.float32) -> np.uint8:  # pragma: no cover - compiled
+    return np.uint8(min(max(v, _F32(0.0)), _F32(255.0)))
 
 
 @njit(cache=True, inline="always")
-def _round(v: float) -> float:  # pragma: no cover - compiled
-    """C's round() for v >= 0 (half away from zero; np.round would round half to even)."""
+def _roundf(v: np.float32) -> np.float32:  # pragma: no cover - compiled
+    """C's round() for v >= 0 in float32."""
     r = np.floor(v)
-    return r + (1.0 if v - r >= 0.5 else 0.0)
+    return r + (_F32(1.0) if v - r >= _F32(0.5) else _F32(0.0))
 
 
 @njit(cache=True, boundscheck=False)
 def _hue(r: np.ndarray, g: np.ndarray, b: np.ndarray, shift: int) -> None:  # pragma: no cover - compiled
     """Convert.c's rgb2hsv, hue + shift mod 256, hsv2rgb, in place on flat uint8 channels (float32 where the C
-    has float, float64 where it has double; branches written as selects so the loop vectorises)."""
+    has float, float64 where it has double, except hsv2rgb's last three products, float32 with the same bytes;
+    branches written as selects so the loop vectorises)."""
     for k in range(r.size):
         ri, gi, bi = np.int32(r[k]), np.int32(g[k]), np.int32(b[k])
         maxc = max(ri, max(gi, bi))
@@ -195,10 +196,11 @@ def _hue(r: np.ndarray, g: np.ndarray, b: np.ndarray, shift: int) -> None:  # pr
         i = np.int32(np.floor(fh))
         f = _F32(fh - float(_F32(i)))
         fs = _F32(float(_F32(us)) * (1.0 / 255.0))  # = / 255.0 in float32 for all 256 us (test)
-        fv = float(_F32(maxc))
-        p = _clip8(_round(fv * (1.0 - float(fs))))
-        q = _clip8(_round(fv * (1.0 - float(fs * f))))
-        t = _clip8(_round(fv * (1.0 - float(fs) * (1.0 - float(f)))))
+        # C's double products here, done in float32 (twice the lanes): the same bytes for every h, s, v (test)
+        fv, one = _F32(maxc), _F32(1.0)
+        p = _clip8f(_roundf(fv * (one - fs)))
+        q = _clip8f(_roundf(fv * (one - fs * f)))
+        t = _clip8f(_roundf(fv * (one - fs * (one - f))))
         v = np.uint8(maxc)
         j = i if i < 6 else i - 6  # i % 6 for i in [0, 6]
         nr = v if (j == 0) | (j == 5) else (q if j == 1 else (t if j == 4 else p))

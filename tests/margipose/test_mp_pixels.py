@@ -142,6 +142,28 @@ def test_the_hue_kernels_multiplications_are_pillows_divisions():
     assert np.array_equal((byte / 255.0).astype(np.float32), (byte * (1.0 / 255.0)).astype(np.float32))
 
 
+def test_hsv_to_rgb_products_in_float32_give_convert_cs_bytes_for_every_h_s_v():
+    """Convert.c's hsv2rgb rounds v (1 - fs), v (1 - fs f) and v (1 - fs (1 - f)) in double; the kernel does
+    them in float32 from the same float32 f and fs. For all 2^24 (h, s, v) the three bytes agree."""
+    f32 = np.float32
+
+    def rounded(x):
+        r = np.floor(x)
+        return np.clip(r + (x - r >= 0.5), 0, 255)
+
+    s, v = (a.ravel() for a in np.meshgrid(np.arange(256), np.arange(256), indexing="ij"))
+    fs = (s.astype(f32).astype(np.float64) * (1.0 / 255.0)).astype(f32)
+    fv = v.astype(f32)
+    for h in range(256):
+        fh = float(f32(h)) * (6.0 / 255.0)
+        f = f32(fh - float(f32(np.floor(fh))))
+        want = [rounded(fv.astype(np.float64) * (1.0 - fs.astype(np.float64))),
+                rounded(fv.astype(np.float64) * (1.0 - (fs * f).astype(np.float64))),
+                rounded(fv.astype(np.float64) * (1.0 - fs.astype(np.float64) * (1.0 - float(f))))]
+        got = [rounded(fv * (f32(1) - fs)), rounded(fv * (f32(1) - fs * f)), rounded(fv * (f32(1) - fs * (f32(1) - f)))]
+        assert all(np.array_equal(a, b) for a, b in zip(want, got)), h
+
+
 @pytest.fixture
 def pillow_only(monkeypatch):
     """The Pillow path, as without numba."""
