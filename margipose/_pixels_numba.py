@@ -7,7 +7,8 @@ output equals Pillow's exactly (tests/margipose/test_mp_pixels.py):
   y + .5) maps to source (xin, yin) in float64; outside [0, w) x [0, h) it is 0 (black); inside, bilinear
   between the four neighbours of (xin - .5, yin - .5), clamped to the edge, in float64, truncated to uint8.
   Per crop row: one vectorised pass for the four source offsets and weights, four gathers of 4-byte RGBX
-  pixels, one vectorised interpolation of the three channels.
+  pixels, one vectorised interpolation of the three channels. A map without rotation computes each crop
+  column's source columns and weight once, and each row's source rows once.
 * ``jitter``: ``ImageEnhance`` Brightness, Contrast, Color (``Image.blend``: float32 lerp to the degenerate
   image, clipped, truncated; greyscale L = (19595 R + 38470 G + 7471 B + 2^15) >> 16, the contrast mean
   rounded half up), then the RGB -> HSV -> RGB round trip of Convert.c with the hue shifted, each step to
@@ -36,17 +37,8 @@ def warp(src: np.ndarray, a: np.ndarray, out: np.ndarray, ox: int, oy: int, fw_:
         return
     fw, fh, wm, hm = float(fw_), float(fh_), fw_ - 1, fh_ - 1
     sw, sh = w - 1, h - 1
-    i00 = np.empty(m, np.uint32)
-    i01 = np.empty(m, np.uint32)
-    i10 = np.empty(m, np.uint32)
-    i11 = np.empty(m, np.uint32)
-    p00 = np.empty(m, np.uint32)
-    p01 = np.empty(m, np.uint32)
-    p10 = np.empty(m, np.uint32)
-    p11 = np.empty(m, np.uint32)
-    dxa = np.empty(m, np.float64)
-    dya = np.empty(m, np.float64)
-    inside = np.empty(m, np.bool_)
+    i00, i01, i10, i11 = np.empty(m, np.uint32), np.empty(m, np.uint32), np.empty(m, np.uint32), np.empty(m, np.uint32)
+    p00, p01, p10, p11, dxa, dya, inside = _scratch(m)
     for y in range(out.shape[1]):
         yc = y + 0.5
         for x in range(m):
@@ -64,21 +56,11 @@ def warp(src: np.ndarray, a: np.ndarray, out: np.ndarray, ox: int, oy: int, fw_:
             y1 = min(max(min(max(yi + 1, 0), hm) - oy, 0), sh)
             i00[x], i01[x] = np.uint32(y0 * w + x0), np.uint32(y0 * w + x1)
             i10[x], i11[x] = np.uint32(y1 * w + x0), np.uint32(y1 * w + x1)
-        for x in range(m):
-            p00[x] = s[i00[x]]
-        for x in range(m):
-            p01[x] = s[i01[x]]
-        for x in range(m):
-            p10[x] = s[i10[x]]
-        for x in range(m):
-            p11[x] = s[i11[x]]
-        r, g, b = out[0, y], out[1, y], out[2, y]
-        for x in range(m):  # all three channels of a pixel together: each weight and neighbour read once
-            a00, a01, a10, a11 = p00[x], p01[x], p10[x], p11[x]
-            dx, dy, keep = dxa[x], dya[x], inside[x]
-            r[x] = _lerp(a00, a01, a10, a11, 0, dx, dy) if keep else np.uint8(0)
-            g[x] = _lerp(a00, a01, a10, a11, 8, dx, dy) if keep else np.uint8(0)
-            b[x] = _lerp(a00, a01, a10, a11, 16, dx, dy) if keep else np.uint8(0)
+        _gather(s, i00, p00)
+        _gather(s, i01, p01)
+        _gather(s, i10, p10)
+        _gather(s, i11, p11)
+        _interpolate(p00, p01, p10, p11, dxa, dya, inside, out[0, y], out[1, y], out[2, y])
 
 
 @njit(cache=True, boundscheck=False)
@@ -89,14 +71,8 @@ def _warp_axes(s: np.ndarray, w: int, h: int, a0: float, a2: float, a4: float, a
     m = out.shape[2]
     fw, fh, wm, hm = float(fw_), float(fh_), fw_ - 1, fh_ - 1
     sw, sh = w - 1, h - 1
-    c0 = np.empty(m, np.int64)
-    c1 = np.empty(m, np.int64)
-    dxa = np.empty(m, np.float64)
-    inside = np.empty(m, np.bool_)
-    p00 = np.empty(m, np.uint32)
-    p01 = np.empty(m, np.uint32)
-    p10 = np.empty(m, np.uint32)
-    p11 = np.empty(m, np.uint32)
+    c0, c1 = np.empty(m, np.int64), np.empty(m, np.int64)
+    p00, p01, p10, p11, dxa, dya, inside = _scratch(m)
     for x in range(m):
         xin = a0 * (x + 0.5) + a2
         inside[x] = (xin >= 0.0) & (xin < fw)
@@ -114,24 +90,41 @@ def _warp_axes(s: np.ndarray, w: int, h: int, a0: float, a2: float, a4: float, a
             continue
         ys = yin - 0.5
         yf = np.floor(ys)
-        dy = ys - yf
+        dya[:] = ys - yf
         yi = np.int64(yf)
         row0 = s[min(max(min(max(yi, 0), hm) - oy, 0), sh) * w:]
         row1 = s[min(max(min(max(yi + 1, 0), hm) - oy, 0), sh) * w:]
-        for x in range(m):  # four gathers, then one vectorised interpolation, as in warp
-            p00[x] = row0[c0[x]]
-        for x in range(m):
-            p01[x] = row0[c1[x]]
-        for x in range(m):
-            p10[x] = row1[c0[x]]
-        for x in range(m):
-            p11[x] = row1[c1[x]]
-        for x in range(m):
-            a00, a01, a10, a11 = p00[x], p01[x], p10[x], p11[x]
-            dx, keep = dxa[x], inside[x]
-            r[x] = _lerp(a00, a01, a10, a11, 0, dx, dy) if keep else np.uint8(0)
-            g[x] = _lerp(a00, a01, a10, a11, 8, dx, dy) if keep else np.uint8(0)
-            b[x] = _lerp(a00, a01, a10, a11, 16, dx, dy) if keep else np.uint8(0)
+        _gather(row0, c0, p00)
+        _gather(row0, c1, p01)
+        _gather(row1, c0, p10)
+        _gather(row1, c1, p11)
+        _interpolate(p00, p01, p10, p11, dxa, dya, inside, r, g, b)
+
+
+@njit(cache=True, inline="always")
+def _scratch(m: int) -> tuple:  # pragma: no cover - compiled
+    """A crop row's four neighbours (uint32 RGBX), weights (float64) and inside flags."""
+    return (np.empty(m, np.uint32), np.empty(m, np.uint32), np.empty(m, np.uint32), np.empty(m, np.uint32),
+            np.empty(m, np.float64), np.empty(m, np.float64), np.empty(m, np.bool_))
+
+
+@njit(cache=True, inline="always")
+def _gather(src: np.ndarray, index: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    for x in range(out.size):  # a loop of its own, so the interpolation after it vectorises
+        out[x] = src[index[x]]
+
+
+@njit(cache=True, inline="always")
+def _interpolate(p00: np.ndarray, p01: np.ndarray, p10: np.ndarray, p11: np.ndarray, dxa: np.ndarray,
+                 dya: np.ndarray, inside: np.ndarray, r: np.ndarray, g: np.ndarray,
+                 b: np.ndarray) -> None:  # pragma: no cover - compiled
+    """One crop row: all three channels of a pixel together, each weight and neighbour read once; 0 outside."""
+    for x in range(r.size):
+        a00, a01, a10, a11 = p00[x], p01[x], p10[x], p11[x]
+        dx, dy, keep = dxa[x], dya[x], inside[x]
+        r[x] = _lerp(a00, a01, a10, a11, 0, dx, dy) if keep else np.uint8(0)
+        g[x] = _lerp(a00, a01, a10, a11, 8, dx, dy) if keep else np.uint8(0)
+        b[x] = _lerp(a00, a01, a10, a11, 16, dx, dy) if keep else np.uint8(0)
 
 
 @njit(cache=True, inline="always")
