@@ -293,7 +293,8 @@ def decode_crop(pending: PendingCrop) -> Decoded:
     try:
         if piece is None:
             decoded = _load_from(Image.open(io.BytesIO(data)), affine, size)
-        elif components == 3 and _JPEG_DECODER is not None:
+        elif components == 3 and _JPEG_DECODER is not None and piece.width * piece.height <= (
+                Image.MAX_IMAGE_PIXELS or math.inf):  # larger: Image.open's route and its bomb check
             image = _decode_direct(data, (-(-piece.width // scale), -(-piece.height // scale)), scale)
             decoded = Decoded(image, inverse, (piece.x // scale, piece.y // scale),
                               (-(-frame[0] // scale), -(-frame[1] // scale)))

@@ -169,3 +169,28 @@ def test_a_damaged_tiled_frame_is_one_clear_error(tmp_path):
     cut.write_bytes(bytes(data[:len(data) // 2]))  # no EOI: not tiled, decoded whole, truncated above the crop
     with pytest.raises(ImageFileError, match="truncated"):
         read_crop(cut, _affine(150, centre=(260.0, 330.0)), 64)
+
+
+def test_a_part_above_pillows_pixel_limit_takes_image_opens_route_and_its_bomb_check(tmp_path, monkeypatch):
+    """The direct decoder skips Image.open, and with it Pillow's decompression-bomb check: a part with more
+    pixels than Image.MAX_IMAGE_PIXELS goes through Image.open, which warns, or refuses past twice the limit."""
+    import warnings
+
+    from margipose import images
+
+    path = _tiled(tmp_path)
+    affine = _affine(600, centre=(260.0, 190.0))
+    calls = []
+    direct = images._decode_direct
+    monkeypatch.setattr(images, "_decode_direct", lambda *a: calls.append(a) or direct(*a))
+    want = np.asarray(read_crop(path, affine, 64))
+    assert len(calls) == 1
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50_000)  # the part is 560 x 400 px
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with pytest.raises(Image.DecompressionBombError):
+            read_crop(path, affine, 64)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 200_000)
+    with pytest.warns(Image.DecompressionBombWarning):
+        assert np.array_equal(np.asarray(read_crop(path, affine, 64)), want)
+    assert len(calls) == 1
