@@ -60,6 +60,10 @@ def test_a_batch_is_its_items_one_by_one_readied_first(blob_tree, monkeypatch):
         want = mixed[i]
         assert item.keys() == want.keys() and all(torch.equal(item[k], want[k]) for k in item)
         assert bool(item["has_depth"]) == (i % len(mixed) < 2 * len(d3))
+    for a, b in ((d3[-1], d3[len(d3) - 1]), (d2[-2], d2[len(d2) - 2])):  # augmented rows from the end
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(IndexError):
+        d3[len(d3)]
     events.clear()
     loaded = next(iter(DataLoader(mixed, batch_size=4, sampler=[3, 12, 1, 8])))
     assert events[:4] == ["read"] * 4  # the loader used __getitems__
