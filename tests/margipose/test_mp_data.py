@@ -64,6 +64,9 @@ def test_a_batch_is_its_items_one_by_one_readied_first(blob_tree, monkeypatch):
         assert all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(IndexError):
         d3[len(d3)]
+    for past in (len(mixed), -len(mixed) - 1):  # past either end of the concatenation: refused, not wrapped
+        with pytest.raises(IndexError):
+            mixed.__getitems__([past])
     events.clear()
     loaded = next(iter(DataLoader(mixed, batch_size=4, sampler=[3, 12, 1, 8])))
     assert events[:4] == ["read"] * 4  # the loader used __getitems__
