@@ -23,8 +23,9 @@ tensor (on the frames as prepare writes them and on the frames without markers; 
 `margipose.data.Pose3DDataset` items on the Pillow path (target, mask, crop decoded at the reduced JPEG DCT
 scale the crop allows and only over the restart segments it reads, one Pillow warp, Pillow's colour jitter),
 fetched as torch's DataLoader fetches a batch (``__getitems__``: every item's file read and part cut out,
-then each decoded; ``--items one`` for one ``__getitem__`` call each); ours = the same items on the compiled path (margipose.pixels: numba warp reading Pillow's decoded pixels in place, numba colour
-jitter; equal to the Pillow path bit for bit), without and with the reference augmentation (jitter, zoom,
+then each decoded; ``--items one`` for one ``__getitem__`` call each); ours = the same items on the compiled
+path (margipose.pixels: numba warp reading Pillow's decoded pixels in place, numba colour jitter; equal to
+the Pillow path bit for bit), without and with the reference augmentation (jitter, zoom,
 rotation, flip, colour). Cores for a GPU = its training images/s divided by ours (augmented) per core; the GPU
 figure is --gpu-images-per-s when measured (benchmarks/gpu_margipose.py), otherwise estimated from the model's
 FLOPs at --gpu-tflops sustained.

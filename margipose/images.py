@@ -182,8 +182,7 @@ def _load_from(im: Image.Image, affine: np.ndarray, size: int, origin: tuple[int
         im.draft("RGB", (width // scale, height // scale))
         scale = next((s for s in (*DCT_SCALES, 1) if -(-width // s) == im.size[0]), 1)
     inverse = np.linalg.inv(affine @ np.diag([scale, scale, 1.0]))
-    decoded = Decoded(im, inverse, (origin[0] // scale, origin[1] // scale),
-                      (-(-frame[0] // scale), -(-frame[1] // scale)))
+    decoded = Decoded(im, inverse, (origin[0] // scale, origin[1] // scale), _at_scale(frame, scale))
     _load(im, early and _stop_early(im, _rows_needed(decoded.local(), size, im.size[1])))
     return decoded
 
@@ -193,6 +192,11 @@ def decode_for_crop(im: Image.Image, affine: np.ndarray, size: int) -> tuple[Ima
     JPEG, only down to the last row it reads. Returns the image and the crop->decoded pixel map (3,3)."""
     decoded = _load_from(im, affine, size)
     return decoded.image, decoded.inverse
+
+
+def _at_scale(size: tuple[int, int], scale: int) -> tuple[int, int]:
+    """A width and height of frame pixels as libjpeg decodes them at 1/``scale`` (rounded up)."""
+    return -(-size[0] // scale), -(-size[1] // scale)
 
 
 class Decoded(NamedTuple):
@@ -295,9 +299,8 @@ def decode_crop(pending: PendingCrop) -> Decoded:
             decoded = _load_from(Image.open(io.BytesIO(data)), affine, size)
         elif components == 3 and _JPEG_DECODER is not None and piece.width * piece.height <= (
                 Image.MAX_IMAGE_PIXELS or math.inf):  # larger: Image.open's route and its bomb check
-            image = _decode_direct(data, (-(-piece.width // scale), -(-piece.height // scale)), scale)
-            decoded = Decoded(image, inverse, (piece.x // scale, piece.y // scale),
-                              (-(-frame[0] // scale), -(-frame[1] // scale)))
+            image = _decode_direct(data, _at_scale((piece.width, piece.height), scale), scale)
+            decoded = Decoded(image, inverse, (piece.x // scale, piece.y // scale), _at_scale(frame, scale))
         else:
             decoded = _load_from(Image.open(io.BytesIO(data)), affine, size, (piece.x, piece.y), frame, early=False)
         return decoded if decoded.image.mode == "RGB" else decoded._replace(image=decoded.image.convert("RGB"))

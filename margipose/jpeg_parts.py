@@ -60,8 +60,8 @@ def tiling(data: bytes) -> Tiling | None:
     b = np.frombuffer(data, np.uint8)
     ff = np.flatnonzero(b[scan:-1] == 0xFF) + scan
     kind = b[ff + 1]
-    markers = ff[(kind != 0) & (kind != 0xFF)]  # FF00 is a stuffed byte; FFFF, fill before a marker
-    kind = b[markers + 1]
+    is_marker = (kind != 0) & (kind != 0xFF)  # FF00 is a stuffed byte; FFFF, fill before a marker
+    markers, kind = ff[is_marker], kind[is_marker]
     rst = (kind & 0xF8) == _RST0
     first_other = int(np.argmin(rst)) if not rst.all() else len(rst)
     if first_other != count - 1 or first_other == len(kind) or kind[first_other] != _EOI:
