@@ -26,7 +26,10 @@ fetched as torch's DataLoader fetches a batch (``__getitems__``: every item's fi
 then each decoded; ``--items one`` for one ``__getitem__`` call each); ours = the same items on the compiled
 path (margipose.pixels: numba warp reading Pillow's decoded pixels in place, numba colour jitter; equal to
 the Pillow path bit for bit), without and with the reference augmentation (jitter, zoom,
-rotation, flip, colour). Cores for a GPU = its training images/s divided by ours (augmented) per core; the GPU
+rotation, flip, colour). Both make the crops as `margipose train` does, as uint8 tensors that the model scales
+on the device to the float32 values the Dataset gives by default (margipose.backbone.BYTE_SCALE); f32 = ours
+augmented with float32 tensors instead, the baseline's output type: on the build VM each fresh 768 KiB float
+buffer costs ~126 page faults (~0.4 ms) an item, which the bytes avoid. Cores for a GPU = its training images/s divided by ours (augmented) per core; the GPU
 figure is --gpu-images-per-s when measured (benchmarks/gpu_margipose.py), otherwise estimated from the model's
 FLOPs at --gpu-tflops sustained.
 
@@ -193,8 +196,9 @@ def measure(path: Path, images: int, repeat: int, batch: bool = True) -> tuple:
     from margipose.data import BOX_FACTOR, Pose3DDataset
     from margipose.images import draft_scale
 
-    plain = Pose3DDataset(path, input_size=256, augment=False)
-    aug = Pose3DDataset(path, input_size=256, augment=True)
+    plain = Pose3DDataset(path, input_size=256, augment=False, image_dtype=torch.uint8)  # as `train` makes them
+    aug = Pose3DDataset(path, input_size=256, augment=True, image_dtype=torch.uint8)
+    aug32 = Pose3DDataset(path, input_size=256, augment=True)  # float32 crops, the Dataset's default
     centre, side = coords.square_box(coords.joints_box(plain.joints2d), BOX_FACTOR)
     affines = coords.image_affine(coords.make_crop(plain.intrinsics, centre, side, 256))
     files = [plain.root / p for p in plain.images]
@@ -203,14 +207,18 @@ def measure(path: Path, images: int, repeat: int, batch: bool = True) -> tuple:
         aug.epoch += 1  # fresh draws each item
         aug[i]
 
+    def augmented32(i: int) -> None:
+        aug32.epoch += 1
+        aug32[i]
+
     def augmented_batch(indices: list[int]) -> None:
         aug.__getitems__(indices)  # fresh draws each item (its index) and pass (the epoch, set by setup)
 
     def path(compiled: bool, epoch0: int | None = None):
         def setup(r: int) -> None:
             pixels.set_compiled(compiled)
-            if epoch0 is not None:
-                aug.epoch = epoch0 + r * 1000  # both paths see the same draws, fresh ones each pass
+            if epoch0 is not None:  # both paths and both dtypes see the same draws, fresh ones each pass
+                aug.epoch = aug32.epoch = epoch0 + r * 1000
         return setup
 
     plain_files = [f.parent.parent / "plain" / f.name for f in files]
@@ -223,11 +231,15 @@ def measure(path: Path, images: int, repeat: int, batch: bool = True) -> tuple:
         if batch:  # as torch's DataLoader fetches a batch (Dataset.__getitems__)
             arms[name] = (path(on), plain.__getitems__, "batch")
             arms[name + "+aug"] = (path(on, 0), augmented_batch, "batch")
+            if on:
+                arms["ours+aug f32"] = (path(on, 0), aug32.__getitems__, "batch")
         else:
             arms[name] = (path(on), lambda i: plain[i])
             arms[name + "+aug"] = (path(on, 0), augmented)
+            if on:
+                arms["ours+aug f32"] = (path(on, 0), augmented32)
     arms = interleaved(arms, images, repeat)
-    for name in ("pillow", "pillow+aug", "ours", "ours+aug"):
+    for name in ("pillow", "pillow+aug", "ours", "ours+aug", "ours+aug f32"):
         arms.setdefault(name, float("nan"))
     pixels.set_compiled(True)
     scales = [draft_scale(a) for a in affines]
@@ -269,19 +281,21 @@ def main() -> None:
           f"allocator {malloc}; compiled kernels {'on' if pixels.compiled() else 'not available'}; Dataset items "
           f"{'by batch (__getitems__)' if args.items == 'batch' else 'one by one'}")
     print(f"{'dataset':<12}{'frame':>10}{'bpp':>5}{'crop':>5}{'DCT':>6}{'dec 1/1':>8}{'dec 1/s':>8}{'rows':>7}"
-          f"{'part':>7}{'base':>7}{'plain':>7}{'pillow':>7}{'+aug':>7}{'ours':>7}{'+aug':>7}{'x':>6}{'x aug':>6}"
-          f"{'x max':>6}")
+          f"{'part':>7}{'base':>7}{'plain':>7}{'pillow':>7}{'+aug':>7}{'ours':>7}{'+aug':>7}{'f32':>7}{'x':>6}"
+          f"{'x aug':>6}{'x f32':>6}{'x max':>6}")
     for name, frame, bpp, side, scale, full, floor, rows, part, arms in table:
         base = max(arms["baseline"], arms["baseline plain"])  # the faster baseline counts
         print(f"{name:<12}{frame:>10}{bpp:>5.2f}{side:>5.0f}{scale:>6}{full:>8.1f}{floor:>8.1f}{rows:>7.1f}"
               f"{part:>7.1f}{arms['baseline']:>7.1f}{arms['baseline plain']:>7.1f}{arms['pillow']:>7.1f}"
-              f"{arms['pillow+aug']:>7.1f}{arms['ours']:>7.1f}{arms['ours+aug']:>7.1f}"
-              f"{arms['ours'] / base:>6.2f}{arms['ours+aug'] / base:>6.2f}{part / base:>6.2f}")
+              f"{arms['pillow+aug']:>7.1f}{arms['ours']:>7.1f}{arms['ours+aug']:>7.1f}{arms['ours+aug f32']:>7.1f}"
+              f"{arms['ours'] / base:>6.2f}{arms['ours+aug'] / base:>6.2f}{arms['ours+aug f32'] / base:>6.2f}"
+              f"{part / base:>6.2f}")
     print("(dec 1/1, 1/s: decoding alone, every row, at full size and at the crop's DCT scale; rows: at that scale"
           " and only down to the crop's last row (a file without restart markers); part: decoding as ours does,"
           " only the restart segments the crop reads, at that scale; base, plain: the baseline on the frames as"
-          " prepare writes them (restart markers) and on the same frames written without; x, x aug: ours over the"
-          " faster baseline; x max = part over it, the most a pipeline decoding like ours could gain; crop:"
+          " prepare writes them (restart markers) and on the same frames written without; pillow, ours: uint8 crops"
+          " as `margipose train` makes them (the model scales them on the device); f32: ours augmented, as float32"
+          " tensors (the Dataset's default, the baseline's type); x, x aug, x f32: ours over the faster baseline; x max = part over it, the most a pipeline decoding like ours could gain; crop:"
           " median side, px)")
     if args.gpu_images_per_s:
         gpu, how = args.gpu_images_per_s, "measured (--gpu-images-per-s)"

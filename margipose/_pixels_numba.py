@@ -12,7 +12,7 @@ output equals Pillow's exactly (tests/margipose/test_mp_pixels.py):
 * ``jitter``: ``ImageEnhance`` Brightness, Contrast, Color (``Image.blend``: float32 lerp to the degenerate
   image, clipped, truncated; greyscale L = (19595 R + 38470 G + 7471 B + 2^15) >> 16, the contrast mean
   rounded half up), then the RGB -> HSV -> RGB round trip of Convert.c with the hue shifted, each step to
-  uint8 as Pillow's images are; then the (3,H,W) float32 tensor, x 1/255.
+  uint8 as Pillow's images are (``adjust``); ``jitter`` then makes the (3,H,W) float32 tensor, x 1/255.
 """
 from __future__ import annotations
 
@@ -206,10 +206,10 @@ def _hue(r: np.ndarray, g: np.ndarray, b: np.ndarray, shift: int) -> None:  # pr
 
 
 @njit(cache=True, boundscheck=False)
-def jitter(planes: np.ndarray, brightness: float, contrast: float, saturation: float, hue_on: bool, hue: int,
-           out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """In place on (3, n, m) uint8 planes, each step as Pillow (factor 1.0 / hue_on False: step skipped), then
-    out (3, n, m) float32 = planes / 255."""
+def adjust(planes: np.ndarray, brightness: float, contrast: float, saturation: float, hue_on: bool,
+           hue: int) -> None:  # pragma: no cover - compiled
+    """The colour jitter in place on (3, n, m) uint8 planes, each step as Pillow (factor 1.0 / hue_on False: step
+    skipped)."""
     r, g, b = planes[0].ravel(), planes[1].ravel(), planes[2].ravel()
     n = r.size
     if brightness != 1.0:
@@ -231,6 +231,15 @@ def jitter(planes: np.ndarray, brightness: float, contrast: float, saturation: f
             r[k], g[k], b[k] = _blend(grey, r[k], a), _blend(grey, g[k], a), _blend(grey, b[k], a)
     if hue_on:
         _hue(r, g, b, hue)
+
+
+@njit(cache=True, boundscheck=False)
+def jitter(planes: np.ndarray, brightness: float, contrast: float, saturation: float, hue_on: bool, hue: int,
+           out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``adjust`` in place on (3, n, m) uint8 planes, then out (3, n, m) float32 = planes x float32(1/255)."""
+    adjust(planes, brightness, contrast, saturation, hue_on, hue)
+    r, g, b = planes[0].ravel(), planes[1].ravel(), planes[2].ravel()
+    n = r.size
     scale = _F32(1.0 / 255.0)
     o = out.reshape(3, n)
     for k in range(n):

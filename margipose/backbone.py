@@ -26,6 +26,7 @@ NORMALISATIONS: dict[str, tuple[tuple[float, float, float], tuple[float, float, 
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "inception": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
 }
+BYTE_SCALE = torch.tensor(1 / 255, dtype=torch.float32).item()  # float32(1/255): a byte to [0, 1], as pixels does
 
 
 class WeightsError(PosebenchError):
@@ -137,7 +138,11 @@ class Backbone(nn.Module):
                                     nn.ReLU(inplace=True))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(B,3,S,S) RGB in [0,1] -> (B,channels,S/8,S/8)."""
+        """(B,3,S,S) RGB in [0,1], or its uint8 bytes -> (B,channels,S/8,S/8). Bytes are scaled by
+        float32(1/255) in float32, exactly as margipose.pixels makes the float tensor, so both give the same
+        output; training ships bytes (a quarter of the memory) and scales them on the device."""
+        if images.dtype == torch.uint8:
+            images = images.to(torch.float32).mul_(BYTE_SCALE)
         return self.reduce(self.stem((images - self.mean) / self.std))
 
     def load_inception_weights(self, path: str | os.PathLike) -> None:

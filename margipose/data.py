@@ -54,7 +54,9 @@ class _ImageRows(Dataset):
     kind, kind_name = "3d", "3D"
 
     def _open(self, source: str | os.PathLike | PreparedData, image_root: str | os.PathLike | None,
-              input_size: int, augment: bool, seed: int) -> PreparedData:
+              input_size: int, augment: bool, seed: int, image_dtype: torch.dtype) -> PreparedData:
+        if image_dtype not in (torch.float32, torch.uint8):
+            raise ValueError(f"image_dtype is torch.float32 or torch.uint8, not {image_dtype}")
         data = _load(source)
         if data.attrs.get("kind", "3d") != self.kind:
             raise ValueError(f"{data.path}: expected a {self.kind_name} prepared file, got kind {data.attrs.get('kind')!r}")
@@ -63,7 +65,7 @@ class _ImageRows(Dataset):
         self.root = Path(image_root) if image_root is not None else Path(data.path).parent
         self.rows = _rows_with_images(data)
         self.images = np.asarray(data["image"], dtype=object)[self.rows]
-        self.size, self.augment, self.seed = input_size, augment, seed
+        self.size, self.augment, self.seed, self.image_dtype = input_size, augment, seed, image_dtype
         self.epoch = 0
         return data
 
@@ -102,13 +104,15 @@ class _Planned(NamedTuple):
 class Pose3DDataset(_ImageRows):
     """Rows (with images) of a 3D prepared file -> image crop, NDC target (17,3), mask, has_depth=True.
 
-    With ``backgrounds`` / ``textures`` folders and an MPI-INF-3DHP training file holding ``fg_mask`` and
+    The image is (3, S, S) float32 RGB in [0, 1], or its bytes with ``image_dtype=torch.uint8`` (as training
+    feeds the model, which scales them to the same floats; margipose.pixels.planes_to_tensor). With ``backgrounds`` / ``textures`` folders and an MPI-INF-3DHP training file holding ``fg_mask`` and
     ``chair_mask`` paths, augmentation includes the reference's compositing (margipose.composite)."""
 
     def __init__(self, source: str | os.PathLike | PreparedData, image_root: str | os.PathLike | None = None,
                  input_size: int = 256, augment: bool = False, seed: int = 0,
-                 backgrounds: str | os.PathLike | None = None, textures: str | os.PathLike | None = None) -> None:
-        data = self._open(source, image_root, input_size, augment, seed)
+                 backgrounds: str | os.PathLike | None = None, textures: str | os.PathLike | None = None,
+                 image_dtype: torch.dtype = torch.float32) -> None:
+        data = self._open(source, image_root, input_size, augment, seed, image_dtype)
         self.joints3d = np.asarray(data["joints3d"], np.float64)[self.rows]
         self.joints2d = np.asarray(data["joints2d"], np.float64)[self.rows]
         self.intrinsics = np.asarray(data["intrinsics"], np.float64)[self.rows]
@@ -153,7 +157,7 @@ class Pose3DDataset(_ImageRows):
         planes = decoded_planes(decode_crop(pending), self.size)
         if rng is not None and self.fg_masks is not None:
             planes = image_planes(self._composite(planes_image(planes), path, affine, index))
-        image = planes_to_tensor(planes, draw_jitter(rng) if rng is not None else NO_JITTER)
+        image = planes_to_tensor(planes, draw_jitter(rng) if rng is not None else NO_JITTER, self.image_dtype)
         return {"image": image, "target": torch.from_numpy(target.astype(np.float32)),
                 "mask": torch.ones(len(target), dtype=torch.bool), "has_depth": torch.tensor(True)}
 
@@ -167,8 +171,9 @@ class Pose2DDataset(_ImageRows):
     kind, kind_name = "2d", "2D (MPII)"
 
     def __init__(self, source: str | os.PathLike | PreparedData, image_root: str | os.PathLike | None = None,
-                 input_size: int = 256, augment: bool = False, seed: int = 0) -> None:
-        data = self._open(source, image_root, input_size, augment, seed)
+                 input_size: int = 256, augment: bool = False, seed: int = 0,
+                 image_dtype: torch.dtype = torch.float32) -> None:
+        data = self._open(source, image_root, input_size, augment, seed, image_dtype)
         self.joints2d = np.asarray(data["joints2d"], np.float64)[self.rows]
         self.mask = np.asarray(data["mask"], bool)[self.rows]
         self.centre = np.asarray(data["centre"], np.float64)[self.rows]
@@ -202,7 +207,7 @@ class Pose2DDataset(_ImageRows):
     def _make(self, planned: _Planned) -> dict[str, Any]:
         rng, target, mask = planned.rng, planned.target, planned.mask
         planes = decoded_planes(decode_crop(planned.pending), self.size)
-        image = planes_to_tensor(planes, draw_jitter(rng) if rng is not None else NO_JITTER)
+        image = planes_to_tensor(planes, draw_jitter(rng) if rng is not None else NO_JITTER, self.image_dtype)
         return {"image": image, "target": torch.from_numpy(target.astype(np.float32)),
                 "mask": torch.from_numpy(mask), "has_depth": torch.tensor(False)}
 

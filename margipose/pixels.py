@@ -9,7 +9,10 @@ on the first crop; numba caches the compiled code on disk, so only the first pro
 warp 0.25 ms without rotation (source rows and columns computed once) and 0.32 rotated, against Pillow's
 1.5 ms; colour jitter 0.02-0.04 ms a step (hue 0.4-0.5) against 0.4-0.6 (hue 3.8).
 
-Normalisation (ImageNet mean and std) happens inside the model; the tensor here is RGB / 255 in [0, 1].
+Normalisation (ImageNet mean and std) happens inside the model; the tensor here is RGB / 255 in [0, 1], or the
+RGB bytes (``dtype=torch.uint8``, what ``margipose train`` feeds): a quarter of the memory to write, collate, pin
+and copy, and no fresh 768 KiB float buffer per 256 crop, whose page faults cost the build VM ~0.4 ms an item;
+the model scales bytes by float32(1/255) as the float tensor here is made, so both give the same input.
 """
 from __future__ import annotations
 
@@ -131,17 +134,29 @@ def _warp(kernel: ModuleType, image: Image.Image, inverse: np.ndarray, size: int
     return out
 
 
-def planes_to_tensor(planes: np.ndarray, jitter: Jitter = NO_JITTER) -> torch.Tensor:
-    """(3, H, W) float32 in [0, 1] from uint8 planes after the colour ``jitter`` (Pillow's, exactly). The planes
-    are consumed: the compiled jitter works in place."""
+def planes_to_tensor(planes: np.ndarray, jitter: Jitter = NO_JITTER, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(3, H, W) tensor of uint8 planes after the colour ``jitter`` (Pillow's, exactly): float32 RGB / 255 in
+    [0, 1], or with ``dtype=torch.uint8`` the jittered bytes themselves, a quarter of the memory, for a model
+    that scales them where it runs (MargiPose does, to the same float32 values). The planes are consumed: the
+    compiled jitter works in place."""
+    if dtype not in (torch.float32, torch.uint8):
+        raise ValueError(f"image tensors are torch.float32 or torch.uint8, not {dtype}")
     kernel = _load()
     if kernel is None:
+        if jitter == NO_JITTER and dtype == torch.uint8:
+            return torch.from_numpy(np.ascontiguousarray(planes, np.uint8))
         image = planes_image(planes)
-        return to_tensor(apply_jitter(image, jitter) if jitter != NO_JITTER else image)
+        image = apply_jitter(image, jitter) if jitter != NO_JITTER else image
+        return to_tensor(image) if dtype == torch.float32 else torch.from_numpy(image_planes(image))
     work = np.ascontiguousarray(planes, np.uint8)
+    args = (float(jitter.brightness), float(jitter.contrast), float(jitter.saturation), jitter.hue is not None,
+            int(jitter.hue or 0))
+    if dtype == torch.uint8:
+        if jitter != NO_JITTER:
+            kernel.adjust(work, *args)
+        return torch.from_numpy(work)
     out = np.empty(work.shape, np.float32)
-    kernel.jitter(work, float(jitter.brightness), float(jitter.contrast), float(jitter.saturation),
-                  jitter.hue is not None, int(jitter.hue or 0), out)
+    kernel.jitter(work, *args, out)
     return torch.from_numpy(out)
 
 

@@ -129,13 +129,15 @@ def _datasets(opts: TrainOptions, input_size: int) -> tuple[list[Any], list[Any]
         raise TrainingError(f"{missing[0]}: no prepared file for split {opts.split!r} (run `posebench prepare "
                             f"{opts.dataset}` first{hint})")
     extra = {"backgrounds": opts.backgrounds, "textures": opts.textures} if opts.dataset == "mpi3dhp" else {}
-    sets3d = [Pose3DDataset(f, input_size=input_size, augment=opts.augment, seed=opts.seed, **extra) for f in files]
+    common = {"input_size": input_size, "augment": opts.augment, "seed": opts.seed,
+              "image_dtype": torch.uint8}  # bytes: the model scales them on the device (Backbone.forward)
+    sets3d = [Pose3DDataset(f, **common, **extra) for f in files]
     mpii_files = [f for f in split_files(opts.data, "mpii", opts.split) if f.is_file()]
     if opts.mpii == "yes" and not mpii_files:
         raise TrainingError(f"{prepared_path(opts.data, 'mpii', 'train')}: --mpii yes but no prepared MPII file")
     sets2d = []
     if opts.mpii == "yes" or (opts.mpii == "auto" and mpii_files):
-        sets2d = [Pose2DDataset(f, input_size=input_size, augment=opts.augment, seed=opts.seed) for f in mpii_files]
+        sets2d = [Pose2DDataset(f, **common) for f in mpii_files]
     hashes = {f"{Path(s.path).parent.name}/{Path(s.path).name}": s.content_hash for s in sets3d + sets2d}
     return sets3d, sets2d, hashes
 

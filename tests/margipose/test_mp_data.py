@@ -73,6 +73,23 @@ def test_a_batch_is_its_items_one_by_one_readied_first(blob_tree, monkeypatch):
     assert torch.equal(loaded["image"], torch.stack([mixed[i]["image"] for i in (3, 12, 1, 8)]))
 
 
+@pytest.mark.parametrize("augment", [False, True])
+def test_byte_images_are_the_float_images_unscaled(blob_tree, augment):
+    """image_dtype=torch.uint8 (what training feeds) gives the same crops as bytes: x float32(1/255) they are the
+    float items, and every other field is equal, one by one and by batch."""
+    from margipose.backbone import BYTE_SCALE
+
+    for cls, name in ((Pose3DDataset, "mpi3dhp"), (Pose2DDataset, "mpii")):
+        floats = cls(blob_tree / name / "train.h5", input_size=64, augment=augment, seed=5)
+        nbytes = cls(blob_tree / name / "train.h5", input_size=64, augment=augment, seed=5, image_dtype=torch.uint8)
+        for a, b in zip(floats.__getitems__([0, 3, -1]), [nbytes[0], nbytes[3], nbytes[-1]]):
+            assert b["image"].dtype == torch.uint8 and a["image"].dtype == torch.float32
+            assert torch.equal(b["image"].to(torch.float32).mul_(BYTE_SCALE), a["image"])
+            assert all(torch.equal(a[k], b[k]) for k in a if k != "image")
+        with pytest.raises(ValueError, match="image_dtype"):
+            cls(blob_tree / name / "train.h5", image_dtype=torch.float64)
+
+
 def test_wrong_file_kind_and_bad_image_paths(blob_tree, tmp_path):
     with pytest.raises(ValueError, match="3D"):
         Pose3DDataset(blob_tree / "mpii" / "train.h5")

@@ -139,6 +139,22 @@ def test_backbone_resolution_and_channels():
         assert Backbone(128).eval()(torch.zeros(1, 3, 64, 64)).shape == (1, 128, 8, 8)
 
 
+def test_the_model_takes_image_bytes_as_the_same_floats():
+    """uint8 images (what training ships to the device) give the output of the float32 images pixels makes
+    from them, bit for bit, and the caller's tensor is left as it was."""
+    from margipose.backbone import BYTE_SCALE
+
+    torch.manual_seed(0)
+    model = MargiPose(**TINY).eval()
+    nbytes = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    kept = nbytes.clone()
+    with torch.no_grad():
+        got = model(nbytes)[-1]["coords"]
+        want = model(nbytes.to(torch.float32) * torch.tensor(1 / 255, dtype=torch.float32))[-1]["coords"]
+    assert torch.equal(got, want) and torch.equal(nbytes, kept)
+    assert torch.tensor(BYTE_SCALE, dtype=torch.float32) == torch.tensor(1 / 255, dtype=torch.float32)
+
+
 def test_loads_a_timm_named_state_dict(tmp_path):
     torch.manual_seed(0)
     source = InceptionStem()

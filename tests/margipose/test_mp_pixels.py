@@ -117,6 +117,28 @@ def test_jitter_equals_pillow_enhancers_bit_for_bit(jitter):
     assert torch.equal(got, want)
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "pillow"])
+def test_byte_tensors_are_the_jittered_bytes_and_scale_to_the_float_tensors(monkeypatch, compiled):
+    """dtype=torch.uint8 gives the jittered bytes (Pillow's), and those bytes x float32(1/255) in float32, as the
+    model scales them (Backbone.forward), are the float tensor bit for bit, on both paths."""
+    from margipose.backbone import BYTE_SCALE
+
+    if not compiled:
+        monkeypatch.setattr(pixels, "_kernel", None)
+        monkeypatch.setattr(pixels, "_unavailable", True)
+    rng = np.random.default_rng(6)
+    planes = rng.integers(0, 256, (3, 48, 40), dtype=np.uint8)
+    for jitter in [Jitter(), *JITTERS]:
+        want = np.asarray(apply_jitter(pixels.planes_image(planes), jitter)).transpose(2, 0, 1)
+        got = pixels.planes_to_tensor(planes.copy(), jitter, torch.uint8)
+        assert got.dtype == torch.uint8 and got.shape == (3, 48, 40)
+        assert np.array_equal(got.numpy(), want)
+        assert torch.equal(got.to(torch.float32).mul_(BYTE_SCALE), pixels.planes_to_tensor(planes.copy(), jitter))
+    assert BYTE_SCALE == float(np.float32(1 / 255))
+    with pytest.raises(ValueError, match="uint8"):
+        pixels.planes_to_tensor(planes.copy(), Jitter(), torch.float16)
+
+
 def test_hue_shift_equals_pillow_on_every_colour():
     rgb = np.arange(1 << 24, dtype=np.uint32)
     planes = np.stack([rgb >> 16, (rgb >> 8) & 255, rgb & 255]).astype(np.uint8).reshape(3, 4096, 4096)

@@ -43,6 +43,15 @@ def test_train_writes_checkpoint_log_and_data_hashes(run):
     assert any("epoch_mean" in x for x in lines) and all(np.isfinite(x.get("loss", 0)) for x in lines)
 
 
+def test_training_ships_image_bytes(data_tree, tmp_path):
+    """Both kinds of training set give uint8 crops; the model scales them on the device (Backbone.forward)."""
+    from margipose.train import _datasets
+
+    sets3d, sets2d, _ = _datasets(_opts(data_tree, tmp_path), 64)
+    assert sets3d and sets2d
+    assert all(ds.image_dtype == torch.uint8 and ds[0]["image"].dtype == torch.uint8 for ds in sets3d + sets2d)
+
+
 def test_checkpoint_round_trip_gives_identical_predictions(run, tmp_path):
     _, path = run
     model = model_from_checkpoint(load_checkpoint(path)).eval()
