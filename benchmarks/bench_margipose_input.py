@@ -5,6 +5,7 @@ same run.
     python benchmarks/bench_margipose_input.py                  # ~1 minute
     python benchmarks/bench_margipose_input.py --images 16 --repeat 3 --gpu-images-per-s 900
     python benchmarks/bench_margipose_input.py --datasets h36m --repeat 5
+    python benchmarks/bench_margipose_input.py --loader           # also in DataLoader workers (~5 minutes)
 
 Frames: look-alike studio frames (posebench.sample.render's backdrop, a drawn figure, sensor grain), written as
 `posebench prepare` writes them (posebench.prepare.jpeg_frames: 4:2:0, restart markers tiling each MCU row) and
@@ -33,11 +34,19 @@ buffer costs ~126 page faults (~0.4 ms) an item, which the bytes avoid. Cores fo
 figure is --gpu-images-per-s when measured (benchmarks/gpu_margipose.py), otherwise estimated from the model's
 FLOPs at --gpu-tflops sustained.
 
-Memory: `--malloc tuned` raises glibc's mmap threshold (mallopt, 64 MiB; trim 128 MiB) for the whole process
-before any arm, so no arm pays page faults for its large buffers; with the default allocator a full-size
-2048x2048 decode (16 MiB) can be mmapped afresh per frame, which on the build VM (~4 us a page fault) doubled
-the baseline's MPI-INF-3DHP cost in some runs (37 against 18 ms a frame). Run both; each arm is the same code
-either way.
+Memory: `--malloc tuned` raises glibc's mmap threshold (margipose.workers.keep_freed_memory: mallopt, 64 MiB;
+trim 128 MiB) for the whole process before any arm, so no arm pays page faults for its large buffers; with the
+default allocator a full-size 2048x2048 decode (16 MiB) can be mmapped afresh per frame, which on the build VM
+(~4 us a page fault) doubled the baseline's MPI-INF-3DHP cost in some runs (37 against 18 ms a frame). Run
+both; each arm is the same code either way.
+
+In DataLoader workers (`--loader`): the arms above run in one process, whose allocator the earlier arms have
+warmed, and hand back items uncollated. Training runs them in worker processes that collate each batch into
+shared memory, where freed batches go back to the system and are faulted in again. `--loader` measures that:
+one worker, batch 32, the worker's CPU for 10 batches less that for 2 (which cancels its start-up), for the
+baseline (float32 tensors, with glibc's thresholds and with keep_freed_memory: the faster counts) and ours as
+`margipose train` runs it (uint8 crops, keep_freed_memory in each worker), and ours augmented with the Dataset's
+defaults (float32, glibc's thresholds).
 
 Measured and not adopted (decoders at the same DCT scale give the same pixels here, bit for bit): simplejpeg
 1.9 (libjpeg-turbo, RGBX into a reused buffer, every row) against Pillow (only down to the crop's last row,
@@ -61,6 +70,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from torch.utils.data import DataLoader, Dataset
+
+from margipose.workers import keep_freed_memory
 
 # Canonical-order standing pose (mm, root-relative, y down): head_top, neck, r/l arm, r/l leg, pelvis, spine, head.
 TEMPLATE = np.array([
@@ -179,15 +191,72 @@ def training_flops_per_image() -> float:
     return 3.0 * counter.get_total_flops()
 
 
-def tune_malloc() -> bool:
-    """Raise glibc's mmap threshold (64 MiB) and trim threshold (128 MiB) for this process; False if not glibc."""
-    import ctypes
+class BaselineItems(Dataset):
+    """The baseline as a Dataset: item i is baseline_item of frame i mod n."""
 
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(-3, 64 << 20)) and bool(libc.mallopt(-1, 128 << 20))  # M_MMAP_/M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        return False
+    def __init__(self, files: list[Path], affines: np.ndarray) -> None:
+        self.files, self.affines = files, affines
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return baseline_item(self.files[i], self.affines[i], 256)
+
+
+def worker_ms(dataset: Dataset, batches: int, tuned: bool) -> float:
+    """CPU ms of one DataLoader worker (batch BATCH, torch's collate into shared memory) for ``batches`` batches
+    of ``dataset`` (rows cycled), start-up included: the CPU of the exited worker process."""
+    import resource
+
+    sampler = [i % len(dataset) for i in range(batches * BATCH)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    loader = DataLoader(dataset, batch_size=BATCH, sampler=sampler, num_workers=1, persistent_workers=False,
+                        worker_init_fn=keep_freed_memory if tuned else None)
+    for _ in loader:
+        pass
+    del loader  # the worker has exited and been waited for: its CPU is in RUSAGE_CHILDREN
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return 1e3 * (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+
+
+def in_workers(arms: dict, repeat: int, short: int = 2, long: int = 10) -> dict[str, float]:
+    """Images/s per core of each arm {name: (dataset, tuned allocator, setup or None)} in a DataLoader worker:
+    (long - short) batches over the difference of their worker CPU, which cancels the start-up; median of
+    ``repeat``, the arms taking turns."""
+    rates: dict[str, list[float]] = {name: [] for name in arms}
+    for r in range(repeat):
+        for name, (dataset, tuned, setup) in arms.items():
+            if setup is not None:
+                setup(r)
+            a, b = worker_ms(dataset, short, tuned), worker_ms(dataset, long, tuned)
+            rates[name].append(1e3 * (long - short) * BATCH / max(b - a, 1e-9))
+    return {name: float(np.median(v)) for name, v in rates.items()}
+
+
+def measure_in_workers(path: Path, repeat: int) -> dict[str, float]:
+    """The --loader table's row: baseline (its faster allocator), ours and ours augmented as `margipose train`
+    runs them (uint8 crops, keep_freed_memory), and ours augmented with the Dataset's defaults (float32, glibc's
+    thresholds)."""
+    from margipose import coords, pixels
+    from margipose.data import BOX_FACTOR, Pose3DDataset
+
+    pixels.set_compiled(True)
+    plain = Pose3DDataset(path, input_size=256, augment=False, image_dtype=torch.uint8)
+    aug = Pose3DDataset(path, input_size=256, augment=True, image_dtype=torch.uint8)
+    aug32 = Pose3DDataset(path, input_size=256, augment=True)
+    centre, side = coords.square_box(coords.joints_box(plain.joints2d), BOX_FACTOR)
+    affines = coords.image_affine(coords.make_crop(plain.intrinsics, centre, side, 256))
+    files = [plain.root / "plain" / Path(p).name for p in plain.images]  # the frames without restart markers
+    base = BaselineItems(files, affines)
+
+    def epoch(r: int) -> None:
+        aug.epoch = aug32.epoch = r  # the same draws for both dtypes (each batch's rows repeat: rows x BATCH)
+
+    rates = in_workers({"baseline": (base, False, None), "baseline tuned": (base, True, None),
+                        "ours": (plain, True, None), "ours+aug": (aug, True, epoch),
+                        "ours+aug f32 default": (aug32, False, epoch)}, repeat)
+    return rates
 
 
 def measure(path: Path, images: int, repeat: int, batch: bool = True) -> tuple:
@@ -266,17 +335,21 @@ def main() -> None:
                     help="Measured bf16 training images/s of the GPU (gpu_margipose.py); default: estimated.")
     ap.add_argument("--gpu-tflops", type=float, default=250.0,
                     help="Sustained bf16 TFLOP/s assumed for the estimate (H200 dense peak ~989; 25 %%).")
+    ap.add_argument("--loader", action="store_true",
+                    help="Also measure in torch DataLoader workers (batch 32, collated), as training runs them.")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    malloc = "tuned (mallopt)" if args.malloc == "tuned" and tune_malloc() else "default"
+    malloc = "tuned (mallopt)" if args.malloc == "tuned" and keep_freed_memory() else "default"
     from margipose import pixels
 
-    table = []
+    table, loader_rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in args.datasets:
             path, bpp = make_frames(Path(tmp), dataset, args.images)
             w, h = SIZES[dataset][:2]
             table.append((dataset, f"{w}x{h}", bpp, *measure(path, args.images, args.repeat, args.items == "batch")))
+            if args.loader:
+                loader_rows.append((dataset, measure_in_workers(path, args.repeat)))
     print(f"\n# images/s per CPU core (one process, one thread), best of {args.repeat} x {args.images} frames; "
           f"allocator {malloc}; compiled kernels {'on' if pixels.compiled() else 'not available'}; Dataset items "
           f"{'by batch (__getitems__)' if args.items == 'batch' else 'one by one'}")
@@ -297,6 +370,19 @@ def main() -> None:
           " as `margipose train` makes them (the model scales them on the device); f32: ours augmented, as float32"
           " tensors (the Dataset's default, the baseline's type); x, x aug, x f32: ours over the faster baseline; x max = part over it, the most a pipeline decoding like ours could gain; crop:"
           " median side, px)")
+    if loader_rows:
+        print(f"\n# images/s per CPU core in a DataLoader worker (batch {BATCH}, collated into shared memory; worker "
+              f"CPU of 10 batches less that of 2; median of {args.repeat}); {args.images} frames cycled")
+        print(f"{'dataset':<12}{'base':>7}{'tuned':>7}{'ours':>7}{'+aug':>7}{'f32':>7}{'x':>6}{'x aug':>6}{'x f32':>6}")
+        for name, r in loader_rows:
+            base = max(r["baseline"], r["baseline tuned"])
+            print(f"{name:<12}{r['baseline']:>7.1f}{r['baseline tuned']:>7.1f}{r['ours']:>7.1f}{r['ours+aug']:>7.1f}"
+                  f"{r['ours+aug f32 default']:>7.1f}{r['ours'] / base:>6.2f}{r['ours+aug'] / base:>6.2f}"
+                  f"{r['ours+aug f32 default'] / base:>6.2f}")
+        print("(base, tuned: the baseline (frames without markers, float32 tensors) with glibc's allocator thresholds"
+              " and with margipose.workers.keep_freed_memory, the faster counts; ours, +aug: uint8 crops with"
+              " keep_freed_memory, as `margipose train` runs its workers; f32: ours augmented as the Dataset's"
+              " defaults give it, float32 crops, glibc's thresholds)")
     if args.gpu_images_per_s:
         gpu, how = args.gpu_images_per_s, "measured (--gpu-images-per-s)"
     else:

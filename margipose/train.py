@@ -33,6 +33,7 @@ from margipose.checkpoint import load_checkpoint, save_checkpoint
 from margipose.data import EpochSampler, MixedSampler, PlannedConcatDataset, Pose2DDataset, Pose3DDataset
 from margipose.loss import margipose_loss
 from margipose.model import MargiPose
+from margipose.workers import keep_freed_memory
 
 # 1cycle knots as fractions of the run, with learning rate (x lr_max) and momentum (reference values).
 CYCLE_AT = (0.0, 0.45, 0.9, 1.0)
@@ -224,7 +225,8 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         for s in sets:
             s.epoch = epoch
         loader = DataLoader(dataset, batch_size=opts.batch_size, sampler=sampler, num_workers=opts.workers,
-                            drop_last=True, pin_memory=cuda, persistent_workers=False)
+                            drop_last=True, pin_memory=cuda, persistent_workers=False,
+                            worker_init_fn=keep_freed_memory if opts.workers else None)
         net.train()
         sums: dict[str, float] = {}
         batches: Any = loader
