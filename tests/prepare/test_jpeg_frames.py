@@ -16,22 +16,23 @@ def _restart_interval(data: bytes) -> int:
 
 
 @pytest.mark.parametrize("width, interval", [
-    (1000, 7),     # Human3.6M: 63 MCUs a row = 9 x 7
-    (2048, 8),     # MPI-INF-3DHP: 128 = 16 x 8
-    (768, 8),      # prepared MPI-INF-3DHP frames: 48 = 6 x 8
-    (1920, 8),     # 120 = 15 x 8
-    (1002, 7),     # 63 MCUs again: 7 and 9 are equally near 8, the finer wins
+    (1000, 3),     # Human3.6M: 63 MCUs a row = 21 x 3 (7 and 9 are further from 4)
+    (2048, 4),     # MPI-INF-3DHP: 128 = 32 x 4
+    (768, 4),      # prepared MPI-INF-3DHP frames: 48 = 12 x 4
+    (1920, 4),     # 120 = 30 x 4
+    (240, 3),      # 15 MCUs: 3 and 5 are equally near 4, the finer wins
+    (16 * 35, 5),  # 35 = 7 x 5
 ])
-def test_the_interval_divides_the_row_near_8_mcus(width, interval):
+def test_the_interval_divides_the_row_near_4_mcus(width, interval):
     options = restart_options(width)
     cols = -(-width // 16)
     k = options["restart_marker_blocks"]
-    assert options["subsampling"] == "4:2:0" and cols % k == 0 and 4 <= k <= 16 and k == interval
-    assert abs(k - 8) == min(abs(d - 8) for d in range(4, 17) if cols % d == 0)
+    assert options["subsampling"] == "4:2:0" and cols % k == 0 and 3 <= k <= 16 and k == interval
+    assert abs(k - 4) == min(abs(d - 4) for d in range(3, 17) if cols % d == 0)
 
 
-@pytest.mark.parametrize("width", [16 * 61, 16 * 3, 16 * 53 - 5])
-def test_a_row_without_a_divisor_near_8_gets_one_marker_a_row(width):
+@pytest.mark.parametrize("width", [16 * 61, 16 * 2, 16 * 34, 16 * 53 - 5])
+def test_a_row_without_a_divisor_from_3_to_16_gets_one_marker_a_row(width):
     assert restart_options(width) == {"subsampling": "4:2:0", "restart_marker_rows": 1}
 
 
