@@ -14,17 +14,34 @@ one MCU each side (clipped to the frame); inside that margin the part's pixels a
 Files without a usable interval (no DRI, progressive, arithmetic, several scans, an interval that straddles
 rows, markers out of sequence, a stream without EOI) give None: the caller decodes them whole, as before, and
 a damaged file fails there with the decoder's own error. ``posebench prepare`` writes its frames with such
-an interval (posebench.prepare.jpeg_frames). Nothing here decodes: the output is bytes for Pillow.
+an interval (posebench.prepare.jpeg_frames). Nothing here decodes: the output is bytes for Pillow. With numba
+(the fast extra) the marker scan and the part's assembly run compiled (margipose._jpeg_numba), with the same
+results; on a Human3.6M frame (1,323 segments) 80-90 against 100-130 us for the tiling, 31 against 41-60 for a part.
 """
 from __future__ import annotations
 
+from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
 
+from margipose import kernels
+
 _SOF_SEQUENTIAL = (0xC0, 0xC1)  # baseline and extended sequential, Huffman-coded
 _SOF_OTHER = frozenset({0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 _EOI, _SOS, _DRI, _RST0 = 0xD9, 0xDA, 0xDD, 0xD0
+
+_kernel: ModuleType | None = None
+_unavailable = False
+
+
+def _compiled() -> ModuleType | None:
+    """margipose._jpeg_numba (imported on first call), or None: the NumPy path (margipose.kernels' switch)."""
+    global _kernel, _unavailable
+    if _kernel is None and not _unavailable:
+        _kernel = kernels.load("_jpeg_numba")
+        _unavailable = _kernel is None
+    return _kernel
 
 
 class Tiling(NamedTuple):
@@ -57,20 +74,28 @@ def tiling(data: bytes) -> Tiling | None:
         return None
     per_row = cols // seg[0]
     count = per_row * -(-rows // seg[1])
+    if 2 * count > len(data) - scan:
+        return None  # more segments than the entropy-coded bytes could mark (a header that lies)
     b = np.frombuffer(data, np.uint8)
-    ff = np.flatnonzero(b[scan:-1] == 0xFF) + scan
-    kind = b[ff + 1]
-    is_marker = (kind != 0) & (kind != 0xFF)  # FF00 is a stuffed byte; FFFF, fill before a marker
-    markers, kind = ff[is_marker], kind[is_marker]
-    rst = (kind & 0xF8) == _RST0
-    first_other = int(np.argmin(rst)) if not rst.all() else len(rst)
-    if first_other != count - 1 or first_other == len(kind) or kind[first_other] != _EOI:
-        return None  # a marker count that does not fit the frame, another scan, or no EOI (truncated)
-    restarts = markers[:first_other]
-    if not np.array_equal(kind[:first_other] - _RST0, np.arange(first_other) % 8):
-        return None
-    starts = np.concatenate([[scan], restarts + 2])
-    ends = np.concatenate([restarts, markers[first_other:first_other + 1]])
+    kernel = _compiled()
+    if kernel is not None:
+        starts, ends = np.empty(count, np.int64), np.empty(count, np.int64)
+        if not kernel.segments(b, scan, starts, ends):
+            return None
+    else:
+        ff = np.flatnonzero(b[scan:-1] == 0xFF) + scan
+        kind = b[ff + 1]
+        is_marker = (kind != 0) & (kind != 0xFF)  # FF00 is a stuffed byte; FFFF, fill before a marker
+        markers, kind = ff[is_marker], kind[is_marker]
+        rst = (kind & 0xF8) == _RST0
+        first_other = int(np.argmin(rst)) if not rst.all() else len(rst)
+        if first_other != count - 1 or first_other == len(kind) or kind[first_other] != _EOI:
+            return None  # a marker count that does not fit the frame, another scan, or no EOI (truncated)
+        restarts = markers[:first_other]
+        if not np.array_equal(kind[:first_other] - _RST0, np.arange(first_other) % 8):
+            return None
+        starts = np.concatenate([[scan], restarts + 2])
+        ends = np.concatenate([restarts, markers[first_other:first_other + 1]])
     return Tiling(width, height, sof, scan, (mw, mh), seg, per_row, components, starts, ends)
 
 
@@ -149,6 +174,11 @@ def part(data: bytes, tiles: Tiling, box: tuple[int, int, int, int]) -> Part:
     width, height = min(tiles.width, j1 * seg_w) - left, min(tiles.height, r1 * seg_h) - top
     if (width, height) == (tiles.width, tiles.height):
         return Part(data, 0, 0, width, height)
+    kernel = _compiled()
+    if kernel is not None:
+        out = kernel.assemble(np.frombuffer(data, np.uint8), tiles.scan, tiles.sof, tiles.starts, tiles.ends,
+                              tiles.per_row, (r0, r1), (j0, j1), width, height)
+        return Part(out.tobytes(), left, top, width, height)
     first = np.arange(r0, r1) * tiles.per_row + j0  # each row's first and last segment
     last = first + (j1 - j0 - 1)
     lo, hi = tiles.starts[first], tiles.ends[last]

@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import ctypes
 import os
-import sys
 from types import ModuleType
 
 import numpy as np
 import torch
 from PIL import Image
 
+from margipose import kernels
 from margipose.images import (NO_JITTER, Decoded, Jitter, apply_jitter, decode_path_for_crop, to_tensor,
                               warp_crop, warp_decoded)
 
-ENABLE_ENV = "POSEBENCH_NUMBA"  # "0" / "false" / "no": Pillow only (the switch posebench's kernels use)
+ENABLE_ENV = kernels.ENABLE_ENV  # "0" / "false" / "no": Pillow only (the switch posebench's kernels use)
 
 _kernel: ModuleType | None = None
 _unavailable = False
@@ -38,16 +38,8 @@ def _load() -> ModuleType | None:
     """The kernel module (imported on first call), or None: numba missing, switched off, or a big-endian CPU."""
     global _kernel, _unavailable
     if _kernel is None and not _unavailable:
-        off = os.environ.get(ENABLE_ENV, "").strip().lower() in ("0", "false", "no")
-        if off or sys.byteorder != "little":
-            _unavailable = True
-            return None
-        try:
-            from margipose import _pixels_numba
-        except ImportError:
-            _unavailable = True
-        else:
-            _kernel = _pixels_numba
+        _kernel = kernels.load("_pixels_numba")
+        _unavailable = _kernel is None
     return _kernel
 
 

@@ -9,7 +9,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from margipose import jpeg_parts
 from margipose.jpeg_parts import part, tiling
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def scan_path(request, monkeypatch):
+    """Every test runs on both paths: the compiled scan and assembly (margipose._jpeg_numba) and NumPy's."""
+    if request.param == "numpy":
+        monkeypatch.setattr(jpeg_parts, "_kernel", None)
+        monkeypatch.setattr(jpeg_parts, "_unavailable", True)
+    elif jpeg_parts._compiled() is None:
+        pytest.skip("numba (the fast extra) is not installed")
+    return request.param
 
 
 def _jpeg(width, height, mode="RGB", seed=0, **options) -> bytes:
