@@ -2,7 +2,7 @@
 in images/s per CPU core at the official frame sizes, against a plain Pillow decode-then-warp baseline in the
 same run.
 
-    python benchmarks/bench_margipose_input.py                  # ~1 minute
+    python benchmarks/bench_margipose_input.py                  # ~2 minutes
     python benchmarks/bench_margipose_input.py --images 16 --repeat 3 --gpu-images-per-s 900
     python benchmarks/bench_margipose_input.py --datasets h36m --repeat 5
     python benchmarks/bench_margipose_input.py --loader           # also in DataLoader workers (~5 minutes)
@@ -18,7 +18,8 @@ cost grows with them, so real frames with more texture decode more slowly in bot
 
 Arms (one process, one torch thread, as a DataLoader worker; CPU seconds of this process, so other load on
 the machine counts only through shared caches and clocks; the arms take turns pass by pass and the fastest
-pass counts; augmented arms of both paths see the same draws): baseline =
+pass counts, the least disturbed measure of a pass of a few milliseconds; augmented arms of both paths see
+the same draws): baseline =
 Image.open().convert("RGB") at full size, the reference's Pillow bilinear affine warp into the 256 crop, to a
 tensor (on the frames as prepare writes them and on the frames without markers; the faster counts); pillow =
 `margipose.data.Pose3DDataset` items on the Pillow path (target, mask, crop decoded at the reduced JPEG DCT
@@ -157,14 +158,14 @@ def decode_rows_only(path: Path, affine: np.ndarray, size: int) -> None:
 
 def per_core(fn, n: int, repeat: int) -> float:
     """Items per CPU second of this process (best of ``repeat`` passes over n items)."""
-    return interleaved({"arm": (None, fn)}, n, repeat)["arm"]
+    return n / min(interleaved({"arm": (None, fn)}, n, repeat)["arm"])
 
 
-def interleaved(arms: dict, n: int, repeat: int) -> dict[str, float]:
-    """Items per CPU second of each arm {name: (setup or None, fn(i)) or (setup, fn(list of i), "batch")},
-    best of ``repeat`` passes over n items (a batch arm gets them in one call); the arms take turns pass by
-    pass, so a change in the machine's load reaches all of them alike."""
-    best = dict.fromkeys(arms, float("inf"))
+def interleaved(arms: dict, n: int, repeat: int) -> dict[str, list[float]]:
+    """CPU seconds of each pass of each arm {name: (setup or None, fn(i)) or (setup, fn(list of i), "batch")},
+    ``repeat`` passes over n items (a batch arm gets them in one call); the arms take turns pass by pass, so a
+    change in the machine's load reaches all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in arms}
     for r in range(repeat):
         for name, (setup, fn, *batch) in arms.items():
             if setup is not None:
@@ -175,8 +176,8 @@ def interleaved(arms: dict, n: int, repeat: int) -> dict[str, float]:
             else:
                 for i in range(n):
                     fn(i)
-            best[name] = min(best[name], time.process_time() - t0)
-    return {name: n / t for name, t in best.items()}
+            times[name].append(time.process_time() - t0)
+    return times
 
 
 def training_flops_per_image() -> float:
@@ -220,10 +221,10 @@ def worker_ms(dataset: Dataset, batches: int, tuned: bool) -> float:
     return 1e3 * (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
 
 
-def in_workers(arms: dict, repeat: int, short: int = 2, long: int = 10) -> dict[str, float]:
-    """Images/s per core of each arm {name: (dataset, tuned allocator, setup or None)} in a DataLoader worker:
-    (long - short) batches over the difference of their worker CPU, which cancels the start-up; median of
-    ``repeat``, the arms taking turns."""
+def in_workers(arms: dict, repeat: int, short: int = 2, long: int = 10) -> dict[str, list[float]]:
+    """Images/s per core of each arm {name: (dataset, tuned allocator, setup or None)} in a DataLoader worker,
+    once a repeat: (long - short) batches over the difference of their worker CPU, which cancels the start-up;
+    the arms take turns."""
     rates: dict[str, list[float]] = {name: [] for name in arms}
     for r in range(repeat):
         for name, (dataset, tuned, setup) in arms.items():
@@ -231,10 +232,10 @@ def in_workers(arms: dict, repeat: int, short: int = 2, long: int = 10) -> dict[
                 setup(r)
             a, b = worker_ms(dataset, short, tuned), worker_ms(dataset, long, tuned)
             rates[name].append(1e3 * (long - short) * BATCH / max(b - a, 1e-9))
-    return {name: float(np.median(v)) for name, v in rates.items()}
+    return rates
 
 
-def measure_in_workers(path: Path, repeat: int) -> dict[str, float]:
+def measure_in_workers(path: Path, repeat: int) -> dict[str, list[float]]:
     """The --loader table's row: baseline (its faster allocator), ours and ours augmented as `margipose train`
     runs them (uint8 crops, keep_freed_memory), and ours augmented with the Dataset's defaults (float32, glibc's
     thresholds)."""
@@ -307,7 +308,7 @@ def measure(path: Path, images: int, repeat: int, batch: bool = True) -> tuple:
             arms[name + "+aug"] = (path(on, 0), augmented)
             if on:
                 arms["ours+aug f32"] = (path(on, 0), augmented32)
-    arms = interleaved(arms, images, repeat)
+    arms = {name: images / min(t) for name, t in interleaved(arms, images, repeat).items()}
     for name in ("pillow", "pillow+aug", "ours", "ours+aug", "ours+aug f32"):
         arms.setdefault(name, float("nan"))
     pixels.set_compiled(True)
@@ -323,7 +324,8 @@ def measure(path: Path, images: int, repeat: int, batch: bool = True) -> tuple:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=int, default=12, help="Distinct frames per size.")
-    ap.add_argument("--repeat", type=int, default=3, help="Passes per arm (the fastest counts).")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="Passes per arm (the fastest counts).")
     ap.add_argument("--malloc", choices=("default", "tuned"), default="default",
                     help="glibc allocator: as it starts, or with the mmap threshold raised (see the docstring).")
     ap.add_argument("--items", choices=("batch", "one"), default="batch",
@@ -350,7 +352,7 @@ def main() -> None:
             table.append((dataset, f"{w}x{h}", bpp, *measure(path, args.images, args.repeat, args.items == "batch")))
             if args.loader:
                 loader_rows.append((dataset, measure_in_workers(path, args.repeat)))
-    print(f"\n# images/s per CPU core (one process, one thread), best of {args.repeat} x {args.images} frames; "
+    print(f"\n# images/s per CPU core (one process, one thread), best of {args.repeat} passes over {args.images} frames; "
           f"allocator {malloc}; compiled kernels {'on' if pixels.compiled() else 'not available'}; Dataset items "
           f"{'by batch (__getitems__)' if args.items == 'batch' else 'one by one'}")
     print(f"{'dataset':<12}{'frame':>10}{'bpp':>5}{'crop':>5}{'DCT':>6}{'dec 1/1':>8}{'dec 1/s':>8}{'rows':>7}"
@@ -372,13 +374,16 @@ def main() -> None:
           " median side, px)")
     if loader_rows:
         print(f"\n# images/s per CPU core in a DataLoader worker (batch {BATCH}, collated into shared memory; worker "
-              f"CPU of 10 batches less that of 2; median of {args.repeat}); {args.images} frames cycled")
+              f"CPU of 10 batches less that of 2; medians of {args.repeat} repeats, x: of the ratio within a "
+              f"repeat); {args.images} frames cycled")
         print(f"{'dataset':<12}{'base':>7}{'tuned':>7}{'ours':>7}{'+aug':>7}{'f32':>7}{'x':>6}{'x aug':>6}{'x f32':>6}")
-        for name, r in loader_rows:
-            base = max(r["baseline"], r["baseline tuned"])
+        for name, runs in loader_rows:
+            r = {arm: float(np.median(v)) for arm, v in runs.items()}
+            base = np.maximum(runs["baseline"], runs["baseline tuned"])  # the faster, repeat by repeat
+            x = {arm: float(np.median(np.asarray(runs[arm]) / base)) for arm in ("ours", "ours+aug", "ours+aug f32 default")}
             print(f"{name:<12}{r['baseline']:>7.1f}{r['baseline tuned']:>7.1f}{r['ours']:>7.1f}{r['ours+aug']:>7.1f}"
-                  f"{r['ours+aug f32 default']:>7.1f}{r['ours'] / base:>6.2f}{r['ours+aug'] / base:>6.2f}"
-                  f"{r['ours+aug f32 default'] / base:>6.2f}")
+                  f"{r['ours+aug f32 default']:>7.1f}{x['ours']:>6.2f}{x['ours+aug']:>6.2f}"
+                  f"{x['ours+aug f32 default']:>6.2f}")
         print("(base, tuned: the baseline (frames without markers, float32 tensors) with glibc's allocator thresholds"
               " and with margipose.workers.keep_freed_memory, the faster counts; ours, +aug: uint8 crops with"
               " keep_freed_memory, as `margipose train` runs its workers; f32: ours augmented as the Dataset's"
