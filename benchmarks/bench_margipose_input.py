@@ -123,12 +123,17 @@ def make_frames(root: Path, dataset: str, n: int, seed: int = 0) -> tuple[Path, 
     return path, 8 * nbytes / (n * w * h)
 
 
-def baseline_item(path: Path, affine: np.ndarray, size: int) -> torch.Tensor:
-    """Plain Pillow: decode the whole frame, warp it (bilinear affine) into the crop, make a tensor."""
+def baseline_item(path: Path, affine: np.ndarray, size: int, jitter=None) -> torch.Tensor:
+    """Plain Pillow: decode the whole frame, warp it (bilinear affine) into the crop, the colour ``jitter`` when
+    given (margipose.images.apply_jitter: ImageEnhance and an HSV round trip, the reference's), make a tensor."""
+    from margipose.images import NO_JITTER, apply_jitter
+
     with Image.open(path) as im:
         full = im.convert("RGB")
     crop = full.transform((size, size), Image.Transform.AFFINE, data=tuple(np.linalg.inv(affine)[:2].ravel()),
                           resample=Image.Resampling.BILINEAR)
+    if jitter is not None and jitter != NO_JITTER:
+        crop = apply_jitter(crop, jitter)
     return torch.from_numpy(np.asarray(crop, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255)
 
 
@@ -264,7 +269,7 @@ def measure(path: Path, images: int, repeat: int, batch: bool = True) -> tuple:
     """One frame size: the table row (see main)."""
     from margipose import coords, pixels
     from margipose.data import BOX_FACTOR, Pose3DDataset
-    from margipose.images import draft_scale
+    from margipose.images import draft_scale, draw_jitter
 
     plain = Pose3DDataset(path, input_size=256, augment=False, image_dtype=torch.uint8)  # as `train` makes them
     aug = Pose3DDataset(path, input_size=256, augment=True, image_dtype=torch.uint8)
@@ -292,8 +297,17 @@ def measure(path: Path, images: int, repeat: int, batch: bool = True) -> tuple:
         return setup
 
     plain_files = [f.parent.parent / "plain" / f.name for f in files]
+    drawn: list[tuple[np.ndarray, object]] = []  # (affine, jitter) of each item this pass, as ours+aug draws them
+
+    def draws(r: int) -> None:  # untimed: the baseline is not charged for the draws
+        aug.epoch = r * 1000
+        planned = [aug._plan(i) for i in range(images)]
+        drawn[:] = [(p.affine, draw_jitter(p.rng)) for p in planned]
+
     arms = {"baseline": (None, lambda i: baseline_item(files[i], affines[i], 256)),
-            "baseline plain": (None, lambda i: baseline_item(plain_files[i], affines[i], 256))}
+            "baseline plain": (None, lambda i: baseline_item(plain_files[i], affines[i], 256)),
+            "baseline+aug": (draws, lambda i: baseline_item(files[i], drawn[i][0], 256, drawn[i][1])),
+            "baseline+aug plain": (draws, lambda i: baseline_item(plain_files[i], drawn[i][0], 256, drawn[i][1]))}
     for name, on in (("pillow", False), ("ours", True)):
         if pixels.set_compiled(on) != on:
             continue  # numba not installed (or POSEBENCH_NUMBA=0)
@@ -356,21 +370,24 @@ def main() -> None:
           f"allocator {malloc}; compiled kernels {'on' if pixels.compiled() else 'not available'}; Dataset items "
           f"{'by batch (__getitems__)' if args.items == 'batch' else 'one by one'}")
     print(f"{'dataset':<12}{'frame':>10}{'bpp':>5}{'crop':>5}{'DCT':>6}{'dec 1/1':>8}{'dec 1/s':>8}{'rows':>7}"
-          f"{'part':>7}{'base':>7}{'plain':>7}{'pillow':>7}{'+aug':>7}{'ours':>7}{'+aug':>7}{'f32':>7}{'x':>6}"
-          f"{'x aug':>6}{'x f32':>6}{'x max':>6}")
+          f"{'part':>7}{'base':>7}{'plain':>7}{'b+aug':>7}{'pillow':>7}{'+aug':>7}{'ours':>7}{'+aug':>7}{'f32':>7}"
+          f"{'x':>6}{'x aug':>6}{'x f32':>6}{'x a/a':>6}{'x max':>6}")
     for name, frame, bpp, side, scale, full, floor, rows, part, arms in table:
         base = max(arms["baseline"], arms["baseline plain"])  # the faster baseline counts
+        base_aug = max(arms["baseline+aug"], arms["baseline+aug plain"])
         print(f"{name:<12}{frame:>10}{bpp:>5.2f}{side:>5.0f}{scale:>6}{full:>8.1f}{floor:>8.1f}{rows:>7.1f}"
-              f"{part:>7.1f}{arms['baseline']:>7.1f}{arms['baseline plain']:>7.1f}{arms['pillow']:>7.1f}"
+              f"{part:>7.1f}{arms['baseline']:>7.1f}{arms['baseline plain']:>7.1f}{base_aug:>7.1f}{arms['pillow']:>7.1f}"
               f"{arms['pillow+aug']:>7.1f}{arms['ours']:>7.1f}{arms['ours+aug']:>7.1f}{arms['ours+aug f32']:>7.1f}"
               f"{arms['ours'] / base:>6.2f}{arms['ours+aug'] / base:>6.2f}{arms['ours+aug f32'] / base:>6.2f}"
-              f"{part / base:>6.2f}")
+              f"{arms['ours+aug'] / base_aug:>6.2f}{part / base:>6.2f}")
     print("(dec 1/1, 1/s: decoding alone, every row, at full size and at the crop's DCT scale; rows: at that scale"
           " and only down to the crop's last row (a file without restart markers); part: decoding as ours does,"
           " only the restart segments the crop reads, at that scale; base, plain: the baseline on the frames as"
-          " prepare writes them (restart markers) and on the same frames written without; pillow, ours: uint8 crops"
+          " prepare writes them (restart markers) and on the same frames written without; b+aug: the baseline with the"
+          " reference augmentation done the plain way (the same draws as ours+aug: the warp through the augmented"
+          " map, then Pillow's colour jitter), the faster of the two kinds of frame; pillow, ours: uint8 crops"
           " as `margipose train` makes them (the model scales them on the device); f32: ours augmented, as float32"
-          " tensors (the Dataset's default, the baseline's type); x, x aug, x f32: ours over the faster baseline; x max = part over it, the most a pipeline decoding like ours could gain; crop:"
+          " tensors (the Dataset's default, the baseline's type); x, x aug, x f32: ours over the faster baseline; x a/a: ours+aug over b+aug; x max = part over it, the most a pipeline decoding like ours could gain; crop:"
           " median side, px)")
     if loader_rows:
         print(f"\n# images/s per CPU core in a DataLoader worker (batch {BATCH}, collated into shared memory; worker "
