@@ -7,7 +7,7 @@ the work (``images.read_crop``, ``images.apply_jitter``, ``images.to_tensor``). 
 on the first crop; numba caches the compiled code on disk, so only the first process on a machine compiles
 (a few seconds), later ones load it. Measured per 256 crop on one core (benchmarks/bench_margipose_input.py):
 warp 0.25 ms without rotation (source rows and columns computed once) and 0.32 rotated, against Pillow's
-1.5 ms; colour jitter 0.02-0.04 ms a step (hue 0.4-0.5) against 0.4-0.6 (hue 3.8).
+1.5 ms; colour jitter 0.02-0.04 ms a step (hue 0.23) against 0.4-0.6 (hue 3.8).
 
 Normalisation (ImageNet mean and std) happens inside the model; the tensor here is RGB / 255 in [0, 1], or the
 RGB bytes (``dtype=torch.uint8``, what ``margipose train`` feeds): a quarter of the memory to write, collate, pin
