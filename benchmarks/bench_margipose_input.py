@@ -31,7 +31,8 @@ the Pillow path bit for bit), without and with the reference augmentation (jitte
 rotation, flip, colour). Both make the crops as `margipose train` does, as uint8 tensors that the model scales
 on the device to the float32 values the Dataset gives by default (margipose.backbone.BYTE_SCALE); f32 = ours
 augmented with float32 tensors instead, the baseline's output type: on the build VM each fresh 768 KiB float
-buffer costs ~126 page faults (~0.4 ms) an item, which the bytes avoid. Cores for a GPU = its training images/s divided by ours (augmented) per core; the GPU
+buffer costs ~126 page faults (~0.4 ms) an item, which the bytes avoid. Cores for a GPU = its training images/s
+divided by ours (augmented) per core; the GPU
 figure is --gpu-images-per-s when measured (benchmarks/gpu_margipose.py), otherwise estimated from the model's
 FLOPs at --gpu-tflops sustained.
 
@@ -71,7 +72,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from torch.utils.data import DataLoader, Dataset
 
 from margipose.workers import keep_freed_memory
 
@@ -197,79 +197,11 @@ def training_flops_per_image() -> float:
     return 3.0 * counter.get_total_flops()
 
 
-class BaselineItems(Dataset):
-    """The baseline as a Dataset: item i is baseline_item of frame i mod n."""
-
-    def __init__(self, files: list[Path], affines: np.ndarray) -> None:
-        self.files, self.affines = files, affines
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return baseline_item(self.files[i], self.affines[i], 256)
-
-
-def worker_ms(dataset: Dataset, batches: int, tuned: bool) -> float:
-    """CPU ms of one DataLoader worker (batch BATCH, torch's collate into shared memory) for ``batches`` batches
-    of ``dataset`` (rows cycled), start-up included: the CPU of the exited worker process."""
-    import resource
-
-    sampler = [i % len(dataset) for i in range(batches * BATCH)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    loader = DataLoader(dataset, batch_size=BATCH, sampler=sampler, num_workers=1, persistent_workers=False,
-                        worker_init_fn=keep_freed_memory if tuned else None)
-    for _ in loader:
-        pass
-    del loader  # the worker has exited and been waited for: its CPU is in RUSAGE_CHILDREN
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return 1e3 * (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-
-
-def in_workers(arms: dict, repeat: int, short: int = 2, long: int = 10) -> dict[str, list[float]]:
-    """Images/s per core of each arm {name: (dataset, tuned allocator, setup or None)} in a DataLoader worker,
-    once a repeat: (long - short) batches over the difference of their worker CPU, which cancels the start-up;
-    the arms take turns."""
-    rates: dict[str, list[float]] = {name: [] for name in arms}
-    for r in range(repeat):
-        for name, (dataset, tuned, setup) in arms.items():
-            if setup is not None:
-                setup(r)
-            a, b = worker_ms(dataset, short, tuned), worker_ms(dataset, long, tuned)
-            rates[name].append(1e3 * (long - short) * BATCH / max(b - a, 1e-9))
-    return rates
-
-
-def measure_in_workers(path: Path, repeat: int) -> dict[str, list[float]]:
-    """The --loader table's row: baseline (its faster allocator), ours and ours augmented as `margipose train`
-    runs them (uint8 crops, keep_freed_memory), and ours augmented with the Dataset's defaults (float32, glibc's
-    thresholds)."""
-    from margipose import coords, pixels
-    from margipose.data import BOX_FACTOR, Pose3DDataset
-
-    pixels.set_compiled(True)
-    plain = Pose3DDataset(path, input_size=256, augment=False, image_dtype=torch.uint8)
-    aug = Pose3DDataset(path, input_size=256, augment=True, image_dtype=torch.uint8)
-    aug32 = Pose3DDataset(path, input_size=256, augment=True)
-    centre, side = coords.square_box(coords.joints_box(plain.joints2d), BOX_FACTOR)
-    affines = coords.image_affine(coords.make_crop(plain.intrinsics, centre, side, 256))
-    files = [plain.root / "plain" / Path(p).name for p in plain.images]  # the frames without restart markers
-    base = BaselineItems(files, affines)
-
-    def epoch(r: int) -> None:
-        aug.epoch = aug32.epoch = r  # the same draws for both dtypes (each batch's rows repeat: rows x BATCH)
-
-    rates = in_workers({"baseline": (base, False, None), "baseline tuned": (base, True, None),
-                        "ours": (plain, True, None), "ours+aug": (aug, True, epoch),
-                        "ours+aug f32 default": (aug32, False, epoch)}, repeat)
-    return rates
-
-
 def measure(path: Path, images: int, repeat: int, batch: bool = True) -> tuple:
     """One frame size: the table row (see main)."""
     from margipose import coords, pixels
     from margipose.data import BOX_FACTOR, Pose3DDataset
-    from margipose.images import draft_scale, draw_jitter
+    from margipose.images import Jitter, draft_scale, draw_jitter
 
     plain = Pose3DDataset(path, input_size=256, augment=False, image_dtype=torch.uint8)  # as `train` makes them
     aug = Pose3DDataset(path, input_size=256, augment=True, image_dtype=torch.uint8)
@@ -311,7 +243,9 @@ def measure(path: Path, images: int, repeat: int, batch: bool = True) -> tuple:
     for name, on in (("pillow", False), ("ours", True)):
         if pixels.set_compiled(on) != on:
             continue  # numba not installed (or POSEBENCH_NUMBA=0)
-        plain[0]  # load the kernels before timing
+        plain[0]  # load the kernels before timing, the jitter's in both forms too
+        for dtype in (torch.float32, torch.uint8):
+            pixels.planes_to_tensor(np.zeros((3, 8, 8), np.uint8), Jitter(1.1, 1.1, 1.1, 3), dtype)
         if batch:  # as torch's DataLoader fetches a batch (Dataset.__getitems__)
             arms[name] = (path(on), plain.__getitems__, "batch")
             arms[name + "+aug"] = (path(on, 0), augmented_batch, "batch")
@@ -355,6 +289,7 @@ def main() -> None:
                     help="Also measure in torch DataLoader workers (batch 32, collated), as training runs them.")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    from input_workers import measure_in_workers  # beside this script
     malloc = "tuned (mallopt)" if args.malloc == "tuned" and keep_freed_memory() else "default"
     from margipose import pixels
 
@@ -365,8 +300,9 @@ def main() -> None:
             w, h = SIZES[dataset][:2]
             table.append((dataset, f"{w}x{h}", bpp, *measure(path, args.images, args.repeat, args.items == "batch")))
             if args.loader:
-                loader_rows.append((dataset, measure_in_workers(path, args.repeat)))
-    print(f"\n# images/s per CPU core (one process, one thread), best of {args.repeat} passes over {args.images} frames; "
+                loader_rows.append((dataset, measure_in_workers(path, args.repeat, baseline_item, BATCH)))
+    print(f"\n# images/s per CPU core (one process, one thread), best of {args.repeat} passes over {args.images} "
+          f"frames; "
           f"allocator {malloc}; compiled kernels {'on' if pixels.compiled() else 'not available'}; Dataset items "
           f"{'by batch (__getitems__)' if args.items == 'batch' else 'one by one'}")
     print(f"{'dataset':<12}{'frame':>10}{'bpp':>5}{'crop':>5}{'DCT':>6}{'dec 1/1':>8}{'dec 1/s':>8}{'rows':>7}"
@@ -376,7 +312,8 @@ def main() -> None:
         base = max(arms["baseline"], arms["baseline plain"])  # the faster baseline counts
         base_aug = max(arms["baseline+aug"], arms["baseline+aug plain"])
         print(f"{name:<12}{frame:>10}{bpp:>5.2f}{side:>5.0f}{scale:>6}{full:>8.1f}{floor:>8.1f}{rows:>7.1f}"
-              f"{part:>7.1f}{arms['baseline']:>7.1f}{arms['baseline plain']:>7.1f}{base_aug:>7.1f}{arms['pillow']:>7.1f}"
+              f"{part:>7.1f}{arms['baseline']:>7.1f}{arms['baseline plain']:>7.1f}{base_aug:>7.1f}"
+              f"{arms['pillow']:>7.1f}"
               f"{arms['pillow+aug']:>7.1f}{arms['ours']:>7.1f}{arms['ours+aug']:>7.1f}{arms['ours+aug f32']:>7.1f}"
               f"{arms['ours'] / base:>6.2f}{arms['ours+aug'] / base:>6.2f}{arms['ours+aug f32'] / base:>6.2f}"
               f"{arms['ours+aug'] / base_aug:>6.2f}{part / base:>6.2f}")
@@ -387,7 +324,8 @@ def main() -> None:
           " reference augmentation done the plain way (the same draws as ours+aug: the warp through the augmented"
           " map, then Pillow's colour jitter), the faster of the two kinds of frame; pillow, ours: uint8 crops"
           " as `margipose train` makes them (the model scales them on the device); f32: ours augmented, as float32"
-          " tensors (the Dataset's default, the baseline's type); x, x aug, x f32: ours over the faster baseline; x a/a: ours+aug over b+aug; x max = part over it, the most a pipeline decoding like ours could gain; crop:"
+          " tensors (the Dataset's default, the baseline's type); x, x aug, x f32: ours over the faster baseline;"
+          " x a/a: ours+aug over b+aug; x max = part over it, the most a pipeline decoding like ours could gain; crop:"
           " median side, px)")
     if loader_rows:
         print(f"\n# images/s per CPU core in a DataLoader worker (batch {BATCH}, collated into shared memory; worker "
@@ -397,7 +335,8 @@ def main() -> None:
         for name, runs in loader_rows:
             r = {arm: float(np.median(v)) for arm, v in runs.items()}
             base = np.maximum(runs["baseline"], runs["baseline tuned"])  # the faster, repeat by repeat
-            x = {arm: float(np.median(np.asarray(runs[arm]) / base)) for arm in ("ours", "ours+aug", "ours+aug f32 default")}
+            x = {arm: float(np.median(np.asarray(runs[arm]) / base))
+                 for arm in ("ours", "ours+aug", "ours+aug f32 default")}
             print(f"{name:<12}{r['baseline']:>7.1f}{r['baseline tuned']:>7.1f}{r['ours']:>7.1f}{r['ours+aug']:>7.1f}"
                   f"{r['ours+aug f32 default']:>7.1f}{x['ours']:>6.2f}{x['ours+aug']:>6.2f}"
                   f"{x['ours+aug f32 default']:>6.2f}")
@@ -414,7 +353,8 @@ def main() -> None:
     print(f"\n# one H200 training at batch {BATCH}: {gpu:.0f} images/s ({how})")
     for name, *_, arms in table:
         print(f"{name}: {gpu / arms['ours+aug']:.1f} cores with ours (augmented), {gpu / arms['pillow+aug']:.1f} on "
-              f"the Pillow path (augmented), {gpu / max(arms['baseline'], arms['baseline plain']):.1f} with the baseline (no augmentation)")
+              f"the Pillow path (augmented), {gpu / max(arms['baseline'], arms['baseline plain']):.1f} with the baseline "
+              f"(no augmentation)")
 
 
 if __name__ == "__main__":

@@ -105,7 +105,8 @@ class Pose3DDataset(_ImageRows):
     """Rows (with images) of a 3D prepared file -> image crop, NDC target (17,3), mask, has_depth=True.
 
     The image is (3, S, S) float32 RGB in [0, 1], or its bytes with ``image_dtype=torch.uint8`` (as training
-    feeds the model, which scales them to the same floats; margipose.pixels.planes_to_tensor). With ``backgrounds`` / ``textures`` folders and an MPI-INF-3DHP training file holding ``fg_mask`` and
+    feeds the model, which scales them to the same floats; margipose.pixels.planes_to_tensor). With
+    ``backgrounds`` / ``textures`` folders and an MPI-INF-3DHP training file holding ``fg_mask`` and
     ``chair_mask`` paths, augmentation includes the reference's compositing (margipose.composite)."""
 
     def __init__(self, source: str | os.PathLike | PreparedData, image_root: str | os.PathLike | None = None,

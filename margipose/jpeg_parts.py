@@ -16,7 +16,8 @@ rows, markers out of sequence, a stream without EOI) give None: the caller decod
 a damaged file fails there with the decoder's own error. ``posebench prepare`` writes its frames with such
 an interval (posebench.prepare.jpeg_frames). Nothing here decodes: the output is bytes for Pillow. With numba
 (the fast extra) the marker scan and the part's assembly run compiled (margipose._jpeg_numba), with the same
-results; on a Human3.6M frame (1,323 segments) 80-90 against 100-130 us for the tiling, 31 against 41-60 for a part.
+results; on a Human3.6M frame (1,323 segments) 80-90 against 100-130 us for the tiling, 31 against 41-60 for
+a part.
 """
 from __future__ import annotations
 
