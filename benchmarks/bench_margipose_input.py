@@ -36,8 +36,8 @@ divided by ours (augmented) per core; the GPU
 figure is --gpu-images-per-s when measured (benchmarks/gpu_margipose.py), otherwise estimated from the model's
 FLOPs at --gpu-tflops sustained.
 
-Memory: `--malloc tuned` raises glibc's mmap threshold (margipose.workers.keep_freed_memory: mallopt, 64 MiB;
-trim 128 MiB) for the whole process before any arm, so no arm pays page faults for its large buffers; with the
+Memory: `--malloc tuned` raises glibc's mmap threshold (margipose.workers.keep_freed_memory: mallopt, 32 MB;
+trim 64 MB) for the whole process before any arm, so no arm pays page faults for its large buffers; with the
 default allocator a full-size 2048x2048 decode (16 MiB) can be mmapped afresh per frame, which on the build VM
 (~4 us a page fault) doubled the baseline's MPI-INF-3DHP cost in some runs (37 against 18 ms a frame). Run
 both; each arm is the same code either way.

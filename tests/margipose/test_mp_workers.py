@@ -33,17 +33,15 @@ def test_a_worker_keeps_freed_memory_for_the_next_batch():
 
 
 def test_without_glibc_nothing_changes(monkeypatch):
-    def no_library(*args, **kwargs):
-        raise OSError("no such library")
+    from posebench import _heap
 
-    monkeypatch.setattr(workers.ctypes, "CDLL", no_library)
+    monkeypatch.setattr(_heap, "_glibc", lambda: None)  # no C library found (macOS, Windows)
     assert workers.keep_freed_memory(3) is False
 
-    class NoMallopt:  # a C library without mallopt (macOS, Windows)
-        def __init__(self, *args):
-            pass
+    class NoMallopt:  # a C library without mallopt
+        pass
 
-    monkeypatch.setattr(workers.ctypes, "CDLL", NoMallopt)
+    monkeypatch.setattr(_heap, "_glibc", lambda: NoMallopt())
     assert workers.keep_freed_memory() is False
 
 
