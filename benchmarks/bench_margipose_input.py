@@ -239,7 +239,8 @@ def measure(path: Path, images: int, repeat: int, batch: bool = True) -> tuple:
     arms = {"baseline": (None, lambda i: baseline_item(files[i], affines[i], 256)),
             "baseline plain": (None, lambda i: baseline_item(plain_files[i], affines[i], 256)),
             "baseline+aug": (draws, lambda i: baseline_item(files[i], drawn[i][0], 256, drawn[i][1])),
-            "baseline+aug plain": (draws, lambda i: baseline_item(plain_files[i], drawn[i][0], 256, drawn[i][1]))}
+            "baseline+aug plain": (None, lambda i: baseline_item(plain_files[i], drawn[i][0], 256, drawn[i][1]))}
+    # the second baseline+aug arm runs right after the first in each pass and uses the draws it made
     for name, on in (("pillow", False), ("ours", True)):
         if pixels.set_compiled(on) != on:
             continue  # numba not installed (or POSEBENCH_NUMBA=0)
